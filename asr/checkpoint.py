@@ -1,0 +1,84 @@
+"""Model checkpoints: one self-contained safetensors file.
+
+The weights are the tensors; everything needed to rebuild and run the model
+(architecture, its config, the vocabulary, the frontend, the language, and how
+it was trained) is JSON in the file's metadata. Loading never needs the
+pretrained source the model started from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from asr.features import FrontendConfig
+from asr.models import build_model
+from asr.text import Vocabulary
+
+FORMAT = "transfer-asr/1"
+_METADATA_KEY = "transfer_asr"
+
+
+@dataclass
+class ModelBundle:
+    """A model with everything that interprets its input and output."""
+
+    architecture: str
+    model_config: dict
+    model: torch.nn.Module
+    vocabulary: Vocabulary
+    frontend: FrontendConfig
+    language: str
+    metadata: dict = field(default_factory=dict)
+
+
+def save_checkpoint(path: str | Path, bundle: ModelBundle) -> None:
+    """Write atomically: the file at `path` is always a whole checkpoint, old or new."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {
+        "format": FORMAT,
+        "architecture": bundle.architecture,
+        "model_config": bundle.model_config,
+        "vocabulary": list(bundle.vocabulary.tokens),
+        "frontend": bundle.frontend.to_dict(),
+        "language": bundle.language,
+        "metadata": bundle.metadata,
+    }
+    tensors = {k: v.detach().cpu().contiguous() for k, v in bundle.model.state_dict().items()}
+    partial = path.with_name(path.name + ".partial")
+    save_file(tensors, str(partial), metadata={_METADATA_KEY: json.dumps(header)})
+    with open(partial, "rb") as f:
+        os.fsync(f.fileno())
+    partial.replace(path)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> ModelBundle:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint; train one with `asr train` or give the path of a .safetensors checkpoint")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            header = json.loads((f.metadata() or {}).get(_METADATA_KEY, "null"))
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as error:  # safetensors raises its own untyped errors on a damaged file
+        raise ValueError(f"{path}: not a readable checkpoint ({error})") from None
+    if not header or header.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a Transfer ASR checkpoint (format {FORMAT!r} expected)")
+    model = build_model(header["architecture"], header["model_config"])
+    model.load_state_dict(tensors, strict=True)
+    return ModelBundle(
+        architecture=header["architecture"],
+        model_config=header["model_config"],
+        model=model.to(device).eval(),
+        vocabulary=Vocabulary(tuple(header["vocabulary"])),
+        frontend=FrontendConfig(**header["frontend"]),
+        language=header["language"],
+        metadata=header["metadata"],
+    )

@@ -1,0 +1,171 @@
+"""Acoustic models: Whisper's audio encoder with a CTC head, and the registry that builds them.
+
+The encoder follows openai/whisper's AudioEncoder, parameter names included,
+so its checkpoints load without renaming. Unlike Whisper it runs on inputs of
+any length up to its positional table (30 s) with a padding mask: no padding
+to 30 s, and a batch may mix lengths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class WhisperEncoderConfig:
+    """Whisper audio-encoder dimensions; the defaults are Whisper base."""
+
+    n_mels: int = 80
+    n_ctx: int = 1500
+    n_state: int = 512
+    n_head: int = 8
+    n_layer: int = 6
+
+
+def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> torch.Tensor:
+    """Whisper's sinusoidal positional table, for an encoder trained from scratch."""
+    log_timescale_increment = torch.log(torch.tensor(max_timescale)) / (channels // 2 - 1)
+    inv_timescales = torch.exp(-log_timescale_increment * torch.arange(channels // 2))
+    scaled_time = torch.arange(length)[:, None] * inv_timescales[None, :]
+    return torch.cat([torch.sin(scaled_time), torch.cos(scaled_time)], dim=1)
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, n_state: int, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.query = nn.Linear(n_state, n_state)
+        self.key = nn.Linear(n_state, n_state, bias=False)
+        self.value = nn.Linear(n_state, n_state)
+        self.out = nn.Linear(n_state, n_state)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        batch, frames, state = x.shape
+        q, k, v = (
+            proj(x).view(batch, frames, self.n_head, -1).transpose(1, 2)
+            for proj in (self.query, self.key, self.value)
+        )
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.out(attended.transpose(1, 2).reshape(batch, frames, state))
+
+
+class ResidualAttentionBlock(nn.Module):
+    def __init__(self, n_state: int, n_head: int):
+        super().__init__()
+        self.attn = MultiHeadAttention(n_state, n_head)
+        self.attn_ln = nn.LayerNorm(n_state)
+        self.mlp = nn.Sequential(nn.Linear(n_state, 4 * n_state), nn.GELU(), nn.Linear(4 * n_state, n_state))
+        self.mlp_ln = nn.LayerNorm(n_state)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        x = x + self.attn(self.attn_ln(x), mask)
+        return x + self.mlp(self.mlp_ln(x))
+
+
+class WhisperEncoder(nn.Module):
+    def __init__(self, config: WhisperEncoderConfig):
+        super().__init__()
+        self.config = config
+        self.conv1 = nn.Conv1d(config.n_mels, config.n_state, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv1d(config.n_state, config.n_state, kernel_size=3, stride=2, padding=1)
+        self.register_buffer("positional_embedding", sinusoids(config.n_ctx, config.n_state))
+        self.blocks = nn.ModuleList(ResidualAttentionBlock(config.n_state, config.n_head) for _ in range(config.n_layer))
+        self.ln_post = nn.LayerNorm(config.n_state)
+
+    @staticmethod
+    def output_lengths(feature_lengths: torch.Tensor) -> torch.Tensor:
+        """Encoder frames for each input's mel frames: conv2 halves the rate (20 ms a frame)."""
+        return (feature_lengths + 1) // 2
+
+    def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch, n_mels, frames) features -> (batch, frames/2, n_state) states and their lengths."""
+        x = F.gelu(self.conv1(features))
+        x = F.gelu(self.conv2(x)).transpose(1, 2)
+        frames = x.shape[1]
+        if frames > self.config.n_ctx:
+            raise ValueError(
+                f"input of {frames} encoder frames exceeds the positional table of {self.config.n_ctx} "
+                f"({self.config.n_ctx * 0.02:.0f} s); split long audio into chunks"
+            )
+        x = x + self.positional_embedding[:frames].to(x.dtype)
+        lengths = self.output_lengths(feature_lengths)
+        mask = None
+        if bool((lengths < frames).any()):
+            valid = torch.arange(frames, device=x.device)[None, :] < lengths[:, None]
+            mask = valid[:, None, None, :]  # True where a key may be attended to
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.ln_post(x), lengths
+
+
+@dataclass(frozen=True)
+class WhisperCTCConfig:
+    encoder: WhisperEncoderConfig
+    vocab_size: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> WhisperCTCConfig:
+        return cls(encoder=WhisperEncoderConfig(**data["encoder"]), vocab_size=data["vocab_size"])
+
+
+class WhisperCTC(nn.Module):
+    """Whisper encoder + a linear layer over the character vocabulary, trained with CTC."""
+
+    def __init__(self, config: WhisperCTCConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = WhisperEncoder(config.encoder)
+        self.head = nn.Linear(config.encoder.n_state, config.vocab_size)
+
+    def freeze_lower(self, num_layers: int) -> None:
+        """Freeze the first `num_layers` transformer layers and the convolutional stem below them.
+
+        The transfer-learning recipe: lower layers hold language-independent
+        acoustics; the upper layers and the head learn the new language.
+        """
+        if not 0 <= num_layers <= len(self.encoder.blocks):
+            raise ValueError(f"can freeze 0 to {len(self.encoder.blocks)} layers, not {num_layers}")
+        if num_layers == 0:
+            return
+        frozen = [self.encoder.conv1, self.encoder.conv2, *self.encoder.blocks[:num_layers]]
+        if num_layers == len(self.encoder.blocks):
+            frozen.append(self.encoder.ln_post)
+        for module in frozen:
+            module.requires_grad_(False)
+
+    def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities (batch, frames, vocab) and the valid frames of each."""
+        states, lengths = self.encoder(features, feature_lengths)
+        return self.head(states).float().log_softmax(dim=-1), lengths
+
+    @staticmethod
+    def seconds_per_output_frame(seconds_per_feature_frame: float) -> float:
+        return 2 * seconds_per_feature_frame
+
+
+@dataclass(frozen=True)
+class Architecture:
+    config_from_dict: Callable[[dict], object]
+    build: Callable[[object], nn.Module]
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "whisper-encoder-ctc": Architecture(WhisperCTCConfig.from_dict, WhisperCTC),
+}
+
+
+def build_model(architecture: str, config: dict) -> nn.Module:
+    """A randomly initialised model of a registered architecture from its config dict."""
+    try:
+        entry = ARCHITECTURES[architecture]
+    except KeyError:
+        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}") from None
+    return entry.build(entry.config_from_dict(config))

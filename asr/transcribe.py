@@ -1,0 +1,171 @@
+"""Transcription: audio in, words with times and confidences out.
+
+Every consumer (the batch CLI, evaluation, the server) runs the same path:
+waveform -> log-mel frontend -> encoder -> CTC head -> decoder. Audio longer
+than `chunk_seconds` is cut into overlapping windows; each window keeps the
+words whose midpoint lies in its half of the overlap, so no word is lost or
+doubled at a seam.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from asr.audio import AudioError, load_audio
+from asr.checkpoint import ModelBundle, load_checkpoint
+from asr.decoding import Hypothesis, Word, greedy_decode
+from asr.features import LogMelFrontend
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    batch_size: int = 8
+    chunk_seconds: float = 20.0
+    overlap_seconds: float = 2.0
+    # Subtitle segments: a new one starts after a pause or when one grows too long.
+    segment_pause_seconds: float = 0.8
+    segment_max_seconds: float = 7.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.overlap_seconds < self.chunk_seconds / 2:
+            raise ValueError(f"overlap_seconds must be in [0, chunk_seconds / 2), got {self.overlap_seconds}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    words: list[Word]
+
+
+@dataclass(frozen=True)
+class Transcription:
+    text: str
+    words: list[Word]
+    segments: list[Segment]
+    duration: float  # seconds of audio
+    language: str
+    source: str = ""  # the file it came from, where there is one
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    utterance: int
+    offset: float  # seconds from the start of the utterance
+    keep_from: float  # words whose midpoint (utterance time) is in [keep_from, keep_to) are kept
+    keep_to: float
+    wave: torch.Tensor
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but no CUDA GPU is available; use --device cpu")
+    return torch.device(device)
+
+
+class Transcriber:
+    def __init__(self, model: ModelBundle | str | Path, device: str = "auto", options: TranscribeOptions = TranscribeOptions()):
+        self.device = resolve_device(device)
+        self.bundle = model if isinstance(model, ModelBundle) else load_checkpoint(model)
+        self.model = self.bundle.model.to(self.device).eval()
+        self.frontend = LogMelFrontend(self.bundle.frontend).to(self.device)
+        self.options = options
+        self.sample_rate = self.bundle.frontend.sample_rate
+
+    def transcribe(self, waves: list[torch.Tensor]) -> list[Transcription]:
+        """Transcriptions of mono waveforms at the model's sample rate, in order."""
+        chunks = [c for i, wave in enumerate(waves) for c in self._chunks(i, wave)]
+        words: list[list[Word]] = [[] for _ in waves]
+        # Similar lengths together: less padding per batch.
+        chunks.sort(key=lambda c: len(c.wave), reverse=True)
+        for first in range(0, len(chunks), self.options.batch_size):
+            batch = chunks[first : first + self.options.batch_size]
+            for chunk, hypothesis in zip(batch, self.decode([c.wave for c in batch])):
+                for w in hypothesis.words:
+                    moved = Word(w.word, w.start + chunk.offset, w.end + chunk.offset, w.confidence)
+                    if chunk.keep_from <= (moved.start + moved.end) / 2 < chunk.keep_to:
+                        words[chunk.utterance].append(moved)
+        results = []
+        for wave, utterance_words in zip(waves, words):
+            utterance_words.sort(key=lambda w: w.start)
+            results.append(
+                Transcription(
+                    text=" ".join(w.word for w in utterance_words),
+                    words=utterance_words,
+                    segments=self._segments(utterance_words),
+                    duration=len(wave) / self.sample_rate,
+                    language=self.bundle.language,
+                )
+            )
+        return results
+
+    @torch.inference_mode()
+    def decode(self, waves: list[torch.Tensor]) -> list[Hypothesis]:
+        """Greedy hypotheses of waveforms short enough for one forward pass, batched."""
+        features, lengths = self.frontend.batch([w.to(self.device) for w in waves])
+        log_probs, out_lengths = self.model(features, lengths.to(self.device))
+        seconds_per_frame = self.model.seconds_per_output_frame(self.frontend.seconds_per_frame)
+        return greedy_decode(log_probs, out_lengths, self.bundle.vocabulary, seconds_per_frame)
+
+    def transcribe_files(self, paths: Iterable[str | Path]) -> Iterator[tuple[Path, Transcription | AudioError]]:
+        """(path, transcription) for each file, or (path, error) for one that cannot be read.
+
+        Files are read and transcribed `batch_size` at a time, so memory stays
+        bounded however many files there are.
+        """
+        pending: list[tuple[Path, torch.Tensor]] = []
+
+        def flush() -> Iterator[tuple[Path, Transcription]]:
+            results = self.transcribe([wave for _, wave in pending])
+            for (path, _), result in zip(pending, results):
+                yield path, Transcription(**{**result.__dict__, "source": str(path)})
+            pending.clear()
+
+        for path in map(Path, paths):
+            try:
+                pending.append((path, load_audio(path, self.sample_rate)))
+            except AudioError as error:
+                yield path, error
+                continue
+            if len(pending) == self.options.batch_size:
+                yield from flush()
+        if pending:
+            yield from flush()
+
+    def _chunks(self, utterance: int, wave: torch.Tensor) -> list[_Chunk]:
+        rate = self.sample_rate
+        size = int(self.options.chunk_seconds * rate)
+        if len(wave) <= size:
+            return [_Chunk(utterance, 0.0, float("-inf"), float("inf"), wave)]
+        overlap = int(self.options.overlap_seconds * rate)
+        step = size - overlap
+        starts = list(range(0, len(wave) - overlap, step))
+        chunks = []
+        for k, start in enumerate(starts):
+            keep_from = float("-inf") if k == 0 else (start + overlap / 2) / rate
+            keep_to = float("inf") if k == len(starts) - 1 else (start + step + overlap / 2) / rate
+            chunks.append(_Chunk(utterance, start / rate, keep_from, keep_to, wave[start : start + size]))
+        return chunks
+
+    def _segments(self, words: list[Word]) -> list[Segment]:
+        segments: list[list[Word]] = []
+        for word in words:
+            current = segments[-1] if segments else None
+            if (
+                current is None
+                or word.start - current[-1].end > self.options.segment_pause_seconds
+                or word.end - current[0].start > self.options.segment_max_seconds
+            ):
+                segments.append([word])
+            else:
+                current.append(word)
+        return [Segment(ws[0].start, ws[-1].end, " ".join(w.word for w in ws), ws) for ws in segments]

@@ -1,0 +1,1 @@
+"""Word error rate scoring of Transfer ASR models."""

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Transfer ASR uses: the speech synthesizers and
+# voices that make its training and test corpora, and the fortunes texts they
+# read. MBROLA and SVOX Pico voices live in Debian's contrib and non-free
+# components, so those are enabled first. Idempotent: a second run only checks.
+set -euo pipefail
+
+PACKAGES=(
+  espeak-ng mbrola libttspico-utils sox
+  mbrola-de1 mbrola-de2 mbrola-de3 mbrola-de4 mbrola-de5 mbrola-de6 mbrola-de7 mbrola-de8
+  mbrola-it3 mbrola-it4
+  fortunes fortunes-de fortunes-it fortunes-es
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && { echo "system packages: all present"; exit 0; }
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+sources=/etc/apt/sources.list.d/debian.sources
+if [ -f "$sources" ] && grep -q '^Components: main$' "$sources"; then
+  $SUDO sed -i 's/^Components: main$/Components: main contrib non-free/' "$sources"
+elif [ -f /etc/apt/sources.list ]; then
+  $SUDO sed -i -E '/^deb /{/contrib/!s/ main( |$)/ main contrib non-free\1/}' /etc/apt/sources.list
+fi
+echo "system packages: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,1 @@
+"""The gRPC streaming transcription service."""
