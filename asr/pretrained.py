@@ -24,7 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.models import WhisperEncoder, WhisperEncoderConfig
+from asr.checkpoint import ModelBundle
+from asr.features import FrontendConfig
+from asr.models import WhisperCTC, WhisperCTCConfig, WhisperEncoder, WhisperEncoderConfig
+from asr.text import Vocabulary
 
 
 class PretrainedNotFound(Exception):
@@ -150,6 +153,28 @@ def load_pretrained_encoder(name_or_path: str | Path) -> PretrainedEncoder:
     raise PretrainedNotFound(
         f"{path}: not a Whisper model: expected a CTranslate2 directory (model.bin), "
         f"a Hugging Face directory (config.json + model.safetensors) or an openai whisper .pt file"
+    )
+
+
+def new_ctc_model(init: str | Path, vocabulary: Vocabulary, language: str, random_init: bool = False) -> ModelBundle:
+    """A pretrained encoder with a fresh CTC head over `vocabulary`.
+
+    With `random_init`, the same architecture with random weights: the
+    from-scratch baseline that transfer learning is measured against.
+    """
+    pretrained = load_pretrained_encoder(init)
+    config = WhisperCTCConfig(encoder=pretrained.config, vocab_size=len(vocabulary))
+    model = WhisperCTC(config)
+    if not random_init:
+        model.encoder.load_state_dict(pretrained.state_dict, strict=True)
+    return ModelBundle(
+        architecture="whisper-encoder-ctc",
+        model_config=config.to_dict(),
+        model=model,
+        vocabulary=vocabulary,
+        frontend=FrontendConfig(n_mels=pretrained.config.n_mels),
+        language=language,
+        metadata={"init": "random" if random_init else pretrained.source},
     )
 
 

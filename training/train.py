@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,51 +21,37 @@ from tqdm import tqdm
 
 from asr.audio import load_audio
 from asr.checkpoint import ModelBundle, save_checkpoint
-from asr.features import FrontendConfig, LogMelFrontend
+from asr.features import LogMelFrontend
 from asr.manifest import Utterance, read_manifest
-from asr.models import WhisperCTC, WhisperCTCConfig
-from asr.pretrained import load_pretrained_encoder
+from asr.pretrained import new_ctc_model
 from asr.text import Vocabulary, normalize_transcript
 from asr.transcribe import resolve_device
 
 
+def _option(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
-    train_manifest: str
-    output: str  # checkpoint file to write
-    language: str = "de"
-    init: str = "whisper-base"  # pretrained name or path: the encoder to start from
-    random_init: bool = False  # same architecture as `init`, random weights: the baseline
-    freeze_layers: int = 0
-    lr_head: float = 1e-3
-    lr_encoder: float = 1e-4
-    weight_decay: float = 0.01
-    warmup_steps: int = 50
-    max_steps: int = 1000
-    time_budget: float | None = None  # seconds of training; stops early when spent
-    batch_seconds: float = 60.0  # audio seconds per batch
-    max_duration: float = 20.0  # longer utterances are skipped
-    max_grad_norm: float = 1.0
-    save_every: float = 300.0  # seconds between checkpoints, so a crash loses little
-    seed: int = 0
-    device: str = "auto"
-
-
-def initial_bundle(config: TrainConfig, vocabulary: Vocabulary) -> ModelBundle:
-    pretrained = load_pretrained_encoder(config.init)
-    model_config = WhisperCTCConfig(encoder=pretrained.config, vocab_size=len(vocabulary))
-    model = WhisperCTC(model_config)
-    if not config.random_init:
-        model.encoder.load_state_dict(pretrained.state_dict, strict=True)
-    return ModelBundle(
-        architecture="whisper-encoder-ctc",
-        model_config=model_config.to_dict(),
-        model=model,
-        vocabulary=vocabulary,
-        frontend=FrontendConfig(n_mels=pretrained.config.n_mels),
-        language=config.language,
-        metadata={"init": "random" if config.random_init else pretrained.source},
-    )
+    train_manifest: str = field(metadata={"help": "training manifest (.jsonl)"})
+    output: str = field(metadata={"help": "checkpoint file to write (.safetensors)"})
+    language: str = _option("de", "target language: de, en, it or es")
+    init: str = _option("whisper-base", "pretrained encoder to start from: whisper-base, whisper-tiny.en, whisper-small or a path")
+    random_init: bool = _option(False, "same architecture as --init with random weights: the from-scratch baseline")
+    freeze_layers: int = _option(0, "freeze the convolutional stem and this many lower encoder layers")
+    lr_head: float = _option(1e-3, "peak learning rate of the CTC head")
+    lr_encoder: float = _option(1e-4, "peak learning rate of the trainable encoder layers")
+    weight_decay: float = _option(0.01, "AdamW weight decay")
+    warmup_steps: int = _option(50, "linear warmup steps, then cosine decay to zero at --max-steps")
+    max_steps: int = _option(1000, "optimizer steps")
+    time_budget: float | None = _option(None, "stop after this many seconds of training, whatever the step")
+    batch_seconds: float = _option(60.0, "audio seconds per batch (batches group utterances of similar length)")
+    max_duration: float = _option(20.0, "skip training utterances longer than this many seconds")
+    max_grad_norm: float = _option(1.0, "gradient clipping norm")
+    save_every: float = _option(300.0, "seconds between checkpoints, so a crash loses little")
+    seed: int = _option(0, "seed for initialisation and batch order")
+    device: str = _option("auto", "auto, cpu or cuda[:N]")
 
 
 def length_bucketed_batches(utterances: list[Utterance], batch_seconds: float, rng: random.Random) -> list[list[int]]:
@@ -100,7 +86,7 @@ def train(config: TrainConfig) -> Path:
     vocabulary = Vocabulary.from_transcripts(transcripts)
     targets = [torch.tensor(vocabulary.encode(t), dtype=torch.long) for t in transcripts]
 
-    bundle = initial_bundle(config, vocabulary)
+    bundle = new_ctc_model(config.init, vocabulary, config.language, random_init=config.random_init)
     model = bundle.model.to(device).train()
     model.freeze_lower(config.freeze_layers)
     frontend = LogMelFrontend(bundle.frontend).to(device)
