@@ -45,9 +45,6 @@ class LogMelFrontend(torch.nn.Module):
     def seconds_per_frame(self) -> float:
         return self.config.hop_length / self.config.sample_rate
 
-    def num_frames(self, num_samples: int) -> int:
-        return num_samples // self.config.hop_length
-
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """Features (n_mels, frames) of one mono waveform.
 

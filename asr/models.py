@@ -85,6 +85,9 @@ class WhisperEncoder(nn.Module):
     def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch, n_mels, frames) features -> (batch, frames/2, n_state) states and their lengths."""
         x = F.gelu(self.conv1(features))
+        # conv2 looks one frame ahead: zero conv1's output past each input's end, as
+        # running that input alone would, so padding never changes a result.
+        x = x * (torch.arange(x.shape[-1], device=x.device)[None, :] < feature_lengths[:, None])[:, None, :]
         x = F.gelu(self.conv2(x)).transpose(1, 2)
         frames = x.shape[1]
         if frames > self.config.n_ctx:

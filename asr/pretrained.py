@@ -132,7 +132,8 @@ def _join_parts(name: str, folders: list[Path]) -> Path:
             if not extra.name.startswith("model.bin") and not (target / extra.name).exists():
                 shutil.copy2(extra, target / extra.name)
     parts = sorted((p for f in folders for p in f.glob("model.bin.part*")), key=lambda p: int(p.name.rsplit("part", 1)[1]))
-    partial = target / "model.bin.partial"
+    # A name of this process's own: two processes joining at once must not share a file.
+    partial = target / f"model.bin.{os.getpid()}.partial"
     with partial.open("wb") as out:
         for part in parts:
             with part.open("rb") as src:
@@ -281,7 +282,7 @@ def read_ctranslate2(path: Path, prefix: str = "") -> tuple[str, dict[str, np.nd
             raise ValueError(f"CTranslate2 binary version {version} (6 is supported)")
         spec = string()
         take("I")  # spec revision
-        variables = {}
+        stored = {}  # name -> (shape, dtype id, bytes), all views into `data`
         for _ in range(take("I")):
             name = string()
             rank = take("B")
@@ -290,17 +291,26 @@ def read_ctranslate2(path: Path, prefix: str = "") -> tuple[str, dict[str, np.nd
             num_bytes = take("I")
             if offset + num_bytes > len(data):
                 raise ValueError(f"variable {name} runs past the end of the file")
-            if name.startswith(prefix):
-                raw = data[offset : offset + num_bytes]
-                if dtype_id == _CT2_BFLOAT16:
-                    array = torch.frombuffer(bytearray(raw), dtype=torch.bfloat16).float().numpy()
-                else:
-                    array = np.frombuffer(raw, dtype=_CT2_DTYPES[dtype_id])
-                variables[name] = array.reshape(shape)
+            stored[name] = (shape, dtype_id, data[offset : offset + num_bytes])
             offset += num_bytes
+        # Variables with equal values are stored once; the other names are aliases.
+        for _ in range(take("I")):
+            alias, target = string(), string()
+            if target not in stored:
+                raise ValueError(f"alias {alias} names {target}, which is not in the file")
+            stored[alias] = stored[target]
+        if offset != len(data):
+            raise ValueError(f"{len(data) - offset} bytes after the end of the model")
+        variables = {name: _array(*value) for name, value in stored.items() if name.startswith(prefix)}
     except (struct.error, KeyError, ValueError) as error:
         raise ValueError(f"{path}: not a complete CTranslate2 model ({error}); is a part of the file missing?") from None
     return spec, variables
+
+
+def _array(shape: list[int], dtype_id: int, raw: memoryview) -> np.ndarray:
+    if dtype_id == _CT2_BFLOAT16:
+        return torch.frombuffer(bytearray(raw), dtype=torch.bfloat16).float().numpy().reshape(shape)
+    return np.frombuffer(raw, dtype=_CT2_DTYPES[dtype_id]).reshape(shape)
 
 
 def _load_ctranslate2(path: Path) -> PretrainedEncoder:
@@ -310,6 +320,8 @@ def _load_ctranslate2(path: Path) -> PretrainedEncoder:
     used = set()
 
     def tensor(name: str) -> torch.Tensor:
+        if name not in variables:
+            raise ValueError(f"{path}: the CTranslate2 model has no {name}")
         used.add(name)
         weight = variables[name].astype(np.float32)
         scale = variables.get(name + "_scale")

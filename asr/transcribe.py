@@ -58,9 +58,11 @@ class Transcription:
 @dataclass(frozen=True)
 class _Chunk:
     utterance: int
-    offset: float  # seconds from the start of the utterance
-    keep_from: float  # words whose midpoint (utterance time) is in [keep_from, keep_to) are kept
-    keep_to: float
+    start: int  # first sample, in the utterance
+    # The chunk keeps the words whose midpoint sample is in [keep_from, keep_to).
+    # Samples, not seconds: two chunks must agree exactly on which side of a seam a word is.
+    keep_from: int | float
+    keep_to: int | float
     wave: torch.Tensor
 
 
@@ -90,10 +92,11 @@ class Transcriber:
         for first in range(0, len(chunks), self.options.batch_size):
             batch = chunks[first : first + self.options.batch_size]
             for chunk, hypothesis in zip(batch, self.decode([c.wave for c in batch])):
+                offset = chunk.start / self.sample_rate
                 for w in hypothesis.words:
-                    moved = Word(w.word, w.start + chunk.offset, w.end + chunk.offset, w.confidence)
-                    if chunk.keep_from <= (moved.start + moved.end) / 2 < chunk.keep_to:
-                        words[chunk.utterance].append(moved)
+                    midpoint = chunk.start + round((w.start + w.end) / 2 * self.sample_rate)
+                    if chunk.keep_from <= midpoint < chunk.keep_to:
+                        words[chunk.utterance].append(Word(w.word, w.start + offset, w.end + offset, w.confidence))
         results = []
         for wave, utterance_words in zip(waves, words):
             utterance_words.sort(key=lambda w: w.start)
@@ -145,15 +148,15 @@ class Transcriber:
         rate = self.sample_rate
         size = int(self.options.chunk_seconds * rate)
         if len(wave) <= size:
-            return [_Chunk(utterance, 0.0, float("-inf"), float("inf"), wave)]
+            return [_Chunk(utterance, 0, float("-inf"), float("inf"), wave)]
         overlap = int(self.options.overlap_seconds * rate)
         step = size - overlap
         starts = list(range(0, len(wave) - overlap, step))
         chunks = []
         for k, start in enumerate(starts):
-            keep_from = float("-inf") if k == 0 else (start + overlap / 2) / rate
-            keep_to = float("inf") if k == len(starts) - 1 else (start + step + overlap / 2) / rate
-            chunks.append(_Chunk(utterance, start / rate, keep_from, keep_to, wave[start : start + size]))
+            keep_from = float("-inf") if k == 0 else start + overlap // 2
+            keep_to = float("inf") if k == len(starts) - 1 else start + step + overlap // 2
+            chunks.append(_Chunk(utterance, start, keep_from, keep_to, wave[start : start + size]))
         return chunks
 
     def _segments(self, words: list[Word]) -> list[Segment]:

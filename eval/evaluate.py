@@ -1,61 +1,154 @@
-"""Evaluate checkpoints on a manifest: transcribe with the one path in `asr`, then score."""
+"""Evaluate systems on a test set: transcribe once, keep the raw text, score under a named normaliser.
+
+Inference and scoring are separate steps. `transcribe_test_set` yields
+`Transcripts`, the raw references and hypotheses, which are saved (in
+`asr eval --json` reports and in the leaderboard's cache) so that rescoring,
+under another normaliser or against another baseline, needs no new inference.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from tqdm import tqdm
 
 from asr.audio import load_audio
-from asr.manifest import read_manifest
-from asr.text import normalize_transcript
-from asr.transcribe import Transcriber, TranscribeOptions
+from eval.bootstrap import Comparison, paired_bootstrap
+from eval.normalize import Normalizer
 from eval.scoring import Scores, score
+from eval.systems import System
+from eval.testset import TestSet
+
+
+@dataclass(frozen=True)
+class Transcripts:
+    """What one system wrote for one test set, before any normalisation."""
+
+    system: str
+    system_fingerprint: str
+    parameters: int
+    device: str
+    test_set: str
+    test_set_fingerprint: str
+    language: str | None
+    audio: list[str]  # each utterance's audio file, relative to the manifest
+    references: list[str]
+    hypotheses: list[str]
+    audio_seconds: float
+    wall_seconds: float  # transcription with audio loading; model loading excluded
+
+    @property
+    def rtfx(self) -> float:
+        return self.audio_seconds / max(self.wall_seconds, 1e-9)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Transcripts:
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = names - set(data)
+        if missing:
+            raise ValueError(f"saved transcripts lack {', '.join(sorted(missing))}")
+        return cls(**{k: data[k] for k in names})
+
+
+def transcribe_test_set(system: System, test_set: TestSet, batch_size: int = 8) -> Transcripts:
+    """Transcribe every utterance, `batch_size` at a time, through `asr.audio.load_audio`."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    system.load()
+    rate = system.sample_rate
+    utterances = test_set.utterances
+    hypotheses: list[str] = []
+    audio_seconds = 0.0
+    started = time.monotonic()
+    with tqdm(total=len(utterances), desc=f"{system.name} on {test_set.name}", unit="utt", file=sys.stderr, leave=False, dynamic_ncols=True) as progress:
+        for first in range(0, len(utterances), batch_size):
+            batch = utterances[first : first + batch_size]
+            waves = [load_audio(u.audio_filepath, rate) for u in batch]
+            texts = system.transcribe(waves, test_set.language)
+            if len(texts) != len(waves):
+                raise RuntimeError(f"{system.name} returned {len(texts)} texts for {len(waves)} waveforms")
+            hypotheses.extend(texts)
+            audio_seconds += sum(len(w) for w in waves) / rate
+            progress.update(len(batch))
+    wall_seconds = time.monotonic() - started
+    folder = test_set.manifest.resolve().parent
+    return Transcripts(
+        system=system.name,
+        system_fingerprint=system.fingerprint,
+        parameters=system.parameters,
+        device=system.device,
+        test_set=test_set.name,
+        test_set_fingerprint=test_set.fingerprint,
+        language=test_set.language,
+        audio=[os.path.relpath(u.audio_filepath, folder) for u in utterances],
+        references=[u.text for u in utterances],
+        hypotheses=hypotheses,
+        audio_seconds=audio_seconds,
+        wall_seconds=wall_seconds,
+    )
 
 
 @dataclass(frozen=True)
 class EvalResult:
-    model: str
-    manifest: str
+    transcripts: Transcripts
+    normalizer: str
     scores: Scores
-    audio_seconds: float
-    wall_seconds: float
-    references: list[str]
-    hypotheses: list[str]
 
     @property
-    def rtfx(self) -> float:
-        return self.audio_seconds / self.wall_seconds
+    def name(self) -> str:
+        return self.transcripts.system
 
     def summary(self) -> dict:
+        t = self.transcripts
         return {
-            "model": self.model, "manifest": self.manifest, **self.scores.to_dict(),
-            "audio_seconds": round(self.audio_seconds, 2), "wall_seconds": round(self.wall_seconds, 2), "rtfx": round(self.rtfx, 2),
+            "model": t.system, "test_set": t.test_set, "normalizer": self.normalizer, **self.scores.to_dict(),
+            "parameters": t.parameters, "device": t.device,
+            "audio_seconds": round(t.audio_seconds, 2), "wall_seconds": round(t.wall_seconds, 2), "rtfx": round(t.rtfx, 2),
         }
 
 
-def evaluate(model: str | Path, manifest: str | Path, device: str = "auto", batch_size: int = 8) -> EvalResult:
-    transcriber = Transcriber(model, device=device, options=TranscribeOptions(batch_size=batch_size))
-    utterances = read_manifest(manifest)
-    if not utterances:
-        raise ValueError(f"{manifest}: the manifest lists no utterances")
-    language = transcriber.bundle.language
-    references, hypotheses, audio_seconds = [], [], 0.0
-    started = time.monotonic()
-    for first in tqdm(range(0, len(utterances), batch_size), desc=f"eval {Path(model).name}", unit="batch", leave=False):
-        batch = utterances[first : first + batch_size]
-        waves = [load_audio(u.audio_filepath, transcriber.sample_rate) for u in batch]
-        for utterance, result in zip(batch, transcriber.transcribe(waves)):
-            references.append(normalize_transcript(utterance.text, language))
-            hypotheses.append(normalize_transcript(result.text, language))
-            audio_seconds += result.duration
-    return EvalResult(str(model), str(manifest), score(references, hypotheses), audio_seconds, time.monotonic() - started, references, hypotheses)
+def score_transcripts(transcripts: Transcripts, normalizer: Normalizer) -> EvalResult:
+    """Score saved transcripts: the same normaliser on both sides, then jiwer. No inference."""
+    references = [normalizer(r) for r in transcripts.references]
+    hypotheses = [normalizer(h) for h in transcripts.hypotheses]
+    try:
+        scores = score(references, hypotheses)
+    except ValueError as error:
+        raise ValueError(f"{transcripts.test_set}: {error}") from None
+    return EvalResult(transcripts, normalizer.name, scores)
 
 
-def markdown_table(results: list[EvalResult]) -> str:
-    lines = ["| model | WER % | CER % | utterances | RTFx |", "|---|---:|---:|---:|---:|"]
-    for r in results:
-        lines.append(f"| {r.model} | {100 * r.scores.wer:.1f} | {100 * r.scores.cer:.1f} | {r.scores.utterances} | {r.rtfx:.1f} |")
-    return "\n".join(lines)
+def evaluate(system: System, test_set: TestSet, normalizer: Normalizer, batch_size: int = 8) -> EvalResult:
+    return score_transcripts(transcribe_test_set(system, test_set, batch_size), normalizer)
+
+
+def compare(
+    results: Sequence[EvalResult], baselines: Sequence[EvalResult], resamples: int = 10_000, seed: int = 0
+) -> Comparison:
+    """Paired bootstrap of a system against a baseline: one result of each per test set, same test sets in the same order.
+
+    With several test sets the compared figure is the mean of their WERs.
+    """
+    if len(results) != len(baselines) or not results:
+        raise ValueError(f"compare one result per test set: got {len(results)} and {len(baselines)}")
+    paired = []
+    for result, baseline in zip(results, baselines):
+        if result.transcripts.test_set_fingerprint != baseline.transcripts.test_set_fingerprint:
+            raise ValueError(f"{result.name} and {baseline.name} were not scored on the same test set")
+        if result.normalizer != baseline.normalizer:
+            raise ValueError(f"{result.name} and {baseline.name} were scored under different normalisers "
+                             f"({result.normalizer}, {baseline.normalizer})")
+        paired.append((
+            [u.word_edits for u in result.scores.per_utterance],
+            [u.word_edits for u in baseline.scores.per_utterance],
+            [u.reference_words for u in baseline.scores.per_utterance],
+        ))
+    return paired_bootstrap(paired, resamples=resamples, seed=seed)

@@ -6,11 +6,9 @@ import pytest
 import torch
 
 from asr.checkpoint import ModelBundle
-from asr.features import FrontendConfig
-from asr.models import WhisperCTC, WhisperCTCConfig, WhisperEncoder, WhisperEncoderConfig
+from asr.models import WhisperEncoder, WhisperEncoderConfig
 from asr.text import Vocabulary, normalize_transcript
-
-TINY_ENCODER = WhisperEncoderConfig(n_mels=80, n_ctx=1500, n_state=32, n_head=2, n_layer=2)
+from tests.tiny import TINY_ENCODER, tiny_bundle
 
 
 def randomize_(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -41,17 +39,6 @@ def vocabulary() -> Vocabulary:
 @pytest.fixture
 def make_bundle(vocabulary):
     def make(seed: int = 0, encoder: WhisperEncoderConfig = TINY_ENCODER, language: str = "en") -> ModelBundle:
-        torch.manual_seed(seed)
-        config = WhisperCTCConfig(encoder=encoder, vocab_size=len(vocabulary))
-        model = WhisperCTC(config).eval()
-        return ModelBundle(
-            architecture="whisper-encoder-ctc",
-            model_config=config.to_dict(),
-            model=model,
-            vocabulary=vocabulary,
-            frontend=FrontendConfig(),
-            language=language,
-            metadata={"seed": seed, "note": "tiny test model"},
-        )
+        return tiny_bundle(vocabulary, seed=seed, language=language, encoder=encoder)
 
     return make

@@ -48,16 +48,6 @@ def test_padding_mask_even_lengths(model, lengths):
         torch.testing.assert_close(log_probs[i, :n], single[0], atol=1e-4, rtol=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG asr/models.py WhisperEncoder.forward: conv1 activations in the padding (nonzero: "
-        "gelu(bias + conv of the last real frames)) reach conv2, so for an odd feature length L "
-        "in a padded batch the last encoder frame (which reads conv1 frame L) differs from running "
-        "alone, and attention spreads the difference to every frame. Fix: zero x beyond "
-        "feature_lengths after conv1 (x = x * (arange(T) < feature_lengths[:, None])[:, None, :])."
-    ),
-)
 @pytest.mark.parametrize("lengths", [[40, 31], [100, 57]])
 def test_padding_mask_odd_shorter_length(model, lengths):
     log_probs, out_lengths, alone = padded_vs_alone(model, lengths)

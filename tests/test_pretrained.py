@@ -362,18 +362,6 @@ def test_model_written_by_ctranslate2(tmp_path):
     assert np.abs(ours - reference).max() < 1e-4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason=(
-        "BUG asr/pretrained.py read_ctranslate2: it stops after the variables and never reads the alias "
-        "table (uint32 count, then (alias, target) string pairs) that CTranslate2's ModelSpec.optimize "
-        "writes for variables with equal values, e.g. LayerNorm gammas still at 1.0 in a freshly "
-        "initialised or lightly trained encoder. Such an encoder variable is missing from the result and "
-        "_load_ctranslate2 fails with KeyError: 'encoder/layer_norm/gamma'. Fix: read the aliases and set "
-        "variables[alias] = variables[target] (apply the prefix filter after resolving them)."
-    ),
-)
 def test_ctranslate2_aliased_variables(tmp_path):
     torch.manual_seed(0)
     encoder = WhisperEncoder(TINY_ENCODER).eval()  # every LayerNorm gamma is 1, every beta 0
@@ -460,16 +448,6 @@ def test_ctranslate2_wrong_shape(tmp_path, encoder):
         load_pretrained_encoder(folder)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason=(
-        "BUG asr/pretrained.py _load_ctranslate2.tensor(): `variables[name]` raises a bare KeyError for "
-        "a CTranslate2 model.bin that lacks an encoder variable, where the .pt and Hugging Face loaders "
-        "raise ValueError('... missing [...]'). Fix: in tensor(), if name not in variables raise "
-        "ValueError(f'{path}: the CTranslate2 model has no {name}')."
-    ),
-)
 def test_ctranslate2_missing_tensor(tmp_path, encoder):
     variables = ct2_variables(encoder)
     del variables["encoder/layer_1/ffn/linear_1/bias"]
@@ -509,14 +487,6 @@ def test_ctranslate2_truncated(tmp_path, encoder, keep):
         load_pretrained_encoder(folder)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG asr/pretrained.py read_ctranslate2: the alias table at the end of model.bin is never read, "
-        "so a file cut inside it (here: its last 2 bytes missing) passes as complete. Fix together with "
-        "the alias bug: read the alias count and pairs, then check offset == len(data)."
-    ),
-)
 def test_ctranslate2_truncated_in_alias_table(tmp_path, encoder):
     data = ct2_bytes(ct2_variables(encoder))
     folder = tmp_path / "ct2"

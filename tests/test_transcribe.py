@@ -170,19 +170,6 @@ def test_word_on_a_seam_appears_once(bundle, monkeypatch):
     assert [w.word for w in result.words] == ["w0", "w1", "w2", "w3"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG asr/transcribe.py Transcriber.transcribe: the seam test `keep_from <= (start + end) / 2 < keep_to` "
-        "is done in float seconds after adding chunk.offset, so one word seen whole by two chunks can round to "
-        "either side of the seam. chunk_seconds=7.3, overlap_seconds=1.1, word at 31.40-31.70 s: the chunk at "
-        "24.8 s gets midpoint 31.550000000000004 (>= keep_to 31.55), the chunk at 31.0 s gets "
-        "31.549999999999997 (< keep_from 31.55): the word is lost. chunk 6 / overlap 1.2, word at 58.10-58.30 s: "
-        "midpoints 58.199999999999996 and 58.2 around the seam 58.2: kept twice. Fix: decide in integer "
-        "samples (or frames), e.g. compare chunk_start_sample + round(mid_in_chunk * rate) with integer "
-        "sample bounds."
-    ),
-)
 @pytest.mark.parametrize(
     "chunk,overlap,word",
     [(7.3, 1.1, (31.40, 31.70)), (6, 1.2, (58.10, 58.30))],

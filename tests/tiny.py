@@ -16,11 +16,14 @@ from asr.text import Vocabulary
 TINY_ENCODER = WhisperEncoderConfig(n_mels=80, n_ctx=1500, n_state=32, n_head=2, n_layer=2)
 
 
-def tiny_bundle(vocabulary: Vocabulary | None = None, seed: int = 0) -> ModelBundle:
+def tiny_bundle(vocabulary: Vocabulary | None = None, seed: int = 0, language: str = "de", encoder: WhisperEncoderConfig = TINY_ENCODER) -> ModelBundle:
     torch.manual_seed(seed)
     vocabulary = vocabulary or Vocabulary.from_transcripts(["abc def"])
-    config = WhisperCTCConfig(encoder=TINY_ENCODER, vocab_size=len(vocabulary))
-    return ModelBundle("whisper-encoder-ctc", config.to_dict(), WhisperCTC(config).eval(), vocabulary, FrontendConfig(), "de")
+    config = WhisperCTCConfig(encoder=encoder, vocab_size=len(vocabulary))
+    return ModelBundle(
+        "whisper-encoder-ctc", config.to_dict(), WhisperCTC(config).eval(), vocabulary, FrontendConfig(), language,
+        metadata={"seed": seed, "note": "tiny test model"},
+    )
 
 
 def tiny_checkpoint(path: Path) -> Path:

@@ -1,0 +1,174 @@
+"""Speech recognisers behind one small interface, so any of them can be scored and ranked.
+
+A `System` has a name, a parameter count, a fingerprint (a stable hash of
+everything that decides its output, for caching) and `transcribe`, which
+turns waveforms into texts. Two implementations:
+
+- `CheckpointSystem`: a checkpoint of this project, run by
+  `asr.transcribe.Transcriber` (the one path every consumer uses);
+- `FasterWhisperSystem`: the same offline Whisper weights run zero-shot by
+  faster-whisper (encoder *and* decoder): what a user would pick instead of a
+  fine-tuned CTC model.
+
+Loading is lazy: a leaderboard whose results are cached only hashes files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from eval.files import sha256_file
+
+WHISPER_SAMPLE_RATE = 16000
+
+
+class System(Protocol):
+    name: str
+
+    @property
+    def fingerprint(self) -> str:
+        """Hex hash of the weights and of every setting that changes the output."""
+
+    @property
+    def parameters(self) -> int:
+        """Learned parameters."""
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate of the waveforms `transcribe` takes."""
+
+    @property
+    def device(self) -> str:
+        """Where it runs, for the record."""
+
+    def load(self) -> None:
+        """Load the weights; called before the clock starts, so RTFx times transcription only."""
+
+    def transcribe(self, waves: list[torch.Tensor], language: str | None) -> list[str]:
+        """Texts of mono waveforms at `sample_rate`, in order. `language` is the test set's, if known."""
+
+
+class CheckpointSystem:
+    """A `.safetensors` checkpoint of this project, transcribed by `asr.transcribe.Transcriber`."""
+
+    def __init__(self, path: str | Path, name: str | None = None, device: str = "auto", batch_size: int = 8):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: no such checkpoint; train one with `asr train` or give the path of a .safetensors checkpoint")
+        self.name = name or str(path)
+        self._device = device
+        self.batch_size = batch_size
+
+    @cached_property
+    def fingerprint(self) -> str:
+        # Decoding is greedy and has no settings, so the file's content decides the output.
+        return sha256_file(self.path)
+
+    @cached_property
+    def transcriber(self):
+        from asr.transcribe import Transcriber, TranscribeOptions
+
+        return Transcriber(self.path, device=self._device, options=TranscribeOptions(batch_size=self.batch_size))
+
+    @property
+    def language(self) -> str:
+        return self.transcriber.bundle.language
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.transcriber.model.parameters())
+
+    @property
+    def sample_rate(self) -> int:
+        return self.transcriber.sample_rate
+
+    @property
+    def device(self) -> str:
+        return str(self.transcriber.device)
+
+    def load(self) -> None:
+        self.transcriber
+
+    def transcribe(self, waves: list[torch.Tensor], language: str | None) -> list[str]:
+        if language is not None and language != self.language:
+            raise ValueError(f"{self.name} is a {self.language!r} model, but the test set's language is {language!r}")
+        return [t.text for t in self.transcriber.transcribe(waves)]
+
+
+class FasterWhisperSystem:
+    """Whisper weights (a CTranslate2 folder, or a name `asr.pretrained.resolve` knows) run by faster-whisper.
+
+    beam_size defaults to 5, faster-whisper's own default: the reference is
+    what a user of faster-whisper gets out of the box, not a handicapped
+    version of it. Set 1 for greedy decoding (about twice as fast on a CPU).
+    """
+
+    def __init__(self, weights: str | Path = "whisper-base", name: str | None = None, device: str = "auto",
+                 beam_size: int = 5, compute_type: str = "default"):
+        from asr.pretrained import resolve
+
+        self.path = resolve(weights)
+        if not (self.path / "model.bin").is_file():
+            raise ValueError(f"{self.path}: faster-whisper needs a CTranslate2 model folder (with model.bin)")
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1, got {beam_size}")
+        self.name = name or f"faster-whisper {weights}"
+        self.beam_size = beam_size
+        self.compute_type = compute_type
+        kind, _, index = device.partition(":")  # faster-whisper takes "cuda" and an index, not "cuda:1"
+        self._device, self._device_index = kind, int(index or 0)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        import faster_whisper
+
+        settings = {"beam_size": self.beam_size, "compute_type": self.compute_type, "faster_whisper": faster_whisper.__version__}
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+        for file in sorted(self.path.iterdir()):
+            if file.is_file():
+                digest.update(f"{file.name} {sha256_file(file)}\n".encode())
+        return digest.hexdigest()
+
+    @cached_property
+    def model(self):
+        from faster_whisper import WhisperModel
+
+        return WhisperModel(str(self.path), device=self._device, device_index=self._device_index, compute_type=self.compute_type)
+
+    @cached_property
+    def parameters(self) -> int:
+        from asr.pretrained import read_ctranslate2
+
+        _, variables = read_ctranslate2(self.path / "model.bin")
+        # Like `CheckpointSystem`: learned weights only. The encoder's sinusoidal
+        # table is fixed (a buffer in PyTorch); single values are settings.
+        return sum(
+            array.size for name, array in variables.items()
+            if array.size > 1 and name != "encoder/position_encodings/encodings" and not name.endswith("weight_scale")
+        )
+
+    @property
+    def sample_rate(self) -> int:
+        return WHISPER_SAMPLE_RATE
+
+    @property
+    def device(self) -> str:
+        return f"{self.model.model.device} ({self.model.model.compute_type})"
+
+    def load(self) -> None:
+        self.model
+
+    def transcribe(self, waves: list[torch.Tensor], language: str | None) -> list[str]:
+        if language not in (None, "en") and not self.model.model.is_multilingual:
+            raise ValueError(f"{self.name} is an English-only Whisper model, but the test set's language is {language!r}")
+        texts = []
+        for wave in waves:
+            segments, _ = self.model.transcribe(wave.numpy(), language=language, beam_size=self.beam_size)
+            texts.append("".join(s.text for s in segments).strip())
+        return texts
