@@ -20,27 +20,35 @@ system:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[weights,test]"
+	$(BIN)/pip install --quiet -e ".[weights,test,bench]"
 	touch $@
 
 test: setup
 	$(BIN)/python -m pytest
 
+# Rerunning resumes each run folder: finished runs are not trained again.
 demo: setup
 	$(BIN)/asr data synth --lang de --utterances 1000 --out $(DEMO_DATA)
-	$(BIN)/asr train --train-manifest $(DEMO_DATA)/train.jsonl --output $(DEMO_RUNS)/whisper-base-de.safetensors \
-		--init whisper-base --freeze-layers 3 --lr-head 2e-3 --lr-encoder 2e-4 --warmup-steps 20 \
-		--batch-seconds 30 --max-steps 400 --time-budget $(DEMO_TRAIN_SECONDS)
-	$(BIN)/asr train --train-manifest $(DEMO_DATA)/train.jsonl --output $(DEMO_RUNS)/scratch-de.safetensors \
-		--init whisper-base --random-init --freeze-layers 0 --lr-head 1e-3 --lr-encoder 5e-4 --warmup-steps 20 \
-		--batch-seconds 30 --max-steps 400 --time-budget $(DEMO_TRAIN_SECONDS)
-	$(BIN)/asr eval --model $(DEMO_RUNS)/whisper-base-de.safetensors --model $(DEMO_RUNS)/scratch-de.safetensors \
+	$(BIN)/asr train --train-manifest $(DEMO_DATA)/train.jsonl --dev-manifest $(DEMO_DATA)/dev.jsonl \
+		--out-dir $(DEMO_RUNS)/whisper-base-de --init whisper-base --freeze-layers 3 --lr-head 2e-3 --lr-encoder 2e-4 \
+		--warmup-steps 20 --batch-seconds 30 --max-steps 400 --time-budget $(DEMO_TRAIN_SECONDS)
+	$(BIN)/asr train --train-manifest $(DEMO_DATA)/train.jsonl --dev-manifest $(DEMO_DATA)/dev.jsonl \
+		--out-dir $(DEMO_RUNS)/scratch-de --init whisper-base --random-init --lr-head 1e-3 --lr-encoder 5e-4 \
+		--warmup-steps 20 --batch-seconds 30 --max-steps 400 --time-budget $(DEMO_TRAIN_SECONDS)
+	$(BIN)/asr eval --model $(DEMO_RUNS)/whisper-base-de/last.safetensors --baseline $(DEMO_RUNS)/scratch-de/last.safetensors \
 		--manifest $(DEMO_DATA)/test.jsonl --json $(DEMO_RUNS)/eval.json --markdown $(DEMO_RUNS)/eval.md
+	$(BIN)/asr leaderboard --config leaderboard.toml
 	$(BIN)/asr transcribe $$(ls $(DEMO_DATA)/wav/test/*.wav | head -n 1) \
-		--model $(DEMO_RUNS)/whisper-base-de.safetensors --format all --output-dir $(DEMO_RUNS)/transcripts
+		--model $(DEMO_RUNS)/whisper-base-de/last.safetensors --format all --output-dir $(DEMO_RUNS)/transcripts
+
+# Regenerate serving/proto's stubs from protos/asr/v1/recognizer.proto (a test checks they are current).
+.PHONY: protos
+protos:
+	$(BIN)/python -m serving.proto.generate
 
 bench: setup
 	$(BIN)/python bench/transcribe_rtfx.py
+	$(BIN)/python bench/train_throughput.py
 
 clean:
 	rm -rf $(VENV) data runs

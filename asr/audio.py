@@ -17,7 +17,7 @@ import torchaudio.functional
 SAMPLE_RATE = 16000
 
 
-class AudioError(Exception):
+class AudioError(ValueError):
     """An audio file that cannot be used, with the file's name and the reason."""
 
 

@@ -6,13 +6,22 @@
 `lang` are optional and every other key is carried along untouched in `extra`.
 A relative audio path is relative to the manifest's folder, so a corpus folder
 can be moved or copied as a whole.
+
+Training, evaluation and the `asr` command all read manifests with
+`read_manifest`; `filter_utterances`, `shuffled` and `shard` select, order and
+split them the same way everywhere:
+
+    utterances = read_manifest("train.jsonl", max_duration=20, exclude_speakers={"pico/de-DE"})
+    mine = shard(shuffled(utterances, seed=epoch), rank, world_size)
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+import random
+import re
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,10 +45,22 @@ class Utterance:
             raise ValueError(f"extra keys {sorted(clashes)} clash with the standard manifest keys")
 
 
+TextFilter = Callable[[str], bool] | str | re.Pattern
+
+
 def read_manifest(
-    path: str | Path, min_duration: float | None = None, max_duration: float | None = None
+    path: str | Path,
+    min_duration: float | None = None,
+    max_duration: float | None = None,
+    *,
+    speakers: Collection[str] | None = None,
+    exclude_speakers: Collection[str] | None = None,
+    text_filter: TextFilter | None = None,
 ) -> list[Utterance]:
-    """The utterances of a manifest whose duration lies within [min_duration, max_duration]."""
+    """The utterances of a manifest, in file order, that pass `filter_utterances` with these arguments.
+
+    A malformed line raises ValueError naming the file and the line.
+    """
     path = Path(path)
     folder = path.resolve().parent
     utterances = []
@@ -48,15 +69,77 @@ def read_manifest(
             if not line.strip():
                 continue
             try:
-                utterance = _parse_record(line, folder)
+                utterances.append(_parse_record(line, folder))
             except ValueError as error:
                 raise ValueError(f"{path}, line {line_number}: {error}") from None
-            if min_duration is not None and utterance.duration < min_duration:
-                continue
-            if max_duration is not None and utterance.duration > max_duration:
-                continue
-            utterances.append(utterance)
-    return utterances
+    return filter_utterances(
+        utterances,
+        min_duration=min_duration,
+        max_duration=max_duration,
+        speakers=speakers,
+        exclude_speakers=exclude_speakers,
+        text_filter=text_filter,
+    )
+
+
+def filter_utterances(
+    utterances: Iterable[Utterance],
+    *,
+    min_duration: float | None = None,
+    max_duration: float | None = None,
+    speakers: Collection[str] | None = None,
+    exclude_speakers: Collection[str] | None = None,
+    text_filter: TextFilter | None = None,
+) -> list[Utterance]:
+    """The utterances, in order, that pass every filter given.
+
+    Durations are inclusive bounds in seconds. `speakers` keeps only those
+    speakers (an utterance without a speaker is then dropped); `exclude_speakers`
+    drops those. `text_filter` is a predicate on the text, or a regular
+    expression that must be found in it (`re.search`).
+    """
+    speakers = None if speakers is None else set(speakers)
+    exclude_speakers = set(exclude_speakers or ())
+    if isinstance(text_filter, str):
+        text_filter = re.compile(text_filter)
+    if isinstance(text_filter, re.Pattern):
+        text_filter = text_filter.search
+    kept = []
+    for u in utterances:
+        if min_duration is not None and u.duration < min_duration:
+            continue
+        if max_duration is not None and u.duration > max_duration:
+            continue
+        if speakers is not None and u.speaker not in speakers:
+            continue
+        if u.speaker in exclude_speakers:
+            continue
+        if text_filter is not None and not text_filter(u.text):
+            continue
+        kept.append(u)
+    return kept
+
+
+def shuffled(utterances: Iterable[Utterance], seed: int) -> list[Utterance]:
+    """A new list of the utterances in an order that depends only on their order and `seed`."""
+    result = list(utterances)
+    random.Random(seed).shuffle(result)
+    return result
+
+
+def shard(utterances: Iterable[Utterance], rank: int, world_size: int, even: bool = False) -> list[Utterance]:
+    """Rank `rank`'s share of `world_size`: every world_size-th utterance, starting at `rank`.
+
+    The shards are disjoint and together hold every utterance. With `even`, the
+    last len % world_size utterances are left out so every rank gets as many
+    (distributed training steps in lockstep).
+    """
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, world_size), got rank {rank} of world_size {world_size}")
+    utterances = list(utterances)
+    if even:
+        utterances = utterances[: len(utterances) - len(utterances) % world_size]
+    return utterances[rank::world_size]
 
 
 def _parse_record(line: str, folder: Path) -> Utterance:

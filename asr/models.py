@@ -128,21 +128,20 @@ class WhisperCTC(nn.Module):
         self.encoder = WhisperEncoder(config.encoder)
         self.head = nn.Linear(config.encoder.n_state, config.vocab_size)
 
+    @property
+    def num_layers(self) -> int:
+        return len(self.encoder.blocks)
+
     def freeze_lower(self, num_layers: int) -> None:
-        """Freeze the first `num_layers` transformer layers and the convolutional stem below them.
+        """Freeze exactly the first `num_layers` transformer layers and the stem below them; train the rest.
 
         The transfer-learning recipe: lower layers hold language-independent
         acoustics; the upper layers and the head learn the new language.
+        Calling it again with a smaller number unfreezes (gradual unfreezing).
         """
-        if not 0 <= num_layers <= len(self.encoder.blocks):
-            raise ValueError(f"can freeze 0 to {len(self.encoder.blocks)} layers, not {num_layers}")
-        if num_layers == 0:
-            return
-        frozen = [self.encoder.conv1, self.encoder.conv2, *self.encoder.blocks[:num_layers]]
-        if num_layers == len(self.encoder.blocks):
-            frozen.append(self.encoder.ln_post)
-        for module in frozen:
-            module.requires_grad_(False)
+        stem = [self.encoder.conv1, self.encoder.conv2]
+        top = [self.encoder.ln_post]  # frozen only with every layer below it
+        _freeze(self.encoder.blocks, stem, top, num_layers)
 
     def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probabilities (batch, frames, vocab) and the valid frames of each."""
@@ -154,14 +153,98 @@ class WhisperCTC(nn.Module):
         return 2 * seconds_per_feature_frame
 
 
+def _freeze(layers: nn.ModuleList, stem: list[nn.Module], top: list[nn.Module], num_layers: int) -> None:
+    if not 0 <= num_layers <= len(layers):
+        raise ValueError(f"can freeze 0 to {len(layers)} layers, not {num_layers}")
+    for module in [*stem, *layers, *top]:
+        module.requires_grad_(True)
+    frozen = [*(stem if num_layers else []), *layers[:num_layers], *(top if num_layers == len(layers) else [])]
+    for module in frozen:
+        module.requires_grad_(False)
+
+
+@dataclass(frozen=True)
+class Wav2LetterConfig:
+    """Wav2Letter (Collobert et al., 2016) as Kunze et al. (2017) transferred it: 1-D convolutions only.
+
+    `n_layer` convolutions: a strided input layer, `n_layer - 3` narrow ones, a
+    wide one with a long kernel and a 1x1 one; then the output layer. The
+    defaults are the paper's shape scaled down in width for a CPU.
+    """
+
+    n_mels: int = 80
+    channels: int = 256
+    wide_channels: int = 1024
+    n_layer: int = 11
+    kernel: int = 7
+    wide_kernel: int = 31
+
+
+@dataclass(frozen=True)
+class Wav2LetterCTCConfig:
+    encoder: Wav2LetterConfig
+    vocab_size: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Wav2LetterCTCConfig:
+        return cls(encoder=Wav2LetterConfig(**data["encoder"]), vocab_size=data["vocab_size"])
+
+
+class Wav2LetterCTC(nn.Module):
+    def __init__(self, config: Wav2LetterCTCConfig):
+        super().__init__()
+        self.config = config
+        c = config.encoder
+        if c.n_layer < 4:
+            raise ValueError(f"Wav2Letter needs at least 4 layers, not {c.n_layer}")
+        shapes = [(c.n_mels, c.channels, 2 * c.kernel - 1, 2)]  # stride 2: 20 ms frames, as Whisper's encoder
+        shapes += [(c.channels, c.channels, c.kernel, 1)] * (c.n_layer - 3)
+        shapes += [(c.channels, c.wide_channels, c.wide_kernel, 1), (c.wide_channels, c.wide_channels, 1, 1)]
+        self.layers = nn.ModuleList(
+            nn.Conv1d(i, o, kernel_size=k, stride=stride, padding=k // 2) for i, o, k, stride in shapes
+        )
+        self.head = nn.Linear(c.wide_channels, config.vocab_size)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    def freeze_lower(self, num_layers: int) -> None:
+        _freeze(self.layers, [], [], num_layers)
+
+    @staticmethod
+    def output_lengths(feature_lengths: torch.Tensor) -> torch.Tensor:
+        return (feature_lengths + 1) // 2
+
+    def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lengths = feature_lengths
+        x = features
+        for layer in self.layers:
+            # Zero what lies past each input's end, so padding never changes a result.
+            x = x * (torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None])[:, None, :]
+            x = F.gelu(layer(x))
+            if layer.stride[0] == 2:
+                lengths = self.output_lengths(lengths)
+        return self.head(x.transpose(1, 2)).float().log_softmax(dim=-1), lengths
+
+    @staticmethod
+    def seconds_per_output_frame(seconds_per_feature_frame: float) -> float:
+        return 2 * seconds_per_feature_frame
+
+
 @dataclass(frozen=True)
 class Architecture:
+    encoder_config: type  # the dataclass of the encoder's dimensions
     config_from_dict: Callable[[dict], object]
     build: Callable[[object], nn.Module]
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "whisper-encoder-ctc": Architecture(WhisperCTCConfig.from_dict, WhisperCTC),
+    "whisper-encoder-ctc": Architecture(WhisperEncoderConfig, WhisperCTCConfig.from_dict, WhisperCTC),
+    "wav2letter": Architecture(Wav2LetterConfig, Wav2LetterCTCConfig.from_dict, Wav2LetterCTC),
 }
 
 

@@ -30,7 +30,7 @@ from asr.models import WhisperCTC, WhisperCTCConfig, WhisperEncoder, WhisperEnco
 from asr.text import Vocabulary
 
 
-class PretrainedNotFound(Exception):
+class PretrainedNotFound(LookupError):
     """Weights that are neither installed nor at the path given, with how to get them."""
 
 

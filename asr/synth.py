@@ -4,13 +4,25 @@ The splits are disjoint twice over. By text: a sentence belongs to one split
 only. By voice: the test voices are heard nowhere else and the dev voice is in
 neither train nor test, so dev and test scores measure how a model copes with
 speakers (and, for test, a whole engine) it never heard, not how well it
-memorised the training voices.
+memorised the training voices. Where two engines carry the same recorded
+person (CMU ARCTIC "slt" is in festival, flite and RHVoice), that person is
+kept in one split too.
 
     build_corpus("de", Path("data/synth-de"), utterances=2000)
+    build_corpus("de", Path("data/synth-de"), hours=2.0)
 
 writes data/synth-de/{train,dev,test}.jsonl, wav/<split>/*.wav, dataset_card.json
 and README.md. A second call with the same arguments reuses every WAV already
 written, so an interrupted build resumes where it stopped.
+
+Engines: espeak-ng (its own voice variants, and MBROLA diphone voices driven by
+it), SVOX Pico, festival, flite and RHVoice, each where Debian has a voice for
+the language. Speaking rate and pitch are drawn per utterance for every voice.
+
+Numbers: sentences with digits are dropped, not spelled out (the card counts
+them). Spelling them out needs a number-to-words package for each language and
+inflected German ("mit 3 Kindern" is "drei", "am 3. Mai" is "dritten"); a wrong
+expansion is a wrong label, and a dropped sentence costs nothing here.
 """
 
 from __future__ import annotations
@@ -49,10 +61,18 @@ PITCH_RANGE = (-3.0, 3.0)
 ESPEAK_WORDS_PER_MINUTE = 175  # espeak-ng's default -s
 # Some MBROLA voices (de5, de7) clip at espeak-ng's default amplitude of 100.
 ESPEAK_AMPLITUDE = 70
+# Louder utterances are scaled down to this peak rather than clipped when written.
+MAX_PEAK = 0.95
+
+# For --hours: a first guess of how long a sentence takes to say, refined by
+# what has been synthesized so far.
+CHARACTERS_PER_SECOND = 18.0
 
 FORTUNES = Path("/usr/share/games/fortunes")
 MBROLA_VOICES = Path("/usr/share/mbrola")
 PICO_LANGUAGES = Path("/usr/share/pico/lang")
+FESTIVAL_VOICES = Path("/usr/share/festival/voices")
+RHVOICE_VOICES = Path("/usr/share/RHVoice/voices")
 SETUP_HINT = "run scripts/setup_system.sh to install it"
 
 # language -> (folder of fortune files, Debian package that installs them)
@@ -62,6 +82,27 @@ FORTUNE_SOURCES = {
     "es": (FORTUNES / "es", "fortunes-es"),
     "it": (FORTUNES / "it", "fortunes-it"),
 }
+
+# festival voice -> (its folder under FESTIVAL_VOICES, Debian package)
+FESTIVAL_PACKAGES = {
+    "kal_diphone": ("english", "festvox-kallpc16k"),
+    "ked_diphone": ("english", "festvox-kdlpc16k"),
+    "rab_diphone": ("english", "festvox-rablpc16k"),
+    "don_diphone": ("english", "festvox-don"),
+    "cmu_us_slt_arctic_hts": ("us", "festvox-us-slt-hts"),
+    "lp_diphone": ("italian", "festvox-italp16k"),
+    "pc_diphone": ("italian", "festvox-itapc16k"),
+    "el_diphone": ("spanish", "festvox-ellpc11k"),
+}
+RHVOICE_PACKAGES = {"en": "rhvoice-english"}
+
+# festival and flite have no pitch control that works for all their voices (the
+# HTS voice ignores festival's, flite's needs each voice's own mean). Their pitch
+# is shifted by resampling, which moves the formants too (a shorter or longer
+# vocal tract), and their rate control makes up for the change of speed.
+PITCH_BY_RESAMPLING = ("festival", "flite")
+# Rates on a 100 Hz grid keep torchaudio's resampling kernel small.
+_PITCH_RATE_STEP = 100
 
 
 class SynthesizerMissing(RuntimeError):
@@ -76,17 +117,31 @@ class SynthesisError(RuntimeError):
 class Voice:
     """One synthetic speaker: an engine, the engine's name for the voice, and its language."""
 
-    engine: str  # "espeak-ng", "mbrola" (MBROLA diphones driven by espeak-ng) or "pico" (SVOX Pico)
-    voice_id: str  # espeak-ng's -v argument, or pico2wave's -l language
+    # "espeak-ng", "mbrola" (MBROLA diphones driven by espeak-ng), "pico" (SVOX Pico),
+    # "festival", "flite" or "rhvoice"
+    engine: str
+    # espeak-ng's -v, pico2wave's -l, festival's voice_<id>, flite's -voice, RHVoice's -p
+    voice_id: str
     lang: str
+    # The recorded person, where another voice has the same one; such voices share a split.
+    person: str | None = None
 
     @property
     def name(self) -> str:
         """The speaker label in manifests, e.g. "mbrola/mb-de5"."""
         return f"{self.engine}/{self.voice_id}"
 
+    @property
+    def identity(self) -> str:
+        """Who is speaking: the recorded person where known, else the voice."""
+        return self.person or self.name
+
+    @property
+    def pitch_method(self) -> str:
+        return "resampling" if self.engine in PITCH_BY_RESAMPLING else "engine"
+
     def requirements(self) -> list[tuple[str | Path, str]]:
-        """(program on PATH or data file, Debian package that installs it) for this voice."""
+        """(program on PATH or data file or folder, Debian package that installs it) for this voice."""
         if self.engine == "espeak-ng":
             return [("espeak-ng", "espeak-ng")]
         if self.engine == "mbrola":
@@ -99,25 +154,62 @@ class Voice:
         if self.engine == "pico":
             language_data = PICO_LANGUAGES / f"{self.voice_id}_ta.bin"
             return [("pico2wave", "libttspico-utils"), (language_data, "libttspico-data")]
+        if self.engine == "festival":
+            folder, package = FESTIVAL_PACKAGES.get(self.voice_id, ("unknown", f"festvox package of {self.voice_id}"))
+            return [("text2wave", "festival"), (FESTIVAL_VOICES / folder / self.voice_id, package)]
+        if self.engine == "flite":
+            return [("flite", "flite")]  # flite's voices are built into the program
+        if self.engine == "rhvoice":
+            package = RHVOICE_PACKAGES.get(self.lang, f"rhvoice voice package for {self.lang}")
+            return [("RHVoice-test", "rhvoice"), (RHVOICE_VOICES / self.voice_id, package)]
         raise ValueError(f"unknown synthesis engine {self.engine!r}")
 
     def check(self) -> None:
         """Raise SynthesizerMissing, naming the Debian package, if this voice cannot run here."""
         for needed, package in self.requirements():
-            present = needed.is_file() if isinstance(needed, Path) else shutil.which(needed) is not None
+            present = needed.exists() if isinstance(needed, Path) else shutil.which(needed) is not None
             if not present:
                 raise SynthesizerMissing(
                     f"voice {self.name} needs {needed}, from the Debian package {package}; {SETUP_HINT}"
                 )
 
     def synthesize(self, text: str, path: Path, rate: float, pitch: float) -> None:
-        """Write `text` spoken at `rate` times normal speed, `pitch` semitones up, as a WAV file at `path`."""
+        """Write `text` spoken at `rate` times normal speed, `pitch` semitones up, as a WAV file at `path`.
+
+        festival and flite take no pitch here (it must be 0); `render` shifts theirs.
+        """
         if self.engine in ("espeak-ng", "mbrola"):
             speak_espeak_ng(self.voice_id, text, path, rate, pitch)
         elif self.engine == "pico":
             speak_pico(self.voice_id, text, path, rate, pitch)
+        elif self.engine == "rhvoice":
+            speak_rhvoice(self.voice_id, text, path, rate, pitch)
+        elif self.engine in PITCH_BY_RESAMPLING:
+            if pitch:
+                raise ValueError(f"{self.engine} has no pitch control; Voice.render shifts its pitch")
+            speak = speak_festival if self.engine == "festival" else speak_flite
+            speak(self.voice_id, text, path, rate)
         else:
             raise ValueError(f"unknown synthesis engine {self.engine!r}")
+
+    def render(self, text: str, rate: float, pitch: float) -> torch.Tensor:
+        """`text` at `rate` times normal speed and `pitch` semitones up, as a mono waveform at SAMPLE_RATE."""
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = Path(tmp) / "raw.wav"  # pico2wave insists on the .wav suffix
+            if self.pitch_method == "resampling":
+                # Audio read at SAMPLE_RATE / f and played at SAMPLE_RATE is f times higher
+                # and f times faster; the engine speaks f times slower to make up for it.
+                load_rate = resampling_rate_for_pitch(pitch)
+                self.synthesize(text, raw, rate * load_rate / SAMPLE_RATE, 0.0)
+                return load_audio(raw, load_rate)
+            self.synthesize(text, raw, rate, pitch)
+            return load_audio(raw)
+
+
+def resampling_rate_for_pitch(semitones: float) -> int:
+    """The rate to read audio at so that, played at SAMPLE_RATE, it sounds `semitones` higher."""
+    rate = SAMPLE_RATE / 2 ** (semitones / 12)
+    return int(round(rate / _PITCH_RATE_STEP)) * _PITCH_RATE_STEP
 
 
 def speak_espeak_ng(voice_id: str, text: str, path: Path, rate: float, pitch: float) -> None:
@@ -137,11 +229,52 @@ def speak_pico(language: str, text: str, path: Path, rate: float, pitch: float) 
     _run(["pico2wave", "-l", language, "-w", str(path), markup], path)
 
 
-def _run(command: list[str], output: Path, stdin: str | None = None) -> None:
-    result = subprocess.run(command, input=stdin, capture_output=True, text=True)
+def speak_rhvoice(voice_id: str, text: str, path: Path, rate: float, pitch: float) -> None:
+    # -r and -t are percentages of the voice's normal rate and pitch
+    command = ["RHVoice-test", "-p", voice_id, "-r", str(round(100 * rate)), "-t", str(round(100 * 2 ** (pitch / 12)))]
+    _run(command + ["-o", str(path)], path, stdin=text)
+
+
+def speak_festival(voice_id: str, text: str, path: Path, rate: float) -> None:
+    # Diphone voices stretch durations by Duration_Stretch; HTS voices ignore it and take hts_engine's -r.
+    command = ["text2wave", "-o", str(path), "-eval", f"(voice_{voice_id})"]
+    if voice_id.endswith("_hts"):
+        command += ["-eval", f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {rate:.4f}))))']
+    else:
+        command += ["-eval", f"(Parameter.set 'Duration_Stretch {1 / rate:.4f})"]
+    # festival reads 8-bit text: ISO-8859-1 covers the letters of every language it speaks here
+    _run(command, path, stdin=_eight_bit(text).encode("latin-1"))
+
+
+def speak_flite(voice_id: str, text: str, path: Path, rate: float) -> None:
+    source = path.with_suffix(".txt")
+    source.write_text(_eight_bit(text, limit=128), encoding="ascii")
+    command = ["flite", "-voice", voice_id, "--setf", f"duration_stretch={1 / rate:.4f}"]
+    _run(command + ["-f", str(source), "-o", str(path)], path)
+
+
+_PLAIN_PUNCTUATION = str.maketrans(
+    {"„": '"', "“": '"', "”": '"', "«": '"', "»": '"', "‚": "'", "‘": "'", "’": "'", "‹": "'", "›": "'",
+     "–": "-", "—": "-", "―": "-", "…": "..."}
+)  # fmt: skip
+
+
+def _eight_bit(text: str, limit: int = 256) -> str:
+    """`text` with typographic punctuation made plain and any other character past `limit` made a space."""
+    return "".join(c if ord(c) < limit else " " for c in text.translate(_PLAIN_PUNCTUATION))
+
+
+def _run(command: list[str], output: Path, stdin: str | bytes | None = None) -> None:
+    data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
+    result = subprocess.run(command, input=data, capture_output=True)
     if result.returncode != 0 or not output.is_file():
         program = " ".join(command[:3])
-        raise SynthesisError(f"{program} failed (exit status {result.returncode}): {result.stderr.strip()}")
+        error = result.stderr.decode("utf-8", errors="replace").strip()
+        raise SynthesisError(f"{program} failed (exit status {result.returncode}): {error}")
+
+
+def _voices(engine: str, lang: str, ids: tuple[str, ...], person: str | None = None) -> list[Voice]:
+    return [Voice(engine, voice_id, lang, person) for voice_id in ids]
 
 
 def _espeak_voices(lang: str, variants: tuple[str, ...]) -> list[Voice]:
@@ -152,30 +285,51 @@ def _mbrola_voices(lang: str, databases: tuple[str, ...]) -> list[Voice]:
     return [Voice("mbrola", f"mb-{database}", lang) for database in databases]
 
 
-# language -> split -> voices. Test voices never appear in train or dev, and the
-# dev voices in neither train nor test. Only German has a spare MBROLA voice for
-# dev; the other languages hold back an espeak-ng variant, a weaker separation.
+ESPEAK_VARIANTS = ("m1", "m3", "m5", "f2", "f4", "klatt3")
+
+# language -> split -> voices. Test voices never appear in train or dev, the dev
+# voices in neither train nor test, and a recorded person (Voice.person) in one
+# split only. Debian has no German voice for festival, flite or RHVoice, so German
+# has espeak-ng, all eight MBROLA voices and Pico. Left out on purpose:
+# - MBROLA es1, es2, mx1, mx2 and vz1: espeak-ng 1.51 asks them for diphones of
+#   stressed vowels they lack, about 16 per sentence, each read as silence;
+# - festival's Italian voices are in test, not train: they come from the same
+#   Padova and Trento groups as the test voices MBROLA it3 (Piero Cosi's diphones,
+#   festival's "pc") and it4, and may well be the same people;
+# - flite's "kal" (8 kHz) and "awb_time" (a talking clock): kal16 and awb are there.
 VOICES: dict[str, dict[str, list[Voice]]] = {
     "de": {
-        "train": _espeak_voices("de", ("m1", "m3", "m5", "f2", "f4", "klatt3"))
-        + _mbrola_voices("de", ("de1", "de2", "de3", "de7", "de8")),
+        "train": _espeak_voices("de", ESPEAK_VARIANTS) + _mbrola_voices("de", ("de1", "de2", "de3", "de7", "de8")),
         "dev": _mbrola_voices("de", ("de4",)),
         "test": _mbrola_voices("de", ("de5", "de6")) + [Voice("pico", "de-DE", "de")],
     },
     "it": {
-        "train": _espeak_voices("it", ("m1", "m3", "m5", "f2", "f4", "klatt3")),
+        "train": _espeak_voices("it", ESPEAK_VARIANTS) + _mbrola_voices("it", ("it1", "it2")),
         "dev": _espeak_voices("it", ("m7",)),
-        "test": _mbrola_voices("it", ("it3", "it4")) + [Voice("pico", "it-IT", "it")],
+        "test": [Voice("mbrola", "mb-it3", "it", "ifd-padova-cosi")]
+        + [Voice("festival", "pc_diphone", "it", "ifd-padova-cosi")]
+        + _mbrola_voices("it", ("it4",))
+        + [Voice("festival", "lp_diphone", "it"), Voice("pico", "it-IT", "it")],
     },
     "es": {
-        "train": _espeak_voices("es", ("m1", "m3", "m5", "f2", "f4", "klatt3")),
+        "train": _espeak_voices("es", ESPEAK_VARIANTS)
+        + _mbrola_voices("es", ("es4",))
+        + [Voice("festival", "el_diphone", "es")],
         "dev": _espeak_voices("es", ("m7",)),
-        "test": [Voice("pico", "es-ES", "es")],
+        "test": [Voice("pico", "es-ES", "es")] + _mbrola_voices("es", ("es3",)),
     },
     "en": {
-        "train": _espeak_voices("en", ("m1", "m3", "m5", "f2", "f4", "klatt3")),
-        "dev": _espeak_voices("en", ("m7",)),
-        "test": [Voice("pico", "en-US", "en"), Voice("pico", "en-GB", "en")],
+        "train": _espeak_voices("en", ESPEAK_VARIANTS)
+        + _mbrola_voices("en", ("us1", "us2", "us3", "en1"))
+        + _voices("festival", "en", ("rab_diphone", "ked_diphone", "don_diphone"))
+        + [Voice("festival", "kal_diphone", "en", "kal"), Voice("flite", "kal16", "en", "kal")]
+        + _voices("flite", "en", ("awb", "rms"))
+        + _voices("rhvoice", "en", ("alan", "bdl", "evgeniy-eng", "lyubov")),
+        "dev": _voices("rhvoice", "en", ("clb",)),
+        "test": [Voice("pico", "en-US", "en"), Voice("pico", "en-GB", "en")]
+        + [Voice("festival", "cmu_us_slt_arctic_hts", "en", "arctic-slt")]
+        + _voices("flite", "en", ("slt",), "arctic-slt")
+        + _voices("rhvoice", "en", ("slt",), "arctic-slt"),
     },
 }
 
@@ -353,16 +507,18 @@ def trim_silence(wave: torch.Tensor, threshold: float = 1e-3, padding: float = 0
     return wave[max(0, first - pad) : last + 1 + pad]
 
 
+
+
 def synthesize_job(job: SynthesisJob) -> tuple[SynthesisJob, float]:
     """Write the job's WAV unless it exists already; returns the job and the WAV's duration in seconds."""
     # write_audio renames a finished file into place, so an existing WAV is complete
     if not job.path.exists():
-        with tempfile.TemporaryDirectory() as tmp:
-            raw = Path(tmp) / "raw.wav"  # pico2wave insists on the .wav suffix
-            job.voice.synthesize(job.sentence.spoken, raw, job.rate, job.pitch)
-            wave = trim_silence(load_audio(raw))
+        wave = trim_silence(job.voice.render(job.sentence.spoken, job.rate, job.pitch))
         if len(wave) == 0:
             raise SynthesisError(f"{job.voice.name} produced only silence for {job.sentence.spoken!r}")
+        peak = float(wave.abs().max())
+        if peak > MAX_PEAK:  # resampling can overshoot what an engine wrote at full scale
+            wave = wave * (MAX_PEAK / peak)
         write_audio(job.path, wave)
     return job, soundfile.info(str(job.path)).duration
 
@@ -379,10 +535,62 @@ def remove_stale_files(folder: Path, keep: set[Path]) -> None:
             path.unlink()
 
 
+def estimated_seconds(job: SynthesisJob) -> float:
+    """A guess at a job's duration before it is synthesized."""
+    return len(job.sentence.spoken) / CHARACTERS_PER_SECOND / job.rate + 0.2
+
+
+def _kept_seconds(jobs: list[SynthesisJob], durations: dict[Path, float]) -> float:
+    return sum(durations[job.path] for job in jobs if durations[job.path] <= MAX_DURATION)
+
+
+def prefix_reaching(jobs: list[SynthesisJob], durations: dict[Path, float], seconds: float) -> int | None:
+    """The fewest leading jobs whose kept audio lasts at least `seconds`, or None if all of them fall short."""
+    total = 0.0
+    for count, job in enumerate(jobs, start=1):
+        duration = durations[job.path]
+        if duration <= MAX_DURATION:
+            total += duration
+        if total >= seconds:
+            return count
+    return None
+
+
+def _more_jobs(plan: list[SynthesisJob], done: int, durations: dict[Path, float], seconds: float) -> int:
+    """How many jobs after the first `done` should, by the estimate so far, reach `seconds` of audio."""
+    synthesized = plan[:done]
+    have = _kept_seconds(synthesized, durations)
+    # measured over estimated so far: the estimate learns each split's voices and texts
+    guessed = sum(estimated_seconds(job) for job in synthesized)
+    correction = sum(durations[job.path] for job in synthesized) / guessed if guessed else 1.0
+    wanted = (seconds - have) * 1.02 + 1.0  # aim a little past the target: one more round costs more
+    count, expected = 0, 0.0
+    while done + count < len(plan) and expected < wanted:
+        expected += estimated_seconds(plan[done + count]) * correction
+        count += 1
+    return count
+
+
 def build_corpus(
-    lang: str, out_dir: Path, utterances: int, seed: int = 0, jobs: int = os.cpu_count()
+    lang: str,
+    out_dir: Path,
+    utterances: int | None = None,
+    seed: int = 0,
+    jobs: int = os.cpu_count() or 1,
+    hours: float | None = None,
+    progress: bool = True,
 ) -> dict[str, Path]:
-    """Synthesize a corpus of about `utterances` utterances; returns split name -> manifest path."""
+    """Synthesize a corpus of `utterances` utterances or `hours` hours; returns split name -> manifest path.
+
+    With `utterances`, the splits get 80/10/10 of them. With `hours`, each split
+    is synthesized until it holds its share (80/10/10) of the hours, and is cut
+    at the first utterance that reaches it: the corpus is as long as asked for
+    (plus at most one utterance a split), not an estimate.
+    """
+    if (utterances is None) == (hours is None):
+        raise ValueError("give either utterances or hours")
+    if hours is not None and not hours > 0:
+        raise ValueError(f"hours must be positive, got {hours}")
     if lang not in VOICES:
         raise ValueError(f"no voices for language {lang!r}; choose one of {', '.join(sorted(VOICES))}")
     voices = VOICES[lang]
@@ -393,33 +601,73 @@ def build_corpus(
     files = fortune_files(lang)
     sentences, dropped = collect_sentences(lang, files)
     pools = split_sentences_by_text(sentences, seed)
-    sizes = split_sizes(utterances)
-    for split in SPLITS:
-        if sizes[split] > len(pools[split]):
-            raise ValueError(
-                f"{split} needs {sizes[split]} sentences but the {lang} fortunes give only "
-                f"{len(pools[split])}; ask for fewer utterances"
-            )
-
     out_dir = Path(out_dir)
     wav_dir = out_dir / "wav"
-    plans = {split: plan_split(split, pools[split][: sizes[split]], voices[split], seed, wav_dir) for split in SPLITS}
+
+    if utterances is not None:
+        sizes = split_sizes(utterances)
+        for split in SPLITS:
+            if sizes[split] > len(pools[split]):
+                raise ValueError(
+                    f"{split} needs {sizes[split]} sentences but the {lang} fortunes give only "
+                    f"{len(pools[split])}; ask for fewer utterances"
+                )
+        candidates = {split: pools[split][: sizes[split]] for split in SPLITS}
+    else:
+        candidates = pools
+    # Job i of a split is the same whatever the size of the build, so a plan over the
+    # whole pool holds every smaller build's jobs as its first ones.
+    plans = {split: plan_split(split, candidates[split], voices[split], seed, wav_dir) for split in SPLITS}
     for split in SPLITS:
         (wav_dir / split).mkdir(parents=True, exist_ok=True)
         remove_stale_files(wav_dir / split, {job.path for job in plans[split]})
 
-    all_jobs = [job for split in SPLITS for job in plans[split]]
-    durations = {}
+    durations: dict[Path, float] = {}
+    bar = tqdm(total=0, desc=f"synthesizing {lang}", unit="utt", disable=not progress, dynamic_ncols=True)
     with Pool(jobs, initializer=_init_worker) as pool:
-        results = pool.imap_unordered(synthesize_job, all_jobs)
-        for job, duration in tqdm(results, total=len(all_jobs), desc=f"synthesizing {lang}", unit="utt"):
-            durations[job.path] = duration
 
-    manifests, split_cards, characters = {}, {}, set()
+        def run(batch: list[SynthesisJob]) -> None:
+            bar.total += len(batch)
+            bar.refresh()
+            for job, duration in pool.imap_unordered(synthesize_job, batch):
+                durations[job.path] = duration
+                bar.update(1)
+                bar.set_postfix(hours=f"{sum(durations.values()) / 3600:.3f}", refresh=False)
+
+        if hours is None:
+            run([job for split in SPLITS for job in plans[split]])
+        else:
+            targets = {split: hours * 3600 * SPLIT_FRACTIONS[split] for split in SPLITS}
+            done = dict.fromkeys(SPLITS, 0)
+            while True:
+                batch = []
+                for split in SPLITS:
+                    if prefix_reaching(plans[split][: done[split]], durations, targets[split]) is not None:
+                        continue
+                    more = _more_jobs(plans[split], done[split], durations, targets[split])
+                    if more == 0:
+                        have = _kept_seconds(plans[split], durations) / 3600
+                        raise ValueError(
+                            f"{split} needs {targets[split] / 3600:.3f} h but all {len(plans[split])} of its "
+                            f"{lang} sentences give only {have:.3f} h; ask for fewer hours"
+                        )
+                    batch += plans[split][done[split] : done[split] + more]
+                    done[split] += more
+                if not batch:
+                    break
+                run(batch)
+            plans = {split: plans[split][: prefix_reaching(plans[split], durations, targets[split])] for split in SPLITS}
+            for split in SPLITS:  # the few synthesized past the target
+                remove_stale_files(wav_dir / split, {job.path for job in plans[split]})
+    bar.close()
+
+    manifests, split_cards, characters, words = {}, {}, set(), set()
     for split in SPLITS:
         # a too-long WAV stays on disk so that a resumed build does not synthesize it again
         kept = [job for job in plans[split] if durations[job.path] <= MAX_DURATION]
-        characters.update(*(job.sentence.text.replace(" ", "") for job in kept))
+        for job in kept:
+            characters.update(job.sentence.text.replace(" ", ""))
+            words.update(job.sentence.text.split())
         manifests[split] = out_dir / f"{split}.jsonl"
         write_manifest(
             manifests[split],
@@ -440,13 +688,38 @@ def build_corpus(
     card = {
         "lang": lang,
         "seed": seed,
+        "size": (
+            {"utterances": utterances}
+            if hours is None
+            else {
+                "hours": hours,
+                "how": "each split synthesized until it holds its 80/10/10 share of the hours, "
+                "cut at the first utterance that reaches it",
+            }
+        ),
         "sample_rate": SAMPLE_RATE,
         "max_duration_seconds": MAX_DURATION,
         "speaking_rate_factor_range": list(RATE_RANGE),
         "pitch_semitone_range": list(PITCH_RANGE),
         "splits": split_cards,
+        "voices": {
+            split: [
+                {
+                    "name": voice.name,
+                    "engine": voice.engine,
+                    "voice": voice.voice_id,
+                    "person": voice.person,
+                    "pitch_shift": voice.pitch_method,
+                    "debian_packages": sorted({package for _, package in voice.requirements()}),
+                }
+                for voice in voices[split]
+            ]
+            for split in SPLITS
+        },
         "characters": "".join(sorted(characters)),
+        "distinct_words": len(words),
         "text_source": {"package": FORTUNE_SOURCES[lang][1], "files": [str(path) for path in files]},
+        "numbers": "sentences with digits are dropped, not spelled out (see sentences.dropped.digits)",
         "sentences": {
             "usable": len(sentences),
             "per_split_pool": {split: len(pools[split]) for split in SPLITS},
@@ -454,17 +727,25 @@ def build_corpus(
         },
     }
     card_json = json.dumps(card, ensure_ascii=False, indent=2) + "\n"
-    (out_dir / "dataset_card.json").write_text(card_json, encoding="utf-8")
-    (out_dir / "README.md").write_text(corpus_readme(card), encoding="utf-8")
+    _write_text(out_dir / "dataset_card.json", card_json)
+    _write_text(out_dir / "README.md", corpus_readme(card))
     return manifests
 
 
+def _write_text(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
 def corpus_readme(card: dict) -> str:
+    size = card["size"]
+    asked = f"{size['utterances']} utterances" if "utterances" in size else f"{size['hours']:g} hours ({size['how']})"
     lines = [
         f"# Synthetic speech corpus ({card['lang']})",
         "",
-        f"Built by `asr.synth.build_corpus` with seed {card['seed']}: sentences from the Debian package "
-        f"{card['text_source']['package']}, read by speech synthesizers, "
+        f"Built by `asr.synth.build_corpus` with seed {card['seed']}, asked for {asked}: sentences from the "
+        f"Debian package {card['text_source']['package']}, read by speech synthesizers, "
         f"{card['sample_rate']} Hz mono 16-bit WAV. No sentence is in two splits; the test voices "
         "are heard only in test and the dev voices only in dev. Details in dataset_card.json.",
         "",
@@ -472,18 +753,21 @@ def corpus_readme(card: dict) -> str:
         "|---|---|---|---|",
     ]
     for split, info in card["splits"].items():
-        voices = ", ".join(info["voices"])
+        voices = ", ".join(f"{name} ({count})" for name, count in info["voices"].items())
         lines.append(f"| {split} | {info['utterances']} | {info['hours']:.3f} | {voices} |")
     dropped = ", ".join(f"{reason} {count}" for reason, count in card["sentences"]["dropped"].items())
+    resampled = sorted({v["engine"] for vs in card["voices"].values() for v in vs if v["pitch_shift"] == "resampling"})
     lines += [
         "",
         f"Speaking rate x{card['speaking_rate_factor_range'][0]}-{card['speaking_rate_factor_range'][1]}, "
         f"pitch {card['pitch_semitone_range'][0]:+g} to {card['pitch_semitone_range'][1]:+g} semitones, "
-        f"drawn per utterance; utterances over {card['max_duration_seconds']:g} s are left out.",
+        f"drawn per utterance"
+        + (f" ({', '.join(resampled)}: pitch shifted by resampling)" if resampled else "")
+        + f"; utterances over {card['max_duration_seconds']:g} s are left out.",
         "",
-        f"Usable sentences: {card['sentences']['usable']}. Dropped: {dropped}.",
+        f"Usable sentences: {card['sentences']['usable']}. Dropped: {dropped}. Numbers: {card['numbers']}.",
         "",
-        f"Characters: `{card['characters']}`",
+        f"Characters: `{card['characters']}`; {card['distinct_words']} distinct words.",
         "",
     ]
     return "\n".join(lines)

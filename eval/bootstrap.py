@@ -71,9 +71,9 @@ def paired_bootstrap(
     system_wer, baseline_wer = 0.0, 0.0
     resampled_system, resampled_baseline = np.zeros(resamples), np.zeros(resamples)
     for number, (system, baseline, words) in enumerate(test_sets, start=1):
-        columns = np.array([system, baseline, words], dtype=np.int64)
-        if columns.ndim != 2 or columns.shape[1] == 0:
+        if not len(system) == len(baseline) == len(words) > 0:
             raise ValueError(f"test set {number}: give edits and reference words for the same, non-empty list of utterances")
+        columns = np.array([system, baseline, words], dtype=np.int64)
         if columns[2].sum() == 0:
             raise ValueError(f"test set {number}: the references hold no words")
         system_wer += columns[0].sum() / columns[2].sum()

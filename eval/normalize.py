@@ -73,9 +73,12 @@ def _in_word(c: str) -> bool:
 
 
 def _for_language(lang: str, alphabet: str) -> Normalizer:
-    marks = "".join(m for m in WORD_MARKS if m in alphabet)
-    kept = " and ".join(repr(m) for m in marks) + " inside words" if marks else "no marks inside words"
-    return Normalizer(lang, marks, f"basic, keeping {kept} like the {lang!r} training alphabet")
+    breaking = [m for m in WORD_MARKS if m not in alphabet]
+    names = {"'": "apostrophes", "-": "hyphens"}
+    description = "basic"
+    if breaking:
+        description += f", except that {' and '.join(names[m] for m in breaking)} break words as in the {lang!r} training alphabet"
+    return Normalizer(lang, "".join(m for m in WORD_MARKS if m in alphabet), description)
 
 
 NORMALIZERS: dict[str, Normalizer] = {

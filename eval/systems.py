@@ -93,7 +93,7 @@ class CheckpointSystem:
         return str(self.transcriber.device)
 
     def load(self) -> None:
-        self.transcriber
+        _ = self.transcriber  # a cached property: the checkpoint loads once
 
     def transcribe(self, waves: list[torch.Tensor], language: str | None) -> list[str]:
         if language is not None and language != self.language:
@@ -147,11 +147,15 @@ class FasterWhisperSystem:
 
         _, variables = read_ctranslate2(self.path / "model.bin")
         # Like `CheckpointSystem`: learned weights only. The encoder's sinusoidal
-        # table is fixed (a buffer in PyTorch); single values are settings.
-        return sum(
-            array.size for name, array in variables.items()
+        # table is fixed (a buffer in PyTorch); single values are settings. Tied
+        # weights (the decoder's embedding and output projection) are stored once
+        # under two names, so arrays are counted by the bytes they view.
+        learned = {
+            (array.__array_interface__["data"][0], array.nbytes): array.size
+            for name, array in variables.items()
             if array.size > 1 and name != "encoder/position_encodings/encodings" and not name.endswith("weight_scale")
-        )
+        }
+        return sum(learned.values())
 
     @property
     def sample_rate(self) -> int:
@@ -162,7 +166,7 @@ class FasterWhisperSystem:
         return f"{self.model.model.device} ({self.model.model.compute_type})"
 
     def load(self) -> None:
-        self.model
+        _ = self.model  # a cached property: the weights load once
 
     def transcribe(self, waves: list[torch.Tensor], language: str | None) -> list[str]:
         if language not in (None, "en") and not self.model.model.is_multilingual:

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Transfer ASR uses: the speech synthesizers and
-# voices that make its training and test corpora, and the fortunes texts they
-# read. MBROLA and SVOX Pico voices live in Debian's contrib and non-free
-# components, so those are enabled first. Idempotent: a second run only checks.
+# voices that make its training and test corpora (asr/synth.py's VOICES table),
+# and the fortunes texts they read. MBROLA, SVOX Pico and RHVoice voices live in
+# Debian's contrib and non-free components, so those are enabled first.
+# Idempotent: a second run only checks.
 set -euo pipefail
 
 PACKAGES=(
   espeak-ng mbrola libttspico-utils sox
   mbrola-de1 mbrola-de2 mbrola-de3 mbrola-de4 mbrola-de5 mbrola-de6 mbrola-de7 mbrola-de8
-  mbrola-it3 mbrola-it4
+  mbrola-it1 mbrola-it2 mbrola-it3 mbrola-it4
+  mbrola-es3 mbrola-es4
+  mbrola-en1 mbrola-us1 mbrola-us2 mbrola-us3
+  festival festvox-kallpc16k festvox-kdlpc16k festvox-rablpc16k festvox-don festvox-us-slt-hts
+  festvox-italp16k festvox-itapc16k festvox-ellpc11k
+  flite
+  rhvoice rhvoice-english
   fortunes fortunes-de fortunes-it fortunes-es
 )
 

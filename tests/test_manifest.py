@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from asr.manifest import Utterance, read_manifest, write_manifest
+from asr.manifest import Utterance, filter_utterances, read_manifest, shard, shuffled, write_manifest
 
 
 def test_round_trip_stores_relative_paths_and_keeps_extra_keys(tmp_path):
@@ -82,3 +82,42 @@ def test_duration_filters_are_inclusive(tmp_path):
 def test_extra_keys_may_not_shadow_standard_keys(tmp_path):
     with pytest.raises(ValueError, match="clash"):
         Utterance(tmp_path / "a.wav", "t", 1.0, extra={"text": "other"})
+
+
+@pytest.fixture
+def many(tmp_path):
+    return [
+        Utterance(tmp_path / f"{i}.wav", f"satz nummer {i}", 1.0 + i % 5, speaker=f"s{i % 3}", lang="de")
+        for i in range(20)
+    ]
+
+
+def test_speaker_and_text_filters(tmp_path, many):
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(manifest, many + [Utterance(tmp_path / "x.wav", "ohne sprecher", 2.0)])
+    assert {u.speaker for u in read_manifest(manifest, speakers={"s1"})} == {"s1"}
+    assert {u.speaker for u in read_manifest(manifest, exclude_speakers=["s1"])} == {"s0", "s2", None}
+    assert len(read_manifest(manifest, text_filter=r"nummer 1\d")) == 10
+    assert len(read_manifest(manifest, text_filter=lambda text: "sprecher" in text)) == 1
+    # positional duration limits keep working, combined with the new filters
+    kept = read_manifest(manifest, 2.0, 3.0, speakers=["s0", "s2"])
+    assert kept and all(2.0 <= u.duration <= 3.0 and u.speaker in ("s0", "s2") for u in kept)
+    assert filter_utterances(many, max_duration=1.0) == [u for u in many if u.duration == 1.0]
+
+
+def test_shuffled_is_deterministic_and_a_permutation(many):
+    first = shuffled(many, seed=1)
+    assert first == shuffled(many, seed=1)
+    assert first != shuffled(many, seed=2) and first != many
+    assert sorted(first, key=lambda u: u.audio_filepath.name) == sorted(many, key=lambda u: u.audio_filepath.name)
+    assert [u.text for u in many] == [f"satz nummer {i}" for i in range(20)]  # the input is left alone
+
+
+def test_shards_are_disjoint_and_cover_everything(many):
+    shards = [shard(many, rank, 3) for rank in range(3)]
+    assert sorted((u for s in shards for u in s), key=many.index) == many
+    assert [len(s) for s in shards] == [7, 7, 6]
+    assert shard(many, 1, 3) == shards[1]  # deterministic
+    assert [len(shard(many, rank, 3, even=True)) for rank in range(3)] == [6, 6, 6]
+    with pytest.raises(ValueError, match="rank"):
+        shard(many, 3, 3)

@@ -16,8 +16,10 @@ from asr.synth import (
     build_corpus,
     read_fortunes,
     rejection_reason,
+    resampling_rate_for_pitch,
     split_sentences,
     split_sizes,
+    trim_silence,
 )
 from asr.text import normalize_transcript
 
@@ -46,8 +48,14 @@ def test_voice_table_keeps_test_and_dev_voices_apart():
         assert not names["test"] & (names["train"] | names["dev"]), lang
         assert not names["dev"] & names["train"], lang
         assert all(voice.lang == lang for split in SPLITS for voice in table[split])
-    assert len(VOICES["de"]["train"]) >= 8
+        # a recorded person that several engines carry stays in one split
+        people = {split: {voice.identity for voice in table[split]} for split in SPLITS}
+        assert not people["test"] & (people["train"] | people["dev"]) and not people["dev"] & people["train"], lang
+        assert len(table["train"]) >= 8, lang
     assert {voice.name for voice in VOICES["de"]["test"]} == {"mbrola/mb-de5", "mbrola/mb-de6", "pico/de-DE"}
+    assert {"mbrola/mb-it3", "mbrola/mb-it4", "pico/it-IT"} <= {voice.name for voice in VOICES["it"]["test"]}
+    engines = {voice.engine for table in VOICES.values() for split in SPLITS for voice in table[split]}
+    assert engines == {"espeak-ng", "mbrola", "pico", "festival", "flite", "rhvoice"}
 
 
 def test_missing_voice_names_the_debian_package():
@@ -123,7 +131,7 @@ def test_voices_stay_in_their_split(corpus):
     assert speakers(manifests["dev"]) <= table["dev"]
     assert not speakers(manifests["dev"]) & (table["train"] | table["test"])
     assert speakers(manifests["train"]) <= table["train"]
-    assert len(speakers(manifests["train"])) >= 2
+    assert len(speakers(manifests["train"])) >= 8
 
 
 @requires_espeak
@@ -167,3 +175,76 @@ def test_rebuild_synthesizes_only_missing_files(corpus, tmp_path):
     summary = lambda utterances: [(u.audio_filepath.name, u.text, u.speaker, u.duration) for u in utterances]
     for split in SPLITS:
         assert summary(read_manifest(manifests[split])) == summary(corpus[1][split])
+
+
+@requires_espeak
+def test_hours_build_is_cut_at_each_splits_share(tmp_path):
+    hours = 0.02  # 72 s: 57.6 s of train, 7.2 s each of dev and test
+    manifests = build_corpus("de", tmp_path, hours=hours, seed=5, jobs=2, progress=False)
+    built = {split: read_manifest(path) for split, path in manifests.items()}
+    for split, share in (("train", 0.8), ("dev", 0.1), ("test", 0.1)):
+        seconds = [u.duration for u in built[split]]
+        assert sum(seconds) >= hours * 3600 * share > sum(seconds[:-1])  # reached, and not one utterance more
+    texts = {split: {u.text for u in utterances} for split, utterances in built.items()}
+    assert not (texts["train"] & texts["dev"] or texts["train"] & texts["test"] or texts["dev"] & texts["test"])
+    table = {split: {voice.name for voice in VOICES["de"][split]} for split in SPLITS}
+    assert all(speakers(built[split]) <= table[split] for split in SPLITS)
+    assert len(speakers(built["train"])) >= 8
+    card = json.loads((tmp_path / "dataset_card.json").read_text(encoding="utf-8"))
+    assert card["size"]["hours"] == hours and "numbers" in card
+    assert {v["name"] for v in card["voices"]["test"]} == table["test"]
+    # exactly the WAVs of the manifests are left: the few synthesized past the target are gone
+    referenced = {u.audio_filepath for utterances in built.values() for u in utterances}
+    assert set((tmp_path / "wav").rglob("*.wav")) == {p for p in referenced}
+
+    # resumable: a lost file is made again and the corpus comes out the same
+    sorted(referenced)[3].unlink()
+    again = build_corpus("de", tmp_path, hours=hours, seed=5, jobs=1, progress=False)
+    for split in SPLITS:
+        assert [(u.text, u.speaker, u.duration) for u in read_manifest(again[split])] == [
+            (u.text, u.speaker, u.duration) for u in built[split]
+        ]
+
+
+def test_size_is_utterances_or_hours(tmp_path):
+    with pytest.raises(ValueError, match="either utterances or hours"):
+        build_corpus("de", tmp_path, utterances=30, hours=1.0)
+    with pytest.raises(ValueError, match="either utterances or hours"):
+        build_corpus("de", tmp_path)
+
+
+def test_pitch_by_resampling_rates():
+    assert resampling_rate_for_pitch(0.0) == 16000
+    assert resampling_rate_for_pitch(12.0) == 8000
+    assert resampling_rate_for_pitch(-12.0) == 32000
+    assert resampling_rate_for_pitch(3.0) == 13500  # 16000 / 2^(3/12) = 13454, on a 100 Hz grid
+
+
+OTHER_ENGINES = [
+    voice
+    for table in VOICES.values()
+    for split in SPLITS
+    for voice in table[split]
+    if voice.engine in ("festival", "flite", "rhvoice")
+]
+SHORT = {"en": "The dog runs across the street.", "it": "Il cane corre per la strada.", "es": "El perro corre por la calle."}
+
+
+# one voice of each kind has its rate and pitch measured; the others are checked to speak
+MEASURED = {"festival/kal_diphone", "festival/cmu_us_slt_arctic_hts", "flite/awb", "rhvoice/alan"}
+
+
+@pytest.mark.parametrize("voice", OTHER_ENGINES, ids=lambda voice: voice.name)
+def test_festival_flite_and_rhvoice_voices_speak_at_the_rate_and_pitch_asked(voice):
+    try:
+        voice.check()
+    except SynthesizerMissing as missing:
+        pytest.skip(str(missing))
+    seconds = lambda rate, pitch: len(trim_silence(voice.render(SHORT[voice.lang], rate, pitch))) / 16000
+    slow = seconds(0.8, 0.0)
+    assert 1.0 < slow < 6.0
+    if voice.name in MEASURED:
+        fast = seconds(1.25, 0.0)
+        assert slow / fast == pytest.approx(1.25 / 0.8, rel=0.12)
+        # a pitch shift by resampling would also speed speech up; the engine's rate makes up for it
+        assert seconds(1.25, 3.0) == pytest.approx(fast, rel=0.06)

@@ -1,57 +1,291 @@
-"""CTC fine-tuning, the whole loop in one place.
+"""CTC training, the whole loop in one place.
 
-A model starts from a pretrained encoder (or, for the baseline, the same
-architecture with random weights), gets a fresh CTC head over the target
-language's characters, and is trained with AdamW on batches of similar-length
-utterances. The lower encoder layers can be frozen: the transfer-learning
-recipe of Kunze et al. (2017).
+A model starts from a pretrained encoder, an earlier checkpoint of this
+project (its output layer carried over to the new alphabet), or random
+weights; its lower layers can be frozen (the recipe of Kunze et al., 2017) and
+unfrozen gradually. Batches group utterances of similar length. The run folder
+holds everything:
+
+    out_dir/config.toml        the effective config
+    out_dir/state/step-N.pt    training state (model, optimizer, schedule, data position); a killed run resumes here
+    out_dir/last.safetensors   the model at the last save
+    out_dir/best.safetensors   the model with the best dev WER
+    out_dir/log.jsonl          one JSON object a line: training and dev metrics
+    out_dir/tensorboard/       the same as TensorBoard scalars
+
+Run the same command under `torchrun --nproc-per-node N` to train with N
+processes (DistributedDataParallel; gloo on CPU, NCCL on GPU): each step takes
+`grad_accum` micro-batches per process, so the global batch is
+`world_size * grad_accum` micro-batches.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import math
+import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
+import jiwer
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+import torchaudio.functional
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from asr.audio import load_audio
-from asr.checkpoint import ModelBundle, save_checkpoint
-from asr.features import LogMelFrontend
+from asr.augment import augment
+from asr.checkpoint import ModelBundle, load_checkpoint, save_checkpoint
+from asr.features import FrontendConfig, LogMelFrontend
 from asr.manifest import Utterance, read_manifest
+from asr.models import ARCHITECTURES, build_model
 from asr.pretrained import new_ctc_model
 from asr.text import Vocabulary, normalize_transcript
-from asr.transcribe import resolve_device
+from asr.transcribe import Transcriber, resolve_device
+from training.config import RESUMABLE_CHANGES, TrainConfig, augment_config, parse_key_values
 
 
-def _option(default, help: str):
-    return field(default=default, metadata={"help": help})
+def train(config: TrainConfig) -> Path:
+    """Train as `config` says, resuming from `out_dir`'s training state if there is one; returns the final checkpoint."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world_size > 1:
+        backend = "nccl" if torch.cuda.is_available() and config.device != "cpu" else "gloo"
+        dist.init_process_group(backend)
+    device = resolve_device(config.device)
+    if device.type == "cuda" and world_size > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    main_process = rank == 0
+    out_dir = Path(config.out_dir)
+
+    utterances = training_subset(read_manifest(config.train_manifest, max_duration=config.max_duration), config)
+    if not utterances:
+        raise ValueError(f"{config.train_manifest}: no utterances of at most {config.max_duration} s to train on")
+    transcripts = [normalize_transcript(u.text, config.language) for u in utterances]
+    vocabulary = Vocabulary.from_transcripts(transcripts)
+    targets = [torch.tensor(vocabulary.encode(t), dtype=torch.long) for t in transcripts]
+    dev_set = read_manifest(config.dev_manifest) if config.dev_manifest else []
+
+    torch.manual_seed(config.seed)
+    bundle = initial_model(config, vocabulary, report=main_process)
+    model = bundle.model.to(device).train()
+    frontend = LogMelFrontend(bundle.frontend).to(device)
+    augment_options = augment_config(config.augment)
+    head = list(model.head.parameters())
+    head_ids = {id(p) for p in head}
+    encoder = [p for p in model.parameters() if id(p) not in head_ids]
+    optimizer = torch.optim.AdamW(
+        [{"params": head, "lr": config.lr_head}, {"params": encoder, "lr": config.lr_encoder}],
+        weight_decay=config.weight_decay,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(config, step))
+    frozen_layers = lambda step: frozen_at(config, step, model.num_layers)  # noqa: E731
+
+    progress_state = {"step": 0, "epoch": 0, "position": 0, "best_wer": math.inf, "evals_since_best": 0,
+                      "train_seconds": 0.0, "audio_seconds": 0.0}
+    state_path = latest_state(out_dir)
+    if state_path is not None:
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        check_resumable(state["config"], config, state_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        progress_state = state["progress"]
+        if main_process:
+            print(f"resuming {out_dir} from step {progress_state['step']} ({state_path.name})")
+    elif main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomically(out_dir / "config.toml", _toml(asdict(config)))
+    model.freeze_lower(frozen_layers(progress_state["step"]))
+    ddp_model = DistributedDataParallel(model) if world_size > 1 else model
+
+    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    log = JsonLog(out_dir) if main_process else None
+    if main_process:
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        log.write(event="start", step=progress_state["step"], utterances=len(utterances),
+                  train_hours=sum(u.duration for u in utterances) / 3600, trainable_parameters=trainable, world_size=world_size)
+        print(
+            f"training {bundle.metadata['init']} -> {out_dir}: {len(utterances)} utterances, "
+            f"{sum(u.duration for u in utterances) / 3600:.2f} h, {len(vocabulary)} tokens, {trainable / 1e6:.1f} M "
+            f"trainable parameters, {frozen_layers(progress_state['step'])} layers frozen, {world_size} process(es) on {device}"
+        )
+
+    p = progress_state
+    micro_per_step = world_size * config.grad_accum
+    plan = epoch_plan(utterances, config, p["epoch"])
+    bar = tqdm(total=config.max_steps, initial=p["step"], unit="step", dynamic_ncols=True, disable=not main_process)
+    started = time.monotonic() - p["train_seconds"]
+    stop_reason = "max_steps"
+    while p["step"] < config.max_steps:
+        if config.time_budget is not None and p["train_seconds"] >= config.time_budget:
+            stop_reason = "time_budget"
+            break
+        if p["position"] + micro_per_step > len(plan):  # the tail of an epoch too short for a whole step is skipped
+            p["epoch"], p["position"] = p["epoch"] + 1, 0
+            plan = epoch_plan(utterances, config, p["epoch"])
+            if len(plan) < micro_per_step:
+                raise ValueError(f"{len(plan)} micro-batches an epoch, fewer than the {micro_per_step} one step needs: lower --batch-seconds")
+        step = p["step"]
+        model.freeze_lower(frozen_layers(step))
+        mine = plan[p["position"] + rank * config.grad_accum : p["position"] + (rank + 1) * config.grad_accum]
+        optimizer.zero_grad(set_to_none=True)
+        step_loss, step_audio = 0.0, 0.0
+        for micro, batch in enumerate(mine):
+            # Everything random in a micro-batch (augmentation, SpecAugment) is drawn from a seed of
+            # the step and the micro-batch's place in the global batch: a resumed run draws exactly
+            # what the uninterrupted one did, and N processes draw what one process accumulating N would.
+            seed = config.seed * 1_000_003 + step * 1009 + rank * config.grad_accum + micro
+            torch.manual_seed(seed)
+            generator = random.Random(seed)
+            waves = [load_audio(utterances[i].audio_filepath, bundle.frontend.sample_rate) for i in batch]
+            if augment_options.enabled:
+                waves = [augment(w, augment_options, generator) for w in waves]
+            features, feature_lengths = frontend.batch([w.to(device) for w in waves])
+            if config.spec_augment:
+                features = spec_augment(features, config)
+            sync = micro == len(mine) - 1 or world_size == 1
+            with (contextlib.nullcontext() if sync else ddp_model.no_sync()):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    log_probs, frame_lengths = ddp_model(features, feature_lengths.to(device))
+                batch_targets = [targets[i] for i in batch]
+                # torch's "mean": each utterance's loss over its target length, averaged over the
+                # micro-batch; zero_infinity drops an utterance whose transcript cannot fit its frames.
+                loss = F.ctc_loss(
+                    log_probs.float().transpose(0, 1), torch.cat(batch_targets).to(device), frame_lengths,
+                    torch.tensor([len(t) for t in batch_targets], device=device),
+                    blank=vocabulary.blank_id, zero_infinity=True,
+                ) / config.grad_accum
+                loss.backward()
+            step_loss += loss.item()
+            step_audio += sum(utterances[i].duration for i in batch)
+        grad_norm = torch.nn.utils.clip_grad_norm_([q for q in model.parameters() if q.requires_grad], config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        p["step"] += 1
+        p["position"] += micro_per_step
+        p["audio_seconds"] += step_audio * world_size
+        p["train_seconds"] = time.monotonic() - started
+        bar.update(1)
+        lr = scheduler.get_last_lr()[0]
+        bar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}", audio_s_per_s=f"{p['audio_seconds'] / p['train_seconds']:.1f}")
+        if log and (p["step"] % config.log_every == 0 or p["step"] == 1):
+            log.write(step=p["step"], loss=step_loss, lr=lr, grad_norm=float(grad_norm), epoch=p["epoch"],
+                      train_seconds=p["train_seconds"], audio_seconds=p["audio_seconds"],
+                      audio_seconds_per_second=p["audio_seconds"] / p["train_seconds"])
+        if config.eval_every and p["step"] % config.eval_every == 0 and dev_set:
+            eval_started = time.monotonic()
+            stop = evaluate_and_keep_best(bundle, model, dev_set, config, p, log, main_process)
+            started += time.monotonic() - eval_started  # evaluation is not training time
+            if stop:
+                stop_reason = "early_stop"
+                break
+        if p["step"] % config.save_every == 0:
+            save_state(out_dir, bundle, model, optimizer, scheduler, config, p, main_process)
+    bar.close()
+    if dev_set and not (config.eval_every and p["step"] % config.eval_every == 0):
+        evaluate_and_keep_best(bundle, model, dev_set, config, p, log, main_process)
+    save_state(out_dir, bundle, model, optimizer, scheduler, config, p, main_process)
+    if main_process:
+        log.write(event="end", reason=stop_reason, step=p["step"], train_seconds=p["train_seconds"], best_dev_wer=p["best_wer"])
+        log.close()
+        print(f"stopped ({stop_reason}) after {p['step']} steps, {p['train_seconds']:.0f} s of training: {out_dir / 'last.safetensors'}")
+    if world_size > 1:
+        dist.destroy_process_group()
+    return out_dir / "last.safetensors"
 
 
-@dataclass
-class TrainConfig:
-    train_manifest: str = field(metadata={"help": "training manifest (.jsonl)"})
-    output: str = field(metadata={"help": "checkpoint file to write (.safetensors)"})
-    language: str = _option("de", "target language: de, en, it or es")
-    init: str = _option("whisper-base", "pretrained encoder to start from: whisper-base, whisper-tiny.en, whisper-small or a path")
-    random_init: bool = _option(False, "same architecture as --init with random weights: the from-scratch baseline")
-    freeze_layers: int = _option(0, "freeze the convolutional stem and this many lower encoder layers")
-    lr_head: float = _option(1e-3, "peak learning rate of the CTC head")
-    lr_encoder: float = _option(1e-4, "peak learning rate of the trainable encoder layers")
-    weight_decay: float = _option(0.01, "AdamW weight decay")
-    warmup_steps: int = _option(50, "linear warmup steps, then cosine decay to zero at --max-steps")
-    max_steps: int = _option(1000, "optimizer steps")
-    time_budget: float | None = _option(None, "stop after this many seconds of training, whatever the step")
-    batch_seconds: float = _option(60.0, "audio seconds per batch (batches group utterances of similar length)")
-    max_duration: float = _option(20.0, "skip training utterances longer than this many seconds")
-    max_grad_norm: float = _option(1.0, "gradient clipping norm")
-    save_every: float = _option(300.0, "seconds between checkpoints, so a crash loses little")
-    seed: int = _option(0, "seed for initialisation and batch order")
-    device: str = _option("auto", "auto, cpu or cuda[:N]")
+# --- the model to start from -----------------------------------------------------------
+
+
+def initial_model(config: TrainConfig, vocabulary: Vocabulary, report: bool = True) -> ModelBundle:
+    if config.init == "none":
+        if config.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {config.architecture!r}; known: {', '.join(ARCHITECTURES)}")
+        dims = _typed(ARCHITECTURES[config.architecture].encoder_config, parse_key_values(config.model_size))
+        model_config = {"encoder": asdict(ARCHITECTURES[config.architecture].encoder_config(**dims)), "vocab_size": len(vocabulary)}
+        bundle = ModelBundle(config.architecture, model_config, build_model(config.architecture, model_config),
+                             vocabulary, FrontendConfig(), config.language, {"init": "random"})
+    elif _is_checkpoint(config.init):
+        bundle = transfer_checkpoint(load_checkpoint(config.init), vocabulary, config, report)
+    else:
+        bundle = new_ctc_model(config.init, vocabulary, config.language, random_init=config.random_init)
+    if config.freeze_layers > bundle.model.num_layers:
+        raise ValueError(f"--freeze-layers {config.freeze_layers}: the model has only {bundle.model.num_layers} layers")
+    return bundle
+
+
+def _is_checkpoint(init: str) -> bool:
+    return init.endswith(".safetensors") and Path(init).is_file()
+
+
+def transfer_checkpoint(source: ModelBundle, vocabulary: Vocabulary, config: TrainConfig, report: bool) -> ModelBundle:
+    """An earlier checkpoint, its output layer rebuilt for `vocabulary`.
+
+    Rows of characters in both alphabets are copied; new characters start
+    fresh; characters the new language lacks are dropped (Kunze et al. did the
+    same from English to German).
+    """
+    model_config = {**source.model_config, "vocab_size": len(vocabulary)}
+    model = build_model(source.architecture, model_config)
+    state = source.model.state_dict()
+    head_weight, head_bias = state.pop("head.weight"), state.pop("head.bias")
+    if config.random_init:
+        state = {}
+    model.load_state_dict(state, strict=False)
+    old_index = {t: i for i, t in enumerate(source.vocabulary.tokens)}
+    shared = [t for t in vocabulary.tokens if t in old_index]
+    if not config.random_init:
+        with torch.no_grad():
+            for new_id, token in enumerate(vocabulary.tokens):
+                if token in old_index:
+                    model.head.weight[new_id] = head_weight[old_index[token]]
+                    model.head.bias[new_id] = head_bias[old_index[token]]
+    if report:
+        new = [t for t in vocabulary.tokens if t not in old_index]
+        dropped = [t for t in source.vocabulary.tokens if t not in set(vocabulary.tokens)]
+        print(f"vocabulary transfer: {len(shared)} tokens kept, new {''.join(new) or 'none'}, dropped {''.join(dropped) or 'none'}")
+    return ModelBundle(source.architecture, model_config, model, vocabulary, source.frontend, config.language,
+                       {"init": "random" if config.random_init else f"checkpoint {config.init}"})
+
+
+def _typed(config_class, values: dict[str, str]) -> dict:
+    """Strings from the command line cast to the types of a config dataclass's fields."""
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown {config_class.__name__} options {unknown}; known: {sorted(fields)}")
+    cast = {}
+    for key, text in values.items():
+        kind = type(fields[key].default)
+        cast[key] = (text.lower() in ("1", "true", "yes")) if kind is bool else kind(text)
+    return cast
+
+
+# --- data, schedule, augmentation -------------------------------------------------------
+
+
+def training_subset(utterances: list[Utterance], config: TrainConfig) -> list[Utterance]:
+    """A fixed random subset holding `train_fraction` of the hours: the same for every run with the seed."""
+    if config.train_fraction >= 1:
+        return utterances
+    order = list(range(len(utterances)))
+    random.Random(config.seed).shuffle(order)
+    budget = config.train_fraction * sum(u.duration for u in utterances)
+    chosen, seconds = [], 0.0
+    for i in order:
+        if seconds >= budget:
+            break
+        chosen.append(i)
+        seconds += utterances[i].duration
+    return [utterances[i] for i in sorted(chosen)]
 
 
 def length_bucketed_batches(utterances: list[Utterance], batch_seconds: float, rng: random.Random) -> list[list[int]]:
@@ -74,90 +308,149 @@ def length_bucketed_batches(utterances: list[Utterance], batch_seconds: float, r
     return batches
 
 
-def train(config: TrainConfig) -> Path:
-    random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    device = resolve_device(config.device)
-
-    utterances = read_manifest(config.train_manifest, max_duration=config.max_duration)
-    if not utterances:
-        raise ValueError(f"{config.train_manifest}: no utterances of at most {config.max_duration} s to train on")
-    transcripts = [normalize_transcript(u.text, config.language) for u in utterances]
-    vocabulary = Vocabulary.from_transcripts(transcripts)
-    targets = [torch.tensor(vocabulary.encode(t), dtype=torch.long) for t in transcripts]
-
-    bundle = new_ctc_model(config.init, vocabulary, config.language, random_init=config.random_init)
-    model = bundle.model.to(device).train()
-    model.freeze_lower(config.freeze_layers)
-    frontend = LogMelFrontend(bundle.frontend).to(device)
-    head = list(model.head.parameters())
-    encoder = [p for p in model.encoder.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        [{"params": head, "lr": config.lr_head}, {"params": encoder, "lr": config.lr_encoder}],
-        weight_decay=config.weight_decay,
-    )
-
-    def lr_factor(step: int) -> float:  # linear warmup, then cosine decay to zero at max_steps
-        if step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    output = Path(config.output)
-    rng = random.Random(config.seed)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    print(
-        f"training {bundle.metadata['init']} -> {output}: {len(utterances)} utterances, "
-        f"{sum(u.duration for u in utterances) / 3600:.2f} h, {len(vocabulary)} tokens, "
-        f"{trainable / 1e6:.1f} M trainable parameters, {config.freeze_layers} layers frozen, on {device}"
-    )
-
-    step, audio_seconds, started, last_save = 0, 0.0, time.monotonic(), time.monotonic()
-    progress = tqdm(total=config.max_steps, unit="step", dynamic_ncols=True)
-    batches: list[list[int]] = []
-    while step < config.max_steps:
-        if config.time_budget is not None and time.monotonic() - started >= config.time_budget:
-            progress.write(f"time budget of {config.time_budget:.0f} s spent after {step} steps")
-            break
-        if not batches:
-            batches = length_bucketed_batches(utterances, config.batch_seconds, rng)
-        batch = batches.pop()
-        waves = [load_audio(utterances[i].audio_filepath, bundle.frontend.sample_rate).to(device) for i in batch]
-        features, feature_lengths = frontend.batch(waves)
-        log_probs, frame_lengths = model(features, feature_lengths.to(device))
-        batch_targets = [targets[i] for i in batch]
-        # Mean over utterances of the per-target-length loss (torch's "mean"); zero_infinity
-        # drops utterances whose transcript cannot fit in their frames instead of returning inf.
-        loss = F.ctc_loss(
-            log_probs.transpose(0, 1),
-            torch.cat(batch_targets).to(device),
-            frame_lengths,
-            torch.tensor([len(t) for t in batch_targets], device=device),
-            blank=vocabulary.blank_id,
-            zero_infinity=True,
-        )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(head + encoder, config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        audio_seconds += sum(utterances[i].duration for i in batch)
-        elapsed = time.monotonic() - started
-        progress.update(1)
-        progress.set_postfix(loss=f"{loss.item():.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", audio_s_per_s=f"{audio_seconds / elapsed:.1f}")
-        if time.monotonic() - last_save >= config.save_every:
-            _save(output, bundle, config, step, elapsed, audio_seconds)
-            last_save = time.monotonic()
-    progress.close()
-    _save(output, bundle, config, step, time.monotonic() - started, audio_seconds)
-    print(f"saved {output} after {step} steps, {time.monotonic() - started:.0f} s")
-    return output
+def epoch_plan(utterances: list[Utterance], config: TrainConfig, epoch: int) -> list[list[int]]:
+    """An epoch's micro-batches: a function of seed and epoch only, so no data-loader state needs saving."""
+    return length_bucketed_batches(utterances, config.batch_seconds, random.Random(config.seed * 7919 + epoch))
 
 
-def _save(output: Path, bundle: ModelBundle, config: TrainConfig, step: int, seconds: float, audio_seconds: float) -> None:
-    bundle.metadata.update(
-        {"train_config": asdict(config), "steps": step, "train_seconds": round(seconds, 1), "audio_seconds_seen": round(audio_seconds, 1)}
-    )
-    save_checkpoint(output, bundle)
+def lr_factor(config: TrainConfig, step: int) -> float:
+    """Learning rate as a fraction of the peak: linear warmup, then cosine, tri-stage or constant."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
+    if config.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    # tri-stage (Park et al., 2019): hold at the peak, then decay exponentially to final_lr_scale.
+    if progress < config.hold_fraction:
+        return 1.0
+    decay = (progress - config.hold_fraction) / max(1e-9, 1 - config.hold_fraction)
+    return config.final_lr_scale**decay
+
+
+def frozen_at(config: TrainConfig, step: int, num_layers: int) -> int:
+    """Layers frozen at `step`: the configured number, less one per `unfreeze_every` steps."""
+    frozen = min(config.freeze_layers, num_layers)
+    if config.unfreeze_every:
+        frozen -= step // config.unfreeze_every
+    return max(0, frozen)
+
+
+def spec_augment(features: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """SpecAugment (Park et al., 2019): zero random mel bands and time spans, each utterance its own."""
+    for _ in range(config.freq_masks):
+        features = torchaudio.functional.mask_along_axis_iid(features, config.freq_mask_width, 0.0, axis=1)
+    for _ in range(config.time_masks):
+        features = torchaudio.functional.mask_along_axis_iid(features, config.time_mask_width, 0.0, axis=2)
+    return features
+
+
+# --- evaluation, state, logging -----------------------------------------------------------
+
+
+def evaluate_and_keep_best(bundle, model, dev_set, config, progress, log, main_process) -> bool:
+    """Greedy WER/CER on the dev set (rank 0), best checkpoint kept; True when early stopping says stop."""
+    stop = False
+    if main_process:
+        transcriber = Transcriber(bundle, device=str(next(model.parameters()).device))
+        hypotheses, references = [], []
+        for first in range(0, len(dev_set), 16):
+            batch = dev_set[first : first + 16]
+            results = transcriber.transcribe([load_audio(u.audio_filepath, bundle.frontend.sample_rate) for u in batch])
+            hypotheses += [r.text for r in results]
+            references += [normalize_transcript(u.text, config.language) for u in batch]
+        model.train()
+        # jiwer's corpus rates directly: `eval` is the scoring package, and training does not depend on it.
+        wer, cer = jiwer.wer(references, hypotheses), jiwer.cer(references, hypotheses)
+        improved = wer < progress["best_wer"]
+        if improved:
+            progress["best_wer"], progress["evals_since_best"] = wer, 0
+            _stamp(bundle, config, progress)
+            save_checkpoint(Path(config.out_dir) / "best.safetensors", bundle)
+        else:
+            progress["evals_since_best"] += 1
+        log.write(step=progress["step"], dev_wer=wer, dev_cer=cer, train_seconds=progress["train_seconds"], best=improved)
+        tqdm.write(f"step {progress['step']}: dev WER {100 * wer:.1f} %, CER {100 * cer:.1f} %{' (best)' if improved else ''}")
+        stop = bool(config.early_stop_patience) and progress["evals_since_best"] >= config.early_stop_patience
+    if dist.is_initialized():
+        flags = torch.tensor([float(stop), progress["best_wer"], float(progress["evals_since_best"])])
+        dist.broadcast(flags, src=0)
+        stop = bool(flags[0])
+        progress["best_wer"], progress["evals_since_best"] = float(flags[1]), int(flags[2])
+    return stop
+
+
+def _stamp(bundle: ModelBundle, config: TrainConfig, progress: dict) -> None:
+    bundle.metadata.update({"train_config": asdict(config), "steps": progress["step"],
+                            "train_seconds": round(progress["train_seconds"], 1),
+                            "audio_seconds_seen": round(progress["audio_seconds"], 1)})
+
+
+def save_state(out_dir: Path, bundle, model, optimizer, scheduler, config, progress, main_process) -> None:
+    """Training state and the model, atomically, on rank 0; the oldest states beyond keep_last removed."""
+    if not main_process:
+        return
+    _stamp(bundle, config, progress)
+    save_checkpoint(out_dir / "last.safetensors", bundle)
+    state_dir = out_dir / "state"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / f"step-{progress['step']:08d}.pt"
+    partial = path.with_name(path.name + ".partial")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "progress": dict(progress), "config": asdict(config)}, partial)
+    with open(partial, "rb") as f:
+        os.fsync(f.fileno())
+    partial.replace(path)
+    for old in sorted(state_dir.glob("step-*.pt"))[: -config.keep_last]:
+        old.unlink()
+
+
+def latest_state(out_dir: Path) -> Path | None:
+    states = sorted((out_dir / "state").glob("step-*.pt"))
+    return states[-1] if states else None
+
+
+def check_resumable(saved: dict, config: TrainConfig, path: Path) -> None:
+    changed = {k: (saved.get(k), v) for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v}
+    if changed:
+        details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+        raise ValueError(f"{path}: cannot resume with a different config ({details}); use a new --out-dir or the saved config")
+
+
+class JsonLog:
+    """The run's metrics as JSON lines, mirrored to TensorBoard; appended to on resume."""
+
+    def __init__(self, out_dir: Path):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.file = (out_dir / "log.jsonl").open("a")
+        self.tensorboard = SummaryWriter(str(out_dir / "tensorboard"))
+
+    def write(self, **record) -> None:
+        record["time"] = time.time()
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        step = record.get("step", 0)
+        for key, value in record.items():
+            if key not in ("step", "time") and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                self.tensorboard.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        self.file.close()
+        self.tensorboard.close()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+def _toml(values: dict) -> str:
+    lines = []
+    for key, value in values.items():
+        if value is None:
+            continue
+        lines.append(f"{key} = {json.dumps(value)}")  # JSON's strings, numbers and booleans are valid TOML
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,329 @@
+"""Streaming recognition: audio arrives in pieces, words come out as soon as they are decodable.
+
+Whisper's encoder attends over its whole input and its log-mel is normalised
+per input (clipped to 8 decades below the input's peak), so no encoder state
+carries from one piece of audio to the next. A stream is therefore cut into
+chunks, and each chunk is decoded by running the usual path (asr.features ->
+asr.models) on a window of [left context + chunk + lookahead] and keeping
+the chunk's output frames (20 ms each). The kept frames of successive windows
+join into one frame sequence for the whole stream, which is final as soon as
+it is emitted, and which asr.decoding's greedy decoder turns into words. The
+lookahead's frames are decoded again, for good, with the next window; until
+then they give provisional words, so interim results cover all the audio the
+model has seen and lag it by one forward pass, not by the lookahead.
+
+Windows of many streams run together in one forward pass: `window_log_probs`
+takes a batch of them from any number of streams. Per stream, `Stream` holds
+the little state streaming needs: the audio a future window still reads, the
+frames of the word still being spoken, and the endpointer's counters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from asr.decoding import Word, greedy_decode
+from asr.text import Vocabulary
+from asr.transcribe import Transcriber
+
+
+@dataclass(frozen=True)
+class ChunkingOptions:
+    """How a stream is cut into windows; every length is a whole number of 20 ms frames.
+
+    A word is decoded about chunk + lookahead after it is spoken; the encoder
+    runs over (left_context + chunk + lookahead) / chunk times the audio.
+    The defaults were chosen on the German demo set (bench/stream_vs_batch.py).
+    """
+
+    chunk_ms: int = 320
+    left_context_ms: int = 1600
+    lookahead_ms: int = 160
+
+    def __post_init__(self) -> None:
+        for name in ("chunk_ms", "left_context_ms", "lookahead_ms"):
+            value = getattr(self, name)
+            if value < 0 or value % FRAME_MS:
+                raise ValueError(f"{name} must be a non-negative multiple of {FRAME_MS} ms, got {value}")
+        if self.chunk_ms == 0:
+            raise ValueError("chunk_ms must be positive")
+        if self.window_ms > MAX_WINDOW_MS:
+            raise ValueError(f"left_context_ms + chunk_ms + lookahead_ms must be at most {MAX_WINDOW_MS} (the encoder's 30 s), got {self.window_ms}")
+
+    @property
+    def window_ms(self) -> int:
+        return self.left_context_ms + self.chunk_ms + self.lookahead_ms
+
+
+@dataclass(frozen=True)
+class EndpointOptions:
+    """When an utterance ends: after `stop_history_ms` of non-speech frames following speech.
+
+    A frame is non-speech when the model puts at least `stop_threshold` of its
+    probability on blank or word break, or when the audio is quieter than
+    `silence_dbfs`. CTC emits blanks between the characters of a word too, but
+    only for a few frames; hundreds of milliseconds of them mean a pause.
+    """
+
+    stop_history_ms: int = 800  # 0: no endpointing, the utterance ends with the stream
+    stop_threshold: float = 0.8
+    silence_dbfs: float = -60.0
+
+    def __post_init__(self) -> None:
+        if self.stop_history_ms < 0:
+            raise ValueError(f"stop_history_ms must be at least 0, got {self.stop_history_ms}")
+        if not 0.0 < self.stop_threshold <= 1.0:
+            raise ValueError(f"stop_threshold must be in (0, 1], got {self.stop_threshold}")
+
+
+FRAME_MS = 20  # one encoder output frame: two 10 ms mel frames
+MAX_WINDOW_MS = 30_000
+
+
+@dataclass(frozen=True)
+class Window:
+    """Audio to run through the model, and which of its output frames belong to the chunk."""
+
+    wave: torch.Tensor
+    keep_from: int  # first output frame of the chunk within the window
+    keep_to: int | None  # one past the chunk's last frame, where the lookahead starts; None: the stream's last window, all chunk
+    first_frame: int  # the stream's index of frame keep_from
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """A finished stretch of speech: its words, and where in the stream it ended."""
+
+    words: list[Word]
+    end: float  # seconds from the start of the stream
+    endpointed: bool  # True: ended by a pause; False: by the end of the stream
+
+
+@torch.inference_mode()
+def window_log_probs(transcriber: Transcriber, windows: list[Window]) -> list[torch.Tensor]:
+    """Log-probabilities (frames, vocab) of each window from its chunk on (the chunk's frames, then the lookahead's).
+
+    All windows go through one forward pass. They may come from different
+    streams and differ in length: the frontend pads them and the encoder masks
+    the padding.
+    """
+    features, lengths = transcriber.frontend.batch([w.wave.to(transcriber.device) for w in windows])
+    log_probs, out_lengths = transcriber.model(features, lengths.to(transcriber.device))
+    return [log_probs[i, w.keep_from : int(out_lengths[i])].cpu() for i, w in enumerate(windows)]
+
+
+class Stream:
+    """One audio stream's streaming state: windows to decode out, utterances and interim words back.
+
+    Usage: `append` audio as it arrives; decode every `next_window()` (with
+    `window_log_probs`, batched with other streams) and hand the result to
+    `accept`, which returns the utterances that a pause ended; `interim()`
+    gives the open utterance's words so far, provisional ones included. After `close()`, `next_window`
+    also returns the last, shorter windows, and `finish()` ends the open
+    utterance. Frames are accepted in order, one window at a time.
+    """
+
+    def __init__(
+        self,
+        vocabulary: Vocabulary,
+        sample_rate: int,
+        chunking: ChunkingOptions = ChunkingOptions(),
+        endpointing: EndpointOptions = EndpointOptions(),
+    ):
+        self.vocabulary = vocabulary
+        self.sample_rate = sample_rate
+        self.chunking = chunking
+        self.endpointing = endpointing
+        self.frame_seconds = FRAME_MS / 1000
+        self._frame_samples = sample_rate * FRAME_MS // 1000
+        self._chunk = chunking.chunk_ms // FRAME_MS
+        self._context = chunking.left_context_ms // FRAME_MS
+        self._lookahead = chunking.lookahead_ms // FRAME_MS
+        self._stop_frames = endpointing.stop_history_ms // FRAME_MS
+        self._audio = torch.zeros(0)
+        self._audio_start = 0  # stream sample index of _audio[0]
+        self.received = 0  # samples appended
+        self.closed = False
+        self.next_frame = 0  # first frame not yet decoded
+        self._in_flight = False
+        self._last_decoded = False  # the window that reaches the end of a closed stream is done
+        self._provisional = torch.zeros(0, len(vocabulary))  # the last window's lookahead frames
+        self._reset_utterance()
+
+    @classmethod
+    def for_model(
+        cls, transcriber: Transcriber, chunking: ChunkingOptions = ChunkingOptions(), endpointing: EndpointOptions = EndpointOptions()
+    ) -> Stream:
+        """A stream decoded by `transcriber`'s model, whose output frames must be 20 ms apart."""
+        seconds = transcriber.model.seconds_per_output_frame(transcriber.frontend.seconds_per_frame)
+        if abs(seconds - FRAME_MS / 1000) > 1e-9:
+            raise ValueError(f"streaming needs a model with {FRAME_MS} ms output frames, this one has {seconds * 1000:g} ms")
+        return cls(transcriber.bundle.vocabulary, transcriber.sample_rate, chunking, endpointing)
+
+    # --- audio in, windows out ------------------------------------------------------
+
+    def append(self, samples: torch.Tensor) -> None:
+        if self.closed:
+            raise RuntimeError("audio appended to a closed stream")
+        self._audio = torch.cat([self._audio, samples.float()])
+        self.received += len(samples)
+
+    def close(self) -> None:
+        """No more audio: the rest is decoded without waiting for lookahead."""
+        self.closed = True
+
+    def next_window(self) -> Window | None:
+        """The next window to decode, or None until more audio arrives (or when all is decoded)."""
+        if self._in_flight:
+            raise RuntimeError("the previous window has not been accepted yet")
+        if self._last_decoded:
+            return None
+        start = self.next_frame * self._frame_samples
+        full_end = start + (self._chunk + self._lookahead) * self._frame_samples
+        if self.received >= full_end:
+            end, keep = full_end, self._chunk
+        elif self.closed and self.received > start:
+            end, keep = self.received, None  # the stream's last window: everything left
+        else:
+            return None
+        window_start = max(0, start - self._context * self._frame_samples)
+        wave = self._audio[window_start - self._audio_start : end - self._audio_start]
+        keep_from = (start - window_start) // self._frame_samples
+        self._in_flight = True
+        return Window(wave, keep_from, None if keep is None else keep_from + keep, self.next_frame)
+
+    @property
+    def decoded_seconds(self) -> float:
+        """Audio the model has run over, lookahead included: what interim results cover; all of it when done."""
+        if self.done:
+            return self.received / self.sample_rate
+        return (self.next_frame + len(self._provisional)) * self.frame_seconds
+
+    @property
+    def received_seconds(self) -> float:
+        return self.received / self.sample_rate
+
+    @property
+    def done(self) -> bool:
+        """Closed, and every window decoded."""
+        # A last piece shorter than half a frame yields no frame, hence the flag.
+        caught_up = self._last_decoded or self.next_frame * self._frame_samples >= self.received
+        return self.closed and not self._in_flight and caught_up
+
+    # --- frames in, utterances out -----------------------------------------------------
+
+    def accept(self, window: Window, log_probs: torch.Tensor) -> list[Utterance]:
+        """Take a window's frames from `window_log_probs`; return the utterances a pause ended in its chunk."""
+        self._in_flight = False
+        self._last_decoded = window.keep_to is None
+        frames = log_probs.shape[0] if window.keep_to is None else window.keep_to - window.keep_from
+        log_probs, self._provisional = log_probs[:frames], log_probs[frames:].float()
+        quiet = self._non_speech(window, log_probs)
+        ended: list[Utterance] = []
+        segment_from = 0
+        for i in range(frames):
+            if quiet[i]:
+                self._quiet_frames += 1
+            else:
+                self._quiet_frames = 0
+                self._has_speech = True
+            if self._stop_frames and self._has_speech and self._quiet_frames >= self._stop_frames:
+                self._push(log_probs[segment_from : i + 1], window.first_frame + segment_from)
+                end_frame = window.first_frame + i + 1
+                words = self._utterance_words()
+                if words:  # speech the model made nothing of ends silently
+                    ended.append(Utterance(words, end_frame * self.frame_seconds, endpointed=True))
+                self._reset_utterance()
+                segment_from = i + 1
+        self._push(log_probs[segment_from:], window.first_frame + segment_from)
+        self.next_frame = window.first_frame + frames
+        # Keep only the audio that later windows read as left context.
+        keep_from = max(0, (self.next_frame - self._context) * self._frame_samples)
+        if keep_from > self._audio_start:
+            self._audio = self._audio[keep_from - self._audio_start :]
+            self._audio_start = keep_from
+        return ended
+
+    def interim(self) -> tuple[list[Word], int]:
+        """The open utterance's words so far, the lookahead's provisional ones included, and how many are fixed.
+
+        Chunk frames never change, so a word closed by a word break in them is
+        final; the open word and the provisional words may still change.
+        """
+        closed = list(self._closed_words)
+        start = self._tail_start if len(self._tail) else self.next_frame
+        frames = torch.cat([self._tail, self._provisional])
+        return closed + (self._decode(frames, start) if len(frames) else []), len(closed)
+
+    def finish(self) -> Utterance | None:
+        """End the open utterance at the end of the stream; None if it holds no words."""
+        words = self._utterance_words()
+        self._reset_utterance()
+        return Utterance(words, self.decoded_seconds, endpointed=False) if words else None
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _reset_utterance(self) -> None:
+        self._closed_words: list[Word] = []  # words ended by a word break
+        self._tail = torch.zeros(0, len(self.vocabulary))  # frames of the open word, log-probs
+        self._tail_start = 0  # stream frame index of _tail[0]
+        self._has_speech = False
+        self._quiet_frames = 0
+
+    def _non_speech(self, window: Window, log_probs: torch.Tensor) -> list[bool]:
+        probs = log_probs.float().exp()
+        nothing = probs[:, self.vocabulary.blank_id] + probs[:, self.vocabulary.delimiter_id]
+        # Frame levels from the chunk's own samples, zero-padded to whole frames.
+        start = window.keep_from * self._frame_samples
+        samples = window.wave[start : start + log_probs.shape[0] * self._frame_samples]
+        samples = torch.nn.functional.pad(samples, (0, log_probs.shape[0] * self._frame_samples - len(samples)))
+        rms = samples.view(-1, self._frame_samples).float().pow(2).mean(dim=1).sqrt()
+        dbfs = 20 * torch.log10(rms.clamp(min=1e-10))
+        return ((nothing >= self.endpointing.stop_threshold) | (dbfs < self.endpointing.silence_dbfs)).tolist()
+
+    def _push(self, log_probs: torch.Tensor, first_frame: int) -> None:
+        """Add frames to the open utterance, moving words that a word break closed out of the tail."""
+        if len(log_probs) == 0:
+            return
+        if len(self._tail) == 0:
+            self._tail_start = first_frame
+        self._tail = torch.cat([self._tail, log_probs.float()])
+        self._drop_silent_lead()
+        ids = self._tail.argmax(dim=-1)
+        delimiter = self.vocabulary.delimiter_id
+        # The last place where a word break ends: every word before it is closed.
+        breaks = ((ids[:-1] == delimiter) & (ids[1:] != delimiter)).nonzero().flatten()
+        if len(breaks):
+            cut = int(breaks[-1]) + 1
+            self._closed_words.extend(self._decode(self._tail[:cut], self._tail_start))
+            self._tail = self._tail[cut:]
+            self._tail_start += cut
+            self._drop_silent_lead()
+
+    def _drop_silent_lead(self) -> None:
+        # Leading blanks and word breaks emit nothing and start no word, so the
+        # tail may begin at its first character without changing the decoding;
+        # this keeps the tail to one word however long a pause lasts.
+        ids = self._tail.argmax(dim=-1)
+        emitting = ((ids != self.vocabulary.blank_id) & (ids != self.vocabulary.delimiter_id)).nonzero()
+        lead = int(emitting[0]) if len(emitting) else len(ids)
+        self._tail = self._tail[lead:]
+        self._tail_start += lead
+
+    def _open_words(self) -> list[Word]:
+        return self._decode(self._tail, self._tail_start) if len(self._tail) else []
+
+    def _utterance_words(self) -> list[Word]:
+        return self._closed_words + self._open_words()
+
+    def _decode(self, log_probs: torch.Tensor, first_frame: int) -> list[Word]:
+        (hypothesis,) = greedy_decode(log_probs[None], torch.tensor([len(log_probs)]), self.vocabulary, self.frame_seconds)
+        # Back to frame indices and shifted there, so times equal batch decoding's to the last bit.
+        def moved(seconds: float) -> float:
+            return (first_frame + round(seconds / self.frame_seconds)) * self.frame_seconds
+
+        return [dataclasses.replace(w, start=moved(w.start), end=moved(w.end)) for w in hypothesis.words]
+

@@ -1,0 +1,190 @@
+"""Streaming vs batch transcripts: how much chunked decoding costs in WER, per chunk / left context / lookahead.
+
+For each setting, every utterance of a test manifest is decoded the way the
+server decodes a stream (asr.streaming: windows of left context + chunk +
+lookahead, the chunk's frames kept, finals at pauses and at the end) and
+compared with `asr transcribe`'s batch transcript (Transcriber.transcribe)
+and with the reference, using jiwer. A stream's windows depend only on its
+audio and the setting, not on how fast it arrives, so all utterances are
+decoded side by side, their windows batched as the server batches them.
+With --server, the chosen setting is also run through a real gRPC server
+(in this process, on loopback) to show the service gives the same transcripts.
+
+    python bench/stream_vs_batch.py --model runs/demo/whisper-base-de.safetensors \\
+        --manifest data/synth-de/test.jsonl --server --out bench/results/stream_vs_batch-cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import grpc
+import jiwer
+import torch
+
+from asr.audio import load_audio
+from asr.manifest import read_manifest
+from asr.streaming import ChunkingOptions, EndpointOptions, Stream, window_log_probs
+from asr.transcribe import Transcriber
+
+# (chunk, left context, lookahead) in ms: one axis at a time around 320 / 1600 / 160.
+SETTINGS = [
+    (320, 1600, 160),
+    (320, 1600, 0),
+    (320, 1600, 320),
+    (320, 1600, 640),
+    (320, 640, 160),
+    (320, 3200, 160),
+    (160, 1600, 160),
+    (640, 1600, 160),
+    (1000, 3000, 320),
+]
+
+
+def stream_transcripts(transcriber: Transcriber, waves: list[torch.Tensor], chunking: ChunkingOptions, batch_size: int) -> list[str]:
+    streams = [Stream.for_model(transcriber, chunking, EndpointOptions()) for _ in waves]
+    words: list[list[str]] = [[] for _ in waves]
+    for stream, wave in zip(streams, waves):
+        stream.append(wave)
+        stream.close()
+    while True:
+        pending = [(i, w) for i, s in enumerate(streams) if (w := s.next_window()) is not None]
+        if not pending:
+            break
+        for first in range(0, len(pending), batch_size):
+            batch = pending[first : first + batch_size]
+            for (i, window), log_probs in zip(batch, window_log_probs(transcriber, [w for _, w in batch])):
+                for utterance in streams[i].accept(window, log_probs):
+                    words[i].extend(w.word for w in utterance.words)
+    for i, stream in enumerate(streams):
+        if (final := stream.finish()) is not None:
+            words[i].extend(w.word for w in final.words)
+    return [" ".join(w) for w in words]
+
+
+def wer(references: list[str], hypotheses: list[str]) -> dict:
+    """Corpus WER and CER; pairs with an empty reference are left out (jiwer refuses them) and counted."""
+    pairs = [(r, h) for r, h in zip(references, hypotheses) if r.strip()]
+    refs, hyps = [r for r, _ in pairs], [h for _, h in pairs]
+    return {
+        "wer": round(jiwer.wer(refs, hyps), 4),
+        "cer": round(jiwer.cer(refs, hyps), 4),
+        "utterances": len(pairs),
+        "empty_references_left_out": len(references) - len(pairs),
+    }
+
+
+async def server_transcripts(transcriber: Transcriber, waves: list[torch.Tensor], chunking: ChunkingOptions, concurrency: int) -> list[str]:
+    from serving.client import Pace, StreamOptions, pcm16, recognize_stream
+    from serving.options import Limits, ServerOptions
+    from serving.proto import recognizer_pb2_grpc as pb_grpc
+    from serving.server import start_server
+
+    running = await start_server([("model", transcriber)], ServerOptions(listen="127.0.0.1:0", chunking=chunking, limits=Limits(max_realtime_factor=0)))
+    results: list[str] = [""] * len(waves)
+    gate = asyncio.Semaphore(concurrency)
+    # 16-bit PCM is what a client sends; quantising the float audio changes it slightly, so the
+    # offline transcripts it is compared with are made from the same quantised audio.
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        stub = pb_grpc.RecognizerStub(channel)
+
+        async def one(i: int) -> None:
+            async with gate:
+                finals = []
+                async for response in recognize_stream(stub, pcm16(waves[i]), StreamOptions(interim_results=False), Pace(None)):
+                    finals.extend(r.alternatives[0].transcript for r in response.results if r.is_final and r.alternatives[0].transcript)
+                results[i] = " ".join(finals)
+
+        await asyncio.gather(*(one(i) for i in range(len(waves))))
+    await running.stop(1.0)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="checkpoint")
+    parser.add_argument("--manifest", required=True, help="test manifest (.jsonl)")
+    parser.add_argument("--limit", type=int, help="first N utterances only")
+    parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
+    parser.add_argument("--settings", help="CHUNK/CONTEXT/LOOKAHEAD,... in ms (default: a sweep around 320/1600/160)")
+    parser.add_argument("--server", action="store_true", help="also stream the first setting through a gRPC server on loopback")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--out", default="bench/results/stream_vs_batch.json", help="JSON output")
+    args = parser.parse_args()
+
+    utterances = list(read_manifest(args.manifest))[: args.limit]
+    transcriber = Transcriber(args.model, device=args.device)
+    waves = [load_audio(u.audio_filepath, transcriber.sample_rate) for u in utterances]
+    references = [u.text for u in utterances]
+    audio_seconds = sum(len(w) for w in waves) / transcriber.sample_rate
+    started = time.perf_counter()
+    batch = [t.text for t in transcriber.transcribe(waves)]
+    batch_wall = time.perf_counter() - started
+    settings = [tuple(map(int, s.split("/"))) for s in args.settings.split(",")] if args.settings else SETTINGS
+    print(f"{len(waves)} utterances, {audio_seconds:.0f} s; batch: WER {wer(references, batch)['wer']:.4f} against the references")
+    print("| chunk | left context | lookahead | encoder s per audio s | WER stream vs batch | WER stream vs ref | WER batch vs ref | identical | wall s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for chunk, context, lookahead in settings:
+        chunking = ChunkingOptions(chunk, context, lookahead)
+        started = time.perf_counter()
+        streamed = stream_transcripts(transcriber, waves, chunking, args.batch_size)
+        wall = time.perf_counter() - started
+        row = {
+            "chunk_ms": chunk,
+            "left_context_ms": context,
+            "lookahead_ms": lookahead,
+            "encoder_seconds_per_audio_second": round(chunking.window_ms / chunk, 2),
+            "stream_vs_batch": wer(batch, streamed),
+            "stream_vs_reference": wer(references, streamed),
+            "batch_vs_reference": wer(references, batch),
+            "identical_transcripts": sum(s == b for s, b in zip(streamed, batch)),
+            "wall_seconds": round(wall, 1),
+            "hypotheses": streamed,
+        }
+        rows.append(row)
+        print(
+            f"| {chunk} | {context} | {lookahead} | {row['encoder_seconds_per_audio_second']} | {row['stream_vs_batch']['wer']:.4f} "
+            f"| {row['stream_vs_reference']['wer']:.4f} | {row['batch_vs_reference']['wer']:.4f} | {row['identical_transcripts']}/{len(waves)} | {wall:.0f} |",
+            flush=True,
+        )
+    report = {
+        "command": "python bench/stream_vs_batch.py " + " ".join(os.sys.argv[1:]),
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        + (torch.cuda.get_device_name(0) if transcriber.device.type == "cuda" else "no GPU"),
+        "model": args.model,
+        "manifest": args.manifest,
+        "utterances": len(waves),
+        "audio_seconds": round(audio_seconds, 1),
+        "batch_wall_seconds": round(batch_wall, 1),
+        "references": references,
+        "batch_hypotheses": batch,
+        "settings": rows,
+    }
+    if args.server:
+        chunking = ChunkingOptions(*settings[0])
+        quantised = [torch.round(w.clamp(-1, 1) * 32767) / 32768 for w in waves]
+        offline = stream_transcripts(transcriber, quantised, chunking, args.batch_size)
+        served = asyncio.run(server_transcripts(transcriber, waves, chunking, concurrency=8))
+        report["server"] = {
+            "setting": list(settings[0]),
+            "identical_to_offline": sum(a == b for a, b in zip(served, offline)),
+            "stream_vs_batch": wer(batch, served),
+            "stream_vs_reference": wer(references, served),
+            "hypotheses": served,
+        }
+        print(f"gRPC server, {settings[0]}: {report['server']['identical_to_offline']}/{len(waves)} transcripts identical to offline streaming; "
+              f"WER vs batch {report['server']['stream_vs_batch']['wer']:.4f}, vs reference {report['server']['stream_vs_reference']['wer']:.4f}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

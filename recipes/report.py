@@ -1,0 +1,145 @@
+"""docs/RESULTS.md from the recorded recipe runs: tables and the learning curve, nothing typed by hand.
+
+Reads each run folder's log.jsonl (training and dev metrics) and test-<budget>.json
+(`asr eval --json` on the held-out-voice test set) under --runs.
+
+    python recipes/report.py --runs runs/recipes --out docs/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def test_results(run: Path) -> dict[int, dict]:
+    """Budget (s) -> the test-set result of the model at that budget."""
+    results = {}
+    for path in run.glob("test-*.json"):
+        report = json.loads(path.read_text())
+        results[int(path.stem.removeprefix("test-"))] = {**report["results"][0], "machine": report["machine"], "command": report["command"]}
+    return dict(sorted(results.items()))
+
+
+def log(run: Path) -> list[dict]:
+    path = run / "log.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def config_of(run: Path) -> str:
+    return (run / "config.toml").read_text() if (run / "config.toml").exists() else ""
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def transfer_section(runs: Path, out_dir: Path) -> list[str]:
+    models = {"whisper-base": "whisper-base, fine-tuned (3 of 6 layers frozen)", "scratch": "same architecture, random init"}
+    found = {m: test_results(runs / "transfer" / m) for m in models if (runs / "transfer" / m).exists()}
+    if not found:
+        return []
+    budgets = sorted({b for r in found.values() for b in r})
+    lines = ["## Transfer vs. baseline", "",
+             "The pretrained whisper-base encoder fine-tuned to German against the same architecture trained from random "
+             "weights, on the same data with the same wall-clock budget; WER and CER on the held-out-voice test set "
+             "(voices never heard in training) at equal training-time checkpoints.", "",
+             "| training time (s) | " + " | ".join(f"{m} WER % | {m} CER %" for m in found) + " |",
+             "|---:|" + "---:|---:|" * len(found)]
+    for budget in budgets:
+        cells = [f"{pct(found[m][budget]['wer'])} | {pct(found[m][budget]['cer'])}" if budget in found[m] else "– | –" for m in found]
+        lines.append(f"| {budget} | " + " | ".join(cells) + " |")
+    lines += [""] + [f"- **{m}**: {models[m]}" for m in found] + [""]
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for model, results in found.items():
+        dev = [(r["train_seconds"], r["dev_wer"]) for r in log(runs / "transfer" / model) if "dev_wer" in r]
+        if dev:
+            axis.plot(*zip(*dev), marker=".", linestyle="--", label=f"{model} (dev)")
+        axis.plot(list(results), [r["wer"] for r in results.values()], marker="o", label=f"{model} (test)")
+    axis.set_xlabel("training time (s)")
+    axis.set_ylabel("WER")
+    axis.set_ylim(0, 1.05)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    axis.set_title("German WER against training time")
+    figure.tight_layout()
+    figure.savefig(out_dir / "learning_curve.png", dpi=120)
+    plt.close(figure)
+    lines += ["![WER against training time](learning_curve.png)", ""]
+    return lines
+
+
+def data_efficiency_section(runs: Path) -> list[str]:
+    root = runs / "data_efficiency"
+    if not root.exists():
+        return []
+    lines = ["## Data efficiency", "",
+             "The same comparison trained on a fixed random 10 %, 30 % and 100 % of the training hours, equal budget each.", "",
+             "| training hours | whisper-base WER % | scratch WER % | whisper-base CER % | scratch CER % |", "|---:|---:|---:|---:|---:|"]
+    for fraction in ("0.1", "0.3", "1.0"):
+        cells = {}
+        hours = None
+        for model in ("whisper-base", "scratch"):
+            run = root / f"{model}-{fraction}"
+            results = test_results(run)
+            if results:
+                cells[model] = results[max(results)]
+                hours = hours or _train_hours(run)
+        if cells:
+            get = lambda m, k: pct(cells[m][k]) if m in cells else "–"  # noqa: E731
+            lines.append(f"| {hours or '?'} ({float(fraction):.0%}) | {get('whisper-base', 'wer')} | {get('scratch', 'wer')} | "
+                         f"{get('whisper-base', 'cer')} | {get('scratch', 'cer')} |")
+    return lines + [""]
+
+
+def _train_hours(run: Path) -> str | None:
+    for line in log(run):
+        if line.get("event") == "start":
+            return f"{line['train_hours']:.2f}"
+    return None
+
+
+def paper_section(runs: Path) -> list[str]:
+    root = runs / "paper"
+    if not root.exists():
+        return []
+    lines = ["## The paper's system: Wav2Letter, English to German", "",
+             "Wav2Letter trained from scratch on synthetic English, then trained on German with its lower layers frozen "
+             "(Kunze et al., 2017), against Wav2Letter trained on German from scratch; equal budgets for the German runs.", "",
+             "| German model | frozen layers | WER % | CER % |", "|---|---:|---:|---:|"]
+    for name in ["german-frozen-0", "german-frozen-6", "german-frozen-8", "german-frozen-10", "german-scratch"]:
+        results = test_results(root / name)
+        if results:
+            r = results[max(results)]
+            frozen = name.rsplit("-", 1)[1] if "frozen" in name else "– (random init)"
+            label = "transferred from English" if "frozen" in name else "from scratch"
+            lines.append(f"| {label} | {frozen} | {pct(r['wer'])} | {pct(r['cer'])} |")
+    return lines + [""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", default="runs/recipes", help="folder of the recipe runs")
+    parser.add_argument("--out", default="docs/RESULTS.md", help="Markdown file to write")
+    args = parser.parse_args()
+    runs, out = Path(args.runs), Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    machine = next((r["machine"] for run in runs.rglob("test-*.json") for r in [json.loads(run.read_text())]), "unknown")
+    lines = ["# Results", "",
+             "Generated by `python recipes/report.py` from the runs `bash recipes/run.sh` recorded; do not edit by hand.", "",
+             f"Machine: {machine}. Budgets are wall-clock seconds of training per model (dev evaluation not counted).", "",
+             "Reproduce: `BUDGET=<s> SHORT=<s> bash recipes/run.sh` (the budgets used are in the tables).", ""]
+    lines += transfer_section(runs, out.parent) + data_efficiency_section(runs) + paper_section(runs)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

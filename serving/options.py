@@ -1,0 +1,59 @@
+"""The server's options: plain dataclasses, importable without gRPC (the CLI shows their defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from asr.streaming import ChunkingOptions, EndpointOptions
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    max_batch_size: int = 256
+    max_wait_ms: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {self.max_batch_size}")
+        if self.max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be at least 0, got {self.max_wait_ms}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_streams: int = 256
+    max_stream_seconds: float = 3600.0
+    max_chunk_bytes: int = 64 * 1024  # 2 s of 16 kHz LINEAR16
+    # A stream may run ahead of real time by `realtime_burst_seconds`, then at most this fast; 0: no limit.
+    max_realtime_factor: float = 2.0
+    realtime_burst_seconds: float = 3.0
+    max_recognize_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.max_streams < 1:
+            raise ValueError(f"max_streams must be at least 1, got {self.max_streams}")
+        if self.max_stream_seconds <= 0 or self.max_chunk_bytes <= 0 or self.max_recognize_bytes <= 0:
+            raise ValueError("max_stream_seconds, max_chunk_bytes and max_recognize_bytes must be positive")
+        if self.max_realtime_factor < 0 or self.realtime_burst_seconds < 0:
+            raise ValueError("max_realtime_factor and realtime_burst_seconds must be at least 0")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    listen: str = "127.0.0.1:50051"
+    chunking: ChunkingOptions = ChunkingOptions()
+    batching: BatchOptions = BatchOptions()
+    endpointing: EndpointOptions = EndpointOptions()
+    limits: Limits = Limits()
+    token: str | None = None  # None: no authentication
+    tls_cert: Path | None = None  # PEM certificate chain and key; both or neither
+    tls_key: Path | None = None
+    metrics_port: int | None = None  # None: no /metrics endpoint
+    grace_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both a certificate and its key")
+        if self.grace_seconds < 0:
+            raise ValueError(f"grace_seconds must be at least 0, got {self.grace_seconds}")

@@ -1,0 +1,142 @@
+"""The server: models loaded once, the Recognizer service with health, reflection, metrics, auth and TLS, and a graceful stop.
+
+On SIGTERM (or SIGINT) the server stops taking new calls and reports
+NOT_SERVING; open streams go on until the client ends them or, near the end
+of the grace period, they stop taking audio, decode what they have, send its
+final results and end with UNAVAILABLE. Then the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import torch
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from asr.streaming import ChunkingOptions, Window, window_log_probs
+from asr.transcribe import Transcriber
+from serving.auth import TokenAuth
+from serving.batcher import Batcher
+from serving.metrics import Metrics
+from serving.options import ServerOptions
+from serving.proto import recognizer_pb2 as pb
+from serving.proto import recognizer_pb2_grpc as pb_grpc
+from serving.service import RecognizerService
+from serving.session import Model
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Recognizer"].full_name  # asr.v1.Recognizer
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    service: RecognizerService
+    health: health_aio.HealthServicer
+    port: int
+    metrics: Metrics
+    metrics_port: int | None
+    batchers: list[Batcher] = field(default_factory=list)
+    executors: list[ThreadPoolExecutor] = field(default_factory=list)
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking calls, let open streams finish within `grace` seconds, then free everything."""
+        self.service.drain()
+        await self.health.enter_graceful_shutdown()
+        # Streams are cut off before the grace period ends, leaving time to decode their last audio.
+        cut_off = asyncio.get_running_loop().call_later(max(0.0, grace - min(5.0, grace / 4)), self.service.cut_off_streams)
+        await self.server.stop(grace)
+        cut_off.cancel()
+        for batcher in self.batchers:
+            await batcher.stop()
+        for executor in self.executors:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+def load_models(paths: list[str | Path], device: str) -> list[tuple[str, Transcriber]]:
+    """(name, transcriber) per checkpoint; the name is the file stem, which must be unique."""
+    models = []
+    for path in map(Path, paths):
+        if path.stem in {name for name, _ in models}:
+            raise ValueError(f"two models named {path.stem!r}; every checkpoint's file name must differ")
+        models.append((path.stem, Transcriber(path, device=device)))
+    return models
+
+
+async def start_server(models: list[tuple[str, Transcriber]], options: ServerOptions = ServerOptions()) -> RunningServer:
+    """Start serving `models` (the first is the default) on `options.listen`; port 0 picks a free port."""
+    if not models:
+        raise ValueError("no model to serve")
+    metrics = Metrics()
+    inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")  # one forward pass at a time
+    recognize = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recognize")  # whole files, beside the streams
+    served: dict[str, Model] = {}
+    batchers = []
+    for name, transcriber in models:
+        _warm_up(transcriber, options.chunking)
+        batcher = Batcher(transcriber, options.batching, inference, metrics)
+        batcher.start()
+        batchers.append(batcher)
+        served[name] = Model(name, transcriber, batcher)
+    service = RecognizerService(served, options.chunking, options.endpointing, options.limits, metrics, recognize)
+    # A message may be a whole Recognize file; stream messages are checked against max_chunk_bytes by the service.
+    message_limit = max(options.limits.max_recognize_bytes, options.limits.max_chunk_bytes) + 64 * 1024
+    server = grpc.aio.server(
+        interceptors=[TokenAuth(options.token, metrics)] if options.token else None,
+        options=[("grpc.max_receive_message_length", message_limit), ("grpc.so_reuseport", 0)],
+    )
+    pb_grpc.add_RecognizerServicer_to_server(service, server)
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection([SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server)
+    if options.tls_cert:
+        credentials = grpc.ssl_server_credentials([(options.tls_key.read_bytes(), options.tls_cert.read_bytes())])
+        port = server.add_secure_port(options.listen, credentials)
+    else:
+        port = server.add_insecure_port(options.listen)
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    metrics_port = metrics.serve_http(options.metrics_port, listen_host(options.listen)) if options.metrics_port is not None else None
+    return RunningServer(server, service, health, port, metrics, metrics_port, batchers, [inference, recognize])
+
+
+def listen_host(listen: str) -> str:
+    """The host part of ADDRESS:PORT; /metrics listens on the same interface as the service."""
+    return listen.rsplit(":", 1)[0].strip("[]")
+
+
+def _warm_up(transcriber: Transcriber, chunking: ChunkingOptions) -> None:
+    """One window through the model, so the first stream does not pay for allocator and kernel set-up."""
+    samples = transcriber.sample_rate * chunking.window_ms // 1000
+    window_log_probs(transcriber, [Window(torch.zeros(samples), 0, None, 0)])
+
+
+def serve(model_paths: list[str | Path], device: str, options: ServerOptions) -> int:
+    """Run until SIGTERM or SIGINT, then drain; the `asr serve` command."""
+    models = load_models(model_paths, device)
+
+    async def run() -> None:
+        running = await start_server(models, options)
+        host = listen_host(options.listen)
+        print(f"serving {', '.join(name for name, _ in models)} on {host}:{running.port} ({models[0][1].device})", flush=True)
+        if running.metrics_port is not None:
+            print(f"metrics on http://{host}:{running.metrics_port}/metrics", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print(f"shutting down: finishing open streams (grace {options.grace_seconds:g} s)", file=sys.stderr, flush=True)
+        await running.stop(options.grace_seconds)
+        print("stopped", file=sys.stderr, flush=True)
+
+    asyncio.run(run())
+    return 0

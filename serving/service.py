@@ -1,0 +1,320 @@
+"""The Recognizer service: StreamingRecognize, Recognize and ListModels over asyncio gRPC.
+
+A stream runs as two tasks: a reader that takes audio messages as they
+arrive (so the limits see true arrival times) and appends them to the
+stream's `asr.streaming.Stream`, and the handler itself, which sends each
+ready window to its model's batcher and turns the decoded frames into
+responses. Everything a stream holds is freed when its handler returns,
+whether it ended, failed or was cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import grpc
+import torch
+from google.protobuf.duration_pb2 import Duration
+
+from asr.audio import AudioError, load_audio, resample
+from asr.decoding import Word
+from asr.streaming import ChunkingOptions, EndpointOptions, Stream, Utterance
+from serving.metrics import Metrics
+from serving.proto import recognizer_pb2 as pb
+from serving.proto import recognizer_pb2_grpc as pb_grpc
+from serving.session import (
+    AudioFormat,
+    AudioIntake,
+    Encoding,
+    Limits,
+    Model,
+    RequestError,
+    audio_format,
+    decode_raw,
+    endpoint_options,
+    invalid,
+    select_model,
+)
+
+Event = pb.StreamingRecognizeResponse.SpeechEventType
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamingSetup:
+    model: Model
+    fmt: AudioFormat
+    interim_results: bool
+    single_utterance: bool
+    word_times: bool
+    endpointing: EndpointOptions
+
+
+def _duration(seconds: float) -> Duration:
+    d = Duration()
+    d.FromNanoseconds(round(seconds * 1e9))
+    return d
+
+
+class RecognizerService(pb_grpc.RecognizerServicer):
+    def __init__(
+        self,
+        models: dict[str, Model],
+        chunking: ChunkingOptions,
+        endpointing: EndpointOptions,
+        limits: Limits,
+        metrics: Metrics,
+        recognize_executor: Executor,
+    ):
+        self.models = models
+        self.chunking = chunking
+        self.endpointing = endpointing
+        self.limits = limits
+        self.metrics = metrics
+        self.recognize_executor = recognize_executor
+        self.active_streams = 0
+        self.draining = False  # no new streams
+        self.cut_off = False  # open streams stop taking audio and send their finals
+        self._wakers: set[asyncio.Event] = set()  # each open stream's "something happened" event
+
+    def drain(self) -> None:
+        """Refuse new streams; open ones go on until `cut_off_streams`."""
+        self.draining = True
+
+    def cut_off_streams(self) -> None:
+        """Open streams stop taking audio, decode what they have, send its finals and end with UNAVAILABLE."""
+        self.cut_off = True
+        for event in self._wakers:
+            event.set()
+
+    # --- StreamingRecognize ------------------------------------------------------------
+
+    async def StreamingRecognize(self, requests: AsyncIterator[pb.StreamingRecognizeRequest], context: grpc.aio.ServicerContext):
+        self.metrics.streams.inc()
+        try:
+            if self.draining:
+                raise RequestError(grpc.StatusCode.UNAVAILABLE, "the server is shutting down; connect to another instance or retry")
+            if self.active_streams >= self.limits.max_streams:
+                raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"the server is serving its maximum of {self.limits.max_streams} concurrent streams; retry later")
+            self.active_streams += 1
+            self.metrics.active_streams.inc()
+            try:
+                setup = self._streaming_setup(await self._first_message(requests))
+                async for response in self._recognize_stream(setup, requests):
+                    yield response
+            finally:
+                self.active_streams -= 1
+                self.metrics.active_streams.dec()
+        except RequestError as error:
+            await self._abort(context, "StreamingRecognize", error)
+        except Exception as error:  # a bug or a failed forward pass: this stream ends, the server goes on
+            await self._abort(context, "StreamingRecognize", _internal(error))
+        except asyncio.CancelledError:
+            code = "DEADLINE_EXCEEDED" if (context.time_remaining() or 1) <= 0 else "CANCELLED"
+            self.metrics.errors.labels("StreamingRecognize", code).inc()
+            raise
+
+    async def _first_message(self, requests) -> pb.StreamingRecognitionConfig:
+        try:
+            first = await anext(aiter(requests))
+        except StopAsyncIteration:
+            raise invalid("the stream ended before its first message; send streaming_config first") from None
+        if first.WhichOneof("streaming_request") != "streaming_config":
+            raise invalid("the first message must hold streaming_config (encoding, sample rate, ...); audio_content comes in later messages")
+        return first.streaming_config
+
+    def _streaming_setup(self, config: pb.StreamingRecognitionConfig) -> StreamingSetup:
+        fmt = audio_format(config.config, streaming=True)
+        model = select_model(config.config, self.models)
+        return StreamingSetup(
+            model=model,
+            fmt=fmt,
+            interim_results=config.interim_results,
+            single_utterance=config.single_utterance,
+            word_times=config.config.enable_word_time_offsets,
+            endpointing=endpoint_options(config.endpointing, self.endpointing),
+        )
+
+    async def _recognize_stream(self, setup: StreamingSetup, requests) -> AsyncIterator[pb.StreamingRecognizeResponse]:
+        stream = Stream.for_model(setup.model.transcriber, self.chunking, setup.endpointing)
+        intake = AudioIntake(setup.fmt, stream, self.limits)
+        arrived = asyncio.Event()  # set by the reader on audio, end or error, and by a cut-off
+        failure: list[RequestError] = []
+        cut = False
+
+        async def read() -> None:
+            try:
+                async for request in requests:
+                    if request.WhichOneof("streaming_request") != "audio_content":
+                        raise invalid("only the first message may hold streaming_config; later ones hold audio_content")
+                    intake.add(request.audio_content)
+                    arrived.set()
+                intake.end()
+            except RequestError as error:
+                failure.append(error)
+            finally:
+                arrived.set()
+
+        reader = asyncio.create_task(read())
+        self._wakers.add(arrived)
+        try:
+            while True:
+                if failure:
+                    raise failure[0]
+                if self.cut_off and not stream.closed:
+                    cut = True  # shutting down: decode what has arrived, send the finals
+                    reader.cancel()
+                    intake.end()
+                window = stream.next_window()
+                if window is None:
+                    if stream.done:
+                        break
+                    arrived.clear()
+                    await arrived.wait()
+                    continue
+                ready_at = intake.last_arrival or time.monotonic()
+                log_probs = await setup.model.batcher.decode(window)
+                ended = stream.accept(window, log_probs)
+                if setup.single_utterance and ended:
+                    yield self._response(setup, stream, ended[:1], Event.END_OF_SINGLE_UTTERANCE, interim=False)
+                    return
+                response = self._response(setup, stream, ended, Event.END_OF_UTTERANCE if ended else None, setup.interim_results)
+                if response is not None:
+                    yield response
+                    self.metrics.chunk_latency.observe(time.monotonic() - ready_at)
+            final = stream.finish()
+            if final is not None:
+                yield self._response(setup, stream, [final], None, interim=False)
+            if cut:
+                raise RequestError(grpc.StatusCode.UNAVAILABLE, f"the server is shutting down; results up to {stream.decoded_seconds:.2f} s of audio were sent; send the rest in a new stream")
+        finally:
+            reader.cancel()
+            self._wakers.discard(arrived)
+
+    def _response(self, setup: StreamingSetup, stream: Stream, ended: list[Utterance], event, interim: bool) -> pb.StreamingRecognizeResponse | None:
+        language = setup.model.transcriber.bundle.language
+        results = [
+            pb.StreamingRecognitionResult(
+                alternatives=[_alternative(u.words, setup.word_times, final=True)],
+                is_final=True,
+                result_end_time=_duration(u.end),
+                language_code=language,
+            )
+            for u in ended
+        ]
+        if interim:
+            words, fixed = stream.interim()
+            if words:
+                results.append(
+                    pb.StreamingRecognitionResult(
+                        alternatives=[_alternative(words, setup.word_times, final=False)],
+                        is_final=False,
+                        stability=fixed / len(words),
+                        result_end_time=_duration(stream.decoded_seconds),
+                        language_code=language,
+                    )
+                )
+        elif not results:
+            return None
+        response = pb.StreamingRecognizeResponse(results=results, audio_processed=_duration(stream.decoded_seconds))
+        if event is not None:
+            response.speech_event_type = event
+            response.speech_event_time.CopyFrom(_duration(ended[-1].end))
+        return response
+
+    # --- Recognize ----------------------------------------------------------------------
+
+    async def Recognize(self, request: pb.RecognizeRequest, context: grpc.aio.ServicerContext) -> pb.RecognizeResponse:
+        try:
+            fmt = audio_format(request.config, streaming=False)
+            model = select_model(request.config, self.models)
+            data = request.audio_content
+            if len(data) > self.limits.max_recognize_bytes:
+                raise invalid(f"audio_content of {len(data)} bytes is larger than this server's limit of {self.limits.max_recognize_bytes}; stream it with StreamingRecognize")
+            if not data:
+                raise invalid("audio_content is empty")
+            loop = asyncio.get_running_loop()
+            wave = await loop.run_in_executor(None, _read_audio, data, fmt, model.transcriber.sample_rate)
+            seconds = len(wave) / model.transcriber.sample_rate
+            if seconds > self.limits.max_stream_seconds:
+                raise RequestError(grpc.StatusCode.OUT_OF_RANGE, f"the audio is {seconds:.0f} s long, more than this server's maximum of {self.limits.max_stream_seconds:g} s")
+            (transcription,) = await loop.run_in_executor(self.recognize_executor, model.transcriber.transcribe, [wave])
+        except RequestError as error:
+            await self._abort(context, "Recognize", error)
+        except Exception as error:
+            await self._abort(context, "Recognize", _internal(error))
+        self.metrics.audio_seconds.labels("Recognize").inc(seconds)
+        results = [
+            pb.SpeechRecognitionResult(
+                alternatives=[_alternative(s.words, request.config.enable_word_time_offsets, final=True)],
+                result_end_time=_duration(s.end),
+                language_code=transcription.language,
+            )
+            for s in transcription.segments
+        ]
+        return pb.RecognizeResponse(results=results, total_audio_duration=_duration(seconds))
+
+    # --- ListModels ---------------------------------------------------------------------
+
+    async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext) -> pb.ListModelsResponse:
+        models = [
+            pb.ModelInfo(
+                name=m.name,
+                language_code=m.transcriber.bundle.language,
+                sample_rate_hertz=m.transcriber.sample_rate,
+                chunk=_duration(self.chunking.chunk_ms / 1000),
+                left_context=_duration(self.chunking.left_context_ms / 1000),
+                lookahead=_duration(self.chunking.lookahead_ms / 1000),
+            )
+            for m in self.models.values()
+        ]
+        limits = pb.ServerLimits(
+            max_streams=self.limits.max_streams,
+            max_stream_duration=_duration(self.limits.max_stream_seconds),
+            max_chunk_bytes=self.limits.max_chunk_bytes,
+            max_realtime_factor=self.limits.max_realtime_factor,
+            realtime_burst=_duration(self.limits.realtime_burst_seconds),
+            max_recognize_bytes=self.limits.max_recognize_bytes,
+        )
+        return pb.ListModelsResponse(models=models, limits=limits)
+
+    async def _abort(self, context: grpc.aio.ServicerContext, method: str, error: RequestError) -> None:
+        self.metrics.errors.labels(method, error.code.name).inc()
+        await context.abort(error.code, error.message)
+
+
+def _internal(error: Exception) -> RequestError:
+    log.exception("request failed")
+    return RequestError(grpc.StatusCode.INTERNAL, f"the server failed on this request ({type(error).__name__}: {error}); it is logged")
+
+
+def _alternative(words: list[Word], word_times: bool, final: bool) -> pb.SpeechRecognitionAlternative:
+    alternative = pb.SpeechRecognitionAlternative(transcript=" ".join(w.word for w in words))
+    if final and words:
+        alternative.confidence = sum(w.confidence for w in words) / len(words)
+    if word_times:
+        alternative.words.extend(
+            pb.WordInfo(start_time=_duration(w.start), end_time=_duration(w.end), word=w.word, confidence=w.confidence) for w in words
+        )
+    return alternative
+
+
+def _read_audio(data: bytes, fmt: AudioFormat, sample_rate: int) -> torch.Tensor:
+    """The request's audio as mono samples at the model's rate; files go through asr.audio like every file."""
+    if fmt.encoding != Encoding.ENCODING_UNSPECIFIED:
+        if len(data) % fmt.bytes_per_frame:
+            raise invalid(f"audio_content of {len(data)} bytes is not a whole number of samples ({fmt.bytes_per_frame} bytes per sample of all channels)")
+        return resample(torch.from_numpy(decode_raw(data, fmt)), fmt.sample_rate, sample_rate)
+    with tempfile.NamedTemporaryFile(suffix=".audio") as f:
+        f.write(data)
+        f.flush()
+        try:
+            return load_audio(f.name, sample_rate)
+        except AudioError as error:
+            raise invalid(str(error).replace(f.name, "audio_content")) from None
