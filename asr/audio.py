@@ -14,6 +14,8 @@ import soundfile
 import torch
 import torchaudio.functional
 
+from asr.files import atomic_path
+
 SAMPLE_RATE = 16000
 
 
@@ -49,6 +51,5 @@ def write_audio(path: str | Path, wave: torch.Tensor | np.ndarray, sample_rate: 
     path = Path(path)
     if isinstance(wave, torch.Tensor):
         wave = wave.detach().cpu().numpy()
-    partial = path.with_name(path.name + ".partial")
-    soundfile.write(str(partial), np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
-    partial.replace(path)
+    with atomic_path(path) as partial:
+        soundfile.write(str(partial), np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")

@@ -9,7 +9,6 @@ pretrained source the model started from.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from asr.features import FrontendConfig
+from asr.files import atomic_path
 from asr.models import build_model
 from asr.text import Vocabulary
 
@@ -52,11 +52,8 @@ def save_checkpoint(path: str | Path, bundle: ModelBundle) -> None:
         "metadata": bundle.metadata,
     }
     tensors = {k: v.detach().cpu().contiguous() for k, v in bundle.model.state_dict().items()}
-    partial = path.with_name(path.name + ".partial")
-    save_file(tensors, str(partial), metadata={_METADATA_KEY: json.dumps(header)})
-    with open(partial, "rb") as f:
-        os.fsync(f.fileno())
-    partial.replace(path)
+    with atomic_path(path) as partial:
+        save_file(tensors, str(partial), metadata={_METADATA_KEY: json.dumps(header)})
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> ModelBundle:

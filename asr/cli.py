@@ -399,7 +399,7 @@ def _run_eval(args) -> int:
     from asr.audio import AudioError
     from asr.pretrained import PretrainedNotFound
     from eval.evaluate import evaluate
-    from eval.files import write_atomically
+    from asr.files import write_atomically
     from eval.normalize import get_normalizer
     from eval.report import build_report, describe_machine, rescore_report
     from eval.systems import CheckpointSystem
@@ -575,13 +575,6 @@ def _run_stream(args) -> int:
     )
     ca_cert = Path(args.ca_cert) if args.ca_cert else None
     return asyncio.run(stream_files([Path(p) for p in args.paths], args.server, options, args.json, args.tls, ca_cert, token))
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    partial.replace(path)
 
 
 if __name__ == "__main__":

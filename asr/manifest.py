@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asr.files import atomic_path
+
 STANDARD_KEYS = ("audio_filepath", "text", "duration", "speaker", "lang")
 
 
@@ -191,8 +193,7 @@ def write_manifest(path: str | Path, utterances: Iterable[Utterance]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = path.resolve().parent
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", encoding="utf-8") as file:
+    with atomic_path(path) as partial, open(partial, "w", encoding="utf-8") as file:
         for utterance in utterances:
             record = {
                 "audio_filepath": _stored_path(Path(utterance.audio_filepath).resolve(), folder),
@@ -205,7 +206,6 @@ def write_manifest(path: str | Path, utterances: Iterable[Utterance]) -> None:
                 record["lang"] = utterance.lang
             record.update(utterance.extra)
             file.write(json.dumps(record, ensure_ascii=False) + "\n")
-    partial.replace(path)
 
 
 def _stored_path(audio: Path, folder: Path) -> str:

@@ -44,6 +44,7 @@ import soundfile
 import torch
 from tqdm import tqdm
 
+from asr.files import write_atomically
 from asr.audio import SAMPLE_RATE, load_audio, write_audio
 from asr.manifest import Utterance, write_manifest
 from asr.text import language_alphabet, normalize_transcript, uncovered_characters
@@ -727,15 +728,11 @@ def build_corpus(
         },
     }
     card_json = json.dumps(card, ensure_ascii=False, indent=2) + "\n"
-    _write_text(out_dir / "dataset_card.json", card_json)
-    _write_text(out_dir / "README.md", corpus_readme(card))
+    write_atomically(out_dir / "dataset_card.json", card_json)
+    write_atomically(out_dir / "README.md", corpus_readme(card))
     return manifests
 
 
-def _write_text(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
 
 
 def corpus_readme(card: dict) -> str:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from asr.files import write_atomically
 from asr.transcribe import Segment, Transcription
 
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")
@@ -119,8 +120,7 @@ def write_transcription(
 ) -> list[Path]:
     """Write `<output_dir>/<audio stem>.<ext>` for each format; return the paths written.
 
-    Each file is written to `<name>.partial` and then renamed over the target, so
-    a reader (or a crash) never sees half a file.
+    Each file is written atomically: a reader (or a crash) never sees half a file.
     """
     selected = _check_formats([formats] if isinstance(formats, str) else formats)  # all checked before any is written
     output_dir = Path(output_dir)
@@ -128,13 +128,5 @@ def write_transcription(
     written = []
     for fmt in selected:
         path = output_dir / f"{Path(audio_path).stem}.{fmt}"
-        partial = path.with_name(path.name + ".partial")
-        try:
-            # newline="": write "\n" as is on every platform, as the formats expect.
-            with open(partial, "w", encoding="utf-8", newline="") as file:
-                file.write(_WRITERS[fmt](result))
-            partial.replace(path)
-        finally:
-            partial.unlink(missing_ok=True)
-        written.append(path)
+        written.append(write_atomically(path, _WRITERS[fmt](result)))
     return written

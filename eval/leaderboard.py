@@ -35,7 +35,7 @@ from tqdm import tqdm
 from eval.bootstrap import Comparison
 from eval.chart import wer_chart
 from eval.evaluate import EvalResult, Transcripts, compare, score_transcripts, transcribe_test_set
-from eval.files import write_atomically
+from asr.files import write_atomically
 from eval.normalize import Normalizer, get_normalizer
 from eval.report import describe_machine, format_difference, format_p, format_parameters
 from eval.systems import CheckpointSystem, FasterWhisperSystem, System

@@ -23,7 +23,7 @@ from typing import Protocol
 
 import torch
 
-from eval.files import sha256_file
+from asr.files import sha256_file
 
 WHISPER_SAMPLE_RATE = 16000
 

@@ -42,6 +42,7 @@ from tqdm import tqdm
 from asr.audio import load_audio
 from asr.augment import augment
 from asr.checkpoint import ModelBundle, load_checkpoint, save_checkpoint
+from asr.files import atomic_path, write_atomically
 from asr.features import FrontendConfig, LogMelFrontend
 from asr.manifest import Utterance, read_manifest
 from asr.models import ARCHITECTURES, build_model
@@ -102,7 +103,7 @@ def train(config: TrainConfig) -> Path:
             print(f"resuming {out_dir} from step {progress_state['step']} ({state_path.name})")
     elif main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomically(out_dir / "config.toml", _toml(asdict(config)))
+        write_atomically(out_dir / "config.toml", _toml(asdict(config)))
     model.freeze_lower(frozen_layers(progress_state["step"]))
     ddp_model = DistributedDataParallel(model) if world_size > 1 else model
 
@@ -395,13 +396,9 @@ def save_state(out_dir: Path, bundle, model, optimizer, scheduler, config, progr
     save_checkpoint(out_dir / "last.safetensors", bundle)
     state_dir = out_dir / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / f"step-{progress['step']:08d}.pt"
-    partial = path.with_name(path.name + ".partial")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "progress": dict(progress), "config": asdict(config)}, partial)
-    with open(partial, "rb") as f:
-        os.fsync(f.fileno())
-    partial.replace(path)
+    with atomic_path(state_dir / f"step-{progress['step']:08d}.pt") as partial:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "progress": dict(progress), "config": asdict(config)}, partial)
     for old in sorted(state_dir.glob("step-*.pt"))[: -config.keep_last]:
         old.unlink()
 
@@ -439,12 +436,6 @@ class JsonLog:
     def close(self) -> None:
         self.file.close()
         self.tensorboard.close()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    partial.replace(path)
 
 
 def _toml(values: dict) -> str:
