@@ -147,3 +147,19 @@ def test_batches_hold_similar_lengths_within_the_budget():
         durations = [utterances[i].duration for i in batch]
         assert sum(durations) <= 10 or len(batch) == 1
         assert max(durations) - min(durations) <= 2
+
+
+def test_a_finished_run_started_again_changes_nothing(tmp_path, corpus, capsys):
+    cfg = config(tmp_path, corpus, max_steps=4)
+    first = load_checkpoint(train(cfg)).model.state_dict()
+    capsys.readouterr()
+    second = load_checkpoint(train(cfg)).model.state_dict()
+    assert "already finished" in capsys.readouterr().out
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    more = load_checkpoint(train(config(tmp_path, corpus, max_steps=6)))  # a longer run continues it
+    assert more.metadata["steps"] == 6
+
+
+def test_training_with_augmentation_runs(tmp_path, corpus):
+    bundle = load_checkpoint(train(config(tmp_path, corpus, augment="default", spec_augment=True, max_steps=3)))
+    assert bundle.metadata["train_config"]["augment"] == "default"

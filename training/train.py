@@ -105,6 +105,9 @@ def train(config: TrainConfig) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_atomically(out_dir / "config.toml", _toml(asdict(config)))
     model.freeze_lower(frozen_layers(progress_state["step"]))
+    if world_size > 1 and config.unfreeze_every:
+        # DDP fixes the set of parameters it synchronises when it is built.
+        raise ValueError("gradual unfreezing (--unfreeze-every) is not supported with several processes")
     ddp_model = DistributedDataParallel(model) if world_size > 1 else model
 
     use_bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
@@ -120,6 +123,7 @@ def train(config: TrainConfig) -> Path:
         )
 
     p = progress_state
+    first_step = p["step"]
     micro_per_step = world_size * config.grad_accum
     plan = epoch_plan(utterances, config, p["epoch"])
     bar = tqdm(total=config.max_steps, initial=p["step"], unit="step", dynamic_ncols=True, disable=not main_process)
@@ -191,6 +195,13 @@ def train(config: TrainConfig) -> Path:
         if p["step"] % config.save_every == 0:
             save_state(out_dir, bundle, model, optimizer, scheduler, config, p, main_process)
     bar.close()
+    if p["step"] == first_step and state_path is not None:  # a finished run, started again: nothing to add
+        if main_process:
+            log.close()
+            print(f"{out_dir} already finished ({stop_reason}) at step {p['step']}: {out_dir / 'last.safetensors'}")
+        if world_size > 1:
+            dist.destroy_process_group()
+        return out_dir / "last.safetensors"
     if dev_set and not (config.eval_every and p["step"] % config.eval_every == 0):
         evaluate_and_keep_best(bundle, model, dev_set, config, p, log, main_process)
     save_state(out_dir, bundle, model, optimizer, scheduler, config, p, main_process)
