@@ -11,7 +11,7 @@ DEMO_TRAIN_SECONDS ?= 300
 
 .PHONY: setup system test demo bench clean
 
-setup: system $(VENV)/.installed
+setup: system $(VENV)/.installed $(VENV)/bin/lmplz
 
 system:
 	bash scripts/setup_system.sh
@@ -22,6 +22,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[weights,test,bench]"
 	touch $@
+
+# KenLM's lmplz and build_binary for `asr lm build`, built once from the kenlm sdist.
+$(VENV)/bin/lmplz: $(VENV)/.installed
+	bash scripts/build_kenlm.sh $(VENV)
 
 test: setup
 	$(BIN)/python -m pytest

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_data(commands)
     _add_train(commands)
     _add_eval(commands)
+    _add_lm(commands)
     _add_leaderboard(commands)
     _add_serve(commands)
     _add_stream(commands)
@@ -40,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, LookupError) as error:
-        # Bad input (a missing file, a wrong option, unknown weights): say what, not a traceback.
+    except (ValueError, OSError, LookupError, ImportError) as error:
+        # Bad input (a missing file, a wrong option, unknown weights, an optional package
+        # not installed): say what, not a traceback.
         # ASR_DEBUG=1 shows the traceback for bug reports.
         if os.environ.get("ASR_DEBUG"):
             raise
@@ -60,7 +62,10 @@ def _add_transcribe(commands) -> None:
         help="transcribe audio files with a trained checkpoint",
         description="Transcribe audio files, directories (searched recursively), globs or manifests (.jsonl). "
         "Any sample rate; stereo is mixed down. Long audio is split into overlapping chunks and stitched.",
-        epilog="example: asr transcribe talk.mp3 recordings/ --model runs/de.safetensors --format srt --output-dir subs",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  asr transcribe talk.mp3 recordings/ --model runs/de.safetensors --format srt --output-dir subs\n"
+        "  asr transcribe talk.mp3 --model runs/de.safetensors --decoder beam --lm runs/lm-de --boost 'Frau Holle'\n\n"
+        "decoding options:\n" + DECODE_EXAMPLES,
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio file, directory, glob or manifest")
     p.add_argument("--model", required=True, help="checkpoint (.safetensors) written by `asr train`")
@@ -70,7 +75,42 @@ def _add_transcribe(commands) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="audio chunks per forward pass (default: 8)")
     p.add_argument("--chunk-seconds", type=float, default=20.0, help="longest piece run at once (max 30; default: 20)")
     p.add_argument("--overlap-seconds", type=float, default=2.0, help="overlap between chunks of long audio (default: 2)")
+    add_decode_arguments(p)
     p.set_defaults(run=_run_transcribe)
+
+
+DECODE_EXAMPLES = (
+    "  --decoder beam --lm runs/lm-de                                  beam search with a word 4-gram LM (tuned weights)\n"
+    "  --decoder beam --lm runs/lm-de --boost 'Frau Holle:8'           ... and make a phrase likelier\n"
+    "  --decoder beam --lexicon-free --boost-file phrases.txt          any spelling, boosted phrases, no LM"
+)
+
+
+def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
+    """The decoder's options (asr.decoding.DecodeOptions), the same for every command that decodes."""
+    g = parser.add_argument_group("decoding", "greedy by default; beam search with an n-gram LM and phrase boosts")
+    g.add_argument("--decoder", choices=["greedy", "beam"], default="greedy", help="CTC decoder (default: greedy)")
+    g.add_argument("--lm", metavar="DIR", help="language model folder from `asr lm build` (beam; lexicon-constrained)")
+    g.add_argument("--lexicon-free", action="store_true", help="beam search over any character sequence, without a word LM")
+    g.add_argument("--lm-weight", type=float, help="LM weight (default: the LM folder's tuned value, else 1)")
+    g.add_argument("--word-score", type=float, help="word insertion score (default: the LM folder's tuned value, else 0)")
+    g.add_argument("--beam-size", type=int, default=50, help="hypotheses kept per frame (default: 50)")
+    g.add_argument("--beam-threshold", type=float, default=25.0, help="prune hypotheses this far below the best (default: 25)")
+    g.add_argument("--nbest", type=int, default=1, help="hypotheses kept per utterance; --format json lists the runners-up (default: 1)")
+    g.add_argument("--boost", action="append", default=[], metavar="PHRASE[:BOOST]",
+                   help="make a phrase likelier (log10 units per word, default 5); repeatable")
+    g.add_argument("--boost-file", metavar="FILE", help="boosts, one PHRASE[:BOOST] a line (# comments)")
+
+
+def decode_options(args):
+    from asr.decoding import DecodeOptions, parse_boosts, read_boosts
+
+    boosts = parse_boosts(args.boost) + (read_boosts(args.boost_file) if args.boost_file else ())
+    return DecodeOptions(
+        method=args.decoder, lm_dir=args.lm, lexicon_free=args.lexicon_free, lm_weight=args.lm_weight,
+        word_score=args.word_score, beam_size=args.beam_size, beam_threshold=args.beam_threshold, nbest=args.nbest,
+        boosts=boosts,
+    )
 
 
 def expand_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
@@ -118,7 +158,7 @@ def _run_transcribe(args) -> int:
     if not files:
         return 2
     options = TranscribeOptions(batch_size=args.batch_size, chunk_seconds=min(args.chunk_seconds, 30.0), overlap_seconds=args.overlap_seconds)
-    transcriber = Transcriber(args.model, device=args.device, options=options)
+    transcriber = Transcriber(args.model, device=args.device, options=options, decoding=decode_options(args))
     failed = len(problems)
     audio_seconds = 0.0
     started = time.monotonic()
@@ -376,7 +416,9 @@ def _add_eval(commands) -> None:
         "  asr eval --model runs/de.safetensors --manifest data/synth-de/test.jsonl\n"
         "  asr eval --model runs/de.safetensors --baseline runs/scratch.safetensors --manifest data/synth-de/test.jsonl \\\n"
         "      --json runs/eval.json --markdown runs/eval.md\n"
-        "  asr eval --rescore runs/eval.json --normalizer basic --markdown runs/eval-basic.md",
+        "  asr eval --rescore runs/eval.json --normalizer basic --markdown runs/eval-basic.md\n"
+        "  asr eval --model runs/de.safetensors --manifest data/synth-de/test.jsonl --decoder beam --lm runs/lm-de \\\n"
+        "      --baseline-decoder greedy     # beam search + LM against greedy decoding of the same checkpoint",
     )
     p.add_argument("--model", action="append", help="checkpoint (.safetensors); repeat to score several")
     p.add_argument("--manifest", help="test manifest (.jsonl)")
@@ -392,6 +434,9 @@ def _add_eval(commands) -> None:
     p.add_argument("--worst", type=int, default=5, help="worst utterances listed per model, with alignments (default: 5)")
     p.add_argument("--json", dest="json_out", help="also write the report, with every hypothesis, to this JSON file")
     p.add_argument("--markdown", help="also write the report to this Markdown file")
+    p.add_argument("--baseline-decoder", choices=["greedy"], help="compare with the same --model decoded greedily "
+                   "(the decoder-vs-decoder comparison; needs exactly one --model and no --baseline)")
+    add_decode_arguments(p)
     p.set_defaults(run=_run_eval, parser=p)
 
 
@@ -409,6 +454,9 @@ def _run_eval(args) -> int:
         args.parser.error("--rescore scores a saved report: give it without --model, --manifest and --baseline")
     if not args.rescore and not (args.model and args.manifest):
         args.parser.error("give --model and --manifest (or --rescore REPORT)")
+    if args.baseline_decoder and (args.baseline or len(args.model or []) != 1):
+        args.parser.error("--baseline-decoder compares one --model with itself: give exactly one --model and no --baseline")
+    decoding = decode_options(args)
     command = "asr " + " ".join(sys.argv[1:])
     try:
         if args.rescore:
@@ -416,10 +464,13 @@ def _run_eval(args) -> int:
         else:
             test_set = load_test_set(args.manifest)
             paths = args.model + ([args.baseline] if args.baseline else [])
-            systems = [CheckpointSystem(path, device=args.device, batch_size=args.batch_size) for path in paths]
+            systems = [CheckpointSystem(path, device=args.device, batch_size=args.batch_size, decoding=decoding) for path in paths]
+            if args.baseline_decoder:
+                systems.append(CheckpointSystem(args.model[0], f"{args.model[0]} (greedy)", device=args.device, batch_size=args.batch_size))
             normalizer = get_normalizer(args.normalizer or "auto", test_set.language or systems[0].language)
             results = [evaluate(system, test_set, normalizer, args.batch_size) for system in systems]
-            report = build_report(results, len(args.model) if args.baseline else None, args.resamples, args.seed, command, describe_machine())
+            baselines = len(args.model) if (args.baseline or args.baseline_decoder) else None
+            report = build_report(results, baselines, args.resamples, args.seed, command, describe_machine())
     except (FileNotFoundError, ValueError, AudioError, PretrainedNotFound) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -428,6 +479,87 @@ def _run_eval(args) -> int:
         write_atomically(args.json_out, report.to_json(args.worst))
     if args.markdown:
         write_atomically(args.markdown, report.markdown(args.worst))
+    return 0
+
+
+# --- lm ------------------------------------------------------------------------------------
+
+
+def _add_lm(commands) -> None:
+    p = commands.add_parser(
+        "lm",
+        help="build and tune word n-gram language models for beam-search decoding",
+        description="Word n-gram language models (KenLM, modified Kneser-Ney) for `--decoder beam --lm DIR`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  asr lm build --lang de --order 4 --out runs/lm-de     # the fortunes-de sentences of the train split\n"
+        "  asr lm build --text corpus.txt --lang de --out runs/lm-de\n"
+        "  asr lm tune --lm runs/lm-de --model runs/de.safetensors --manifest data/synth-de/dev.jsonl",
+    )
+    lm = p.add_subparsers(dest="lm_command", required=True, metavar="ACTION")
+    b = lm.add_parser(
+        "build",
+        help="build an ARPA LM and its lexicon from text",
+        description="Build DIR/lm.arpa (and lm.bin) with KenLM's lmplz, and DIR/lexicon.txt: the LM's words that the "
+        "language's alphabet spells. Text is normalised like transcripts. Without --text, the sentences of the "
+        "fortunes that `asr data synth` (same --seed) puts in the train split: never a dev or test sentence.",
+        epilog="example: asr lm build --lang de --order 4 --out runs/lm-de",
+    )
+    b.add_argument("--text", action="append", metavar="FILE", help="text file, one sentence a line; repeatable (default: the train split's fortunes)")
+    b.add_argument("--lang", required=True, choices=["de", "en", "it", "es"], help="language: normaliser and alphabet")
+    b.add_argument("--order", type=int, default=4, help="n-gram order (default: 4)")
+    b.add_argument("--seed", type=int, default=0, help="the corpus split seed of `asr data synth` (default: 0)")
+    b.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    b.set_defaults(run=_run_lm_build)
+    t = lm.add_parser(
+        "tune",
+        help="search LM weight and word score on a dev manifest",
+        description="Run the model once over a dev manifest, then beam-search it for every LM weight and word score "
+        "of the grid, and write the pair with the lowest WER to DIR/tuned.json, which `--lm DIR` then uses.",
+        epilog="example: asr lm tune --lm runs/lm-de --model runs/de.safetensors --manifest data/synth-de/dev.jsonl",
+    )
+    t.add_argument("--lm", required=True, metavar="DIR", help="language model folder from `asr lm build`")
+    t.add_argument("--model", required=True, help="checkpoint (.safetensors)")
+    t.add_argument("--manifest", required=True, help="dev manifest (.jsonl); never the test set")
+    t.add_argument("--lm-weights", default="0.5,1,1.5,2,3", help="comma-separated grid (default: %(default)s)")
+    t.add_argument("--word-scores", default="-4,-3,-2,-1,0", help="comma-separated grid; write --word-scores=-2,0 (a value starting with - needs the =) (default: %(default)s)")
+    t.add_argument("--beam-size", type=int, default=50, help="beam size while tuning (default: 50)")
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    t.add_argument("--batch-size", type=int, default=8, help="utterances per forward pass (default: 8)")
+    t.set_defaults(run=_run_lm_tune)
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _run_lm_build(args) -> int:
+    from asr.lm import build_lm, train_sentences
+    from asr.text import ALPHABETS, SPECIAL_TOKENS, Vocabulary, normalize_transcript
+
+    if args.text:
+        texts = [normalize_transcript(line, args.lang) for f in args.text for line in Path(f).read_text(encoding="utf-8").splitlines()]
+    else:
+        texts = train_sentences(args.lang, args.seed)
+    vocabulary = Vocabulary(SPECIAL_TOKENS + tuple(sorted(ALPHABETS[args.lang])))
+    out = build_lm(texts, args.out, vocabulary, order=args.order, language=args.lang)
+    info = json.loads((out / "lm.json").read_text())
+    print(f"{out}: {info['order']}-gram LM from {info['sentences']} sentences ({info['words']} words), "
+          f"{info['vocabulary']} word types, {info['lexicon']} in the lexicon", file=sys.stderr)
+    return 0
+
+
+def _run_lm_tune(args) -> int:
+    from asr.lm import tune
+    from asr.transcribe import Transcriber, TranscribeOptions
+
+    transcriber = Transcriber(args.model, device=args.device, options=TranscribeOptions(batch_size=args.batch_size))
+    best = tune(transcriber, args.manifest, args.lm, _floats(args.lm_weights), _floats(args.word_scores), beam_size=args.beam_size)
+    print(f"best: lm_weight {best['lm_weight']:g}, word_score {best['word_score']:g}, dev WER {100 * best['wer']:.2f} % "
+          f"(written to {Path(args.lm) / 'tuned.json'})", file=sys.stderr)
     return 0
 
 
@@ -497,6 +629,7 @@ def _add_serve(commands) -> None:
     g.add_argument("--tls-key", help="PEM private key of --tls-cert")
     g.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on http://ADDRESS:PORT/metrics, ADDRESS as in --listen")
     g.add_argument("--grace-seconds", type=float, default=defaults.grace_seconds, help="on SIGTERM, how long open streams may go on (default: %(default)s)")
+    add_decode_arguments(p)
     p.set_defaults(run=_run_serve)
 
 
@@ -526,7 +659,7 @@ def _run_serve(args) -> int:
         metrics_port=args.metrics_port,
         grace_seconds=args.grace_seconds,
     )
-    return serve(args.model, args.device, options)
+    return serve(args.model, args.device, options, decode_options(args))
 
 
 # --- stream ----------------------------------------------------------------------------

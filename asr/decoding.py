@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
+import threading
+import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from asr.text import Vocabulary
+from asr.text import WORD_DELIMITER, Vocabulary
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,8 @@ class Word:
 class Hypothesis:
     text: str
     words: list[Word]
+    score: float = 0.0  # beam search: the decoder's total log score; greedy: 0
+    alternatives: tuple[Hypothesis, ...] = ()  # beam search with nbest > 1: the runners-up, best first
 
 
 def greedy_decode(
@@ -71,3 +78,220 @@ def _words_of_path(ids: torch.Tensor, probs: torch.Tensor, vocabulary: Vocabular
         last = end
     close_word()
     return Hypothesis(" ".join(w.word for w in words), words)
+
+
+# --- beam search ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Boost:
+    """A phrase whose words get `boost` added to their log10 LM score while the beam spells it."""
+
+    phrase: str
+    boost: float = 5.0
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How CTC output becomes text. The default, greedy, has no settings.
+
+    method="beam" runs flashlight's beam search (through torchaudio): with
+    `lm_dir` (from `asr lm build`) it is lexicon-constrained and scored by the
+    word n-gram LM; with lexicon_free, it may spell any character sequence and
+    uses no word LM. lm_weight and word_score of None take the LM folder's
+    tuned values (`asr lm tune`), else 1 and 0.
+    """
+
+    method: str = "greedy"  # greedy | beam
+    lm_dir: str | None = None
+    lexicon_free: bool = False
+    lm_weight: float | None = None
+    word_score: float | None = None
+    beam_size: int = 50
+    beam_threshold: float = 25.0  # hypotheses this far (in log score) below the best are pruned
+    nbest: int = 1
+    boosts: tuple[Boost, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.method not in ("greedy", "beam"):
+            raise ValueError(f"decoding method must be greedy or beam, got {self.method!r}")
+        if self.method == "greedy" and (self.lm_dir or self.lexicon_free or self.boosts or self.nbest != 1):
+            raise ValueError("an LM, lexicon-free decoding, boosts and n-best lists need --decoder beam")
+        if self.method == "beam" and not self.lm_dir and not self.lexicon_free:
+            raise ValueError("beam search needs an LM folder (--lm DIR, from `asr lm build`) or --lexicon-free")
+        if self.lm_dir and self.lexicon_free:
+            raise ValueError("a word LM needs its lexicon: give --lm or --lexicon-free, not both")
+        if self.beam_size < 1 or self.nbest < 1 or self.nbest > self.beam_size:
+            raise ValueError(f"need 1 <= nbest <= beam_size, got nbest {self.nbest} and beam_size {self.beam_size}")
+
+    @property
+    def fingerprint(self) -> dict:
+        """Every setting that changes the output, for caches; the LM's files are hashed by the caller."""
+        return dataclasses.asdict(self)
+
+
+def parse_boosts(items: list[str]) -> tuple[Boost, ...]:
+    """Boosts from "phrase" or "phrase:BOOST" strings (a CLI flag, a line of a file)."""
+    boosts = []
+    for item in items:
+        phrase, _, value = item.rpartition(":") if ":" in item else (item, "", "")
+        try:
+            boost = float(value) if value else Boost.boost
+        except ValueError:
+            raise ValueError(f"boost {item!r}: write PHRASE or PHRASE:NUMBER") from None
+        if not phrase.strip():
+            raise ValueError(f"boost {item!r} has no phrase")
+        # Lower case and NFC, like the transcripts (asr.text) the lexicon's words come from.
+        boosts.append(Boost(" ".join(unicodedata.normalize("NFC", phrase).lower().split()), boost))
+    return tuple(boosts)
+
+
+def read_boosts(path: str | Path) -> tuple[Boost, ...]:
+    """Boosts from a file: one "phrase" or "phrase:BOOST" a line; # starts a comment."""
+    lines = [line.split("#", 1)[0].strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    return parse_boosts([line for line in lines if line])
+
+
+def make_decoder(vocabulary: Vocabulary, options: DecodeOptions):
+    """A callable (log_probs, lengths, seconds_per_frame) -> list[Hypothesis] for `options`."""
+    if options.method == "greedy":
+        return lambda log_probs, lengths, seconds_per_frame: greedy_decode(log_probs, lengths, vocabulary, seconds_per_frame)
+    return BeamDecoder(vocabulary, options)
+
+
+def flashlight_decoder():
+    """torchaudio's CTC decoder module, which needs flashlight-text (greedy decoding does not)."""
+    try:
+        from torchaudio.models import decoder
+
+        decoder.ctc_decoder  # torchaudio imports flashlight-text on first use
+    except (ImportError, RuntimeError) as error:
+        raise ImportError("beam search needs the flashlight-text package (and kenlm for phrase boosts with an LM): "
+                          "pip install flashlight-text kenlm") from error
+    return decoder
+
+
+class BeamDecoder:
+    """CTC beam search with torchaudio's flashlight decoder, optionally a KenLM word LM and phrase boosts.
+
+    Without boosts the LM is flashlight's own KenLM binding (C++ all the way);
+    with boosts it is `BoostedLM`, the same KenLM model queried from Python
+    with the boosts added, so both score the same way.
+
+    Words get times from the decoder's timesteps (the first frame of each
+    character) and end after the last character's run of frames. A word's
+    confidence is, as in greedy decoding, the mean probability the acoustic
+    model gave the word's characters over their frames; the LM does not enter
+    it. Hypothesis.score is the beam's total (acoustic + weighted LM + word
+    scores) and alternatives hold the rest of the n-best list, best first.
+    """
+
+    def __init__(self, vocabulary: Vocabulary, options: DecodeOptions):
+        ctc_decoder = flashlight_decoder().ctc_decoder
+        from asr import lm
+        from asr.boosting import BoostedLM
+
+        self.vocabulary = vocabulary
+        self.options = options
+        self._lock = threading.Lock()
+        weights = lm.read_weights(options.lm_dir) if options.lm_dir else lm.LMWeights(lm_weight=0.0)
+        lm_weight = weights.lm_weight if options.lm_weight is None else options.lm_weight
+        word_score = weights.word_score if options.word_score is None else options.word_score
+        tokens = list(vocabulary.tokens)
+        lexicon_words = []
+        if options.lm_dir:
+            lm.check_lm_dir(options.lm_dir)
+            lexicon_words = [line.split(" ", 1)[0] for line in (Path(options.lm_dir) / lm.LEXICON).read_text(encoding="utf-8").splitlines() if line]
+            # A boosted word missing from the lexicon could never be spelled: add it.
+            lexicon_words += [w for b in options.boosts for w in b.phrase.split()]
+        language_model = None
+        if options.boosts:
+            if options.lm_dir:
+                language_model = BoostedLM([], options.boosts, lm_weight, kenlm_path=lm.lm_path(options.lm_dir))
+            else:
+                # Lexicon-free: the LM sees characters, and a phrase is its characters with word delimiters.
+                lm_weight = 1.0
+                language_model = BoostedLM(tokens, options.boosts, lm_weight, characters=True)
+        elif options.lm_dir:
+            language_model = str(lm.lm_path(options.lm_dir))
+        with tempfile.TemporaryDirectory() as scratch:
+            lexicon_file = None
+            if options.lm_dir:
+                lexicon_file = Path(scratch) / "lexicon.txt"
+                # Flashlight wants <unk> in its word dictionary; spelled with the model's <unk>
+                # token, it comes out only where the model itself emits <unk>.
+                lines = [f"{UNK_WORD} {vocabulary.tokens[vocabulary.unknown_id]} {WORD_DELIMITER}", *lm.lexicon_lines(lexicon_words, vocabulary)]
+                lexicon_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                if isinstance(language_model, BoostedLM):
+                    # The decoder numbers words as flashlight's word dictionary of this lexicon does.
+                    from flashlight.lib.text.dictionary import create_word_dict, load_words
+
+                    words = create_word_dict(load_words(str(lexicon_file)))
+                    language_model.units = [words.get_entry(i) for i in range(words.index_size())]
+            self._decoder = ctc_decoder(
+                lexicon=str(lexicon_file) if lexicon_file else None,
+                tokens=tokens,
+                lm=language_model,
+                nbest=options.nbest,
+                beam_size=options.beam_size,
+                beam_threshold=options.beam_threshold,
+                lm_weight=lm_weight,
+                word_score=word_score,
+                blank_token=vocabulary.tokens[vocabulary.blank_id],
+                sil_token=WORD_DELIMITER,
+                unk_word=UNK_WORD,
+            )
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor, seconds_per_frame: float) -> list[Hypothesis]:
+        emissions = log_probs.detach().float().cpu().contiguous()
+        lengths = torch.as_tensor(lengths).cpu()
+        # Flashlight's decoder (and BoostedLM) hold one search's state: one search at a time,
+        # whichever thread asks (the server's streams and whole-file requests share a model).
+        with self._lock:
+            results = self._decoder(emissions, lengths)
+        hypotheses = []
+        for b, nbest in enumerate(results):
+            frames = emissions[b, : int(lengths[b])]
+            # Flashlight's paths start at the search's root, a word delimiter before frame 0,
+            # so the decoder's timesteps are one ahead of the frames.
+            ranked = [
+                self._hypothesis(h, [max(0, t - 1) for t in h.timesteps.tolist()], frames, seconds_per_frame)
+                for h in nbest
+            ]
+            if not ranked:
+                ranked = [Hypothesis("", [], float("-inf"))]
+            hypotheses.append(dataclasses.replace(ranked[0], alternatives=tuple(ranked[1:])))
+        return hypotheses
+
+    def _hypothesis(self, result, timesteps: list[int], frames: torch.Tensor, seconds_per_frame: float) -> Hypothesis:
+        tokens = result.tokens.tolist()
+        words: list[Word] = []
+        chars: list[str] = []
+        probs: list[torch.Tensor] = []
+        first = last = 0
+        best = frames.argmax(dim=-1)
+        for token, start in zip(tokens, timesteps):
+            if token == self.vocabulary.delimiter_id:
+                if chars:
+                    words.append(Word("".join(chars), first * seconds_per_frame, last * seconds_per_frame, float(torch.cat(probs).mean())))
+                chars, probs = [], []
+                continue
+            # The character's frames: its first one, and those after where it stays the most likely token.
+            end = start + 1
+            while end < len(frames) and int(best[end]) == token:
+                end += 1
+            if not chars:
+                first = start
+            chars.append(self.vocabulary.tokens[token])
+            probs.append(frames[start:end, token].exp())
+            last = end
+        if chars:
+            words.append(Word("".join(chars), first * seconds_per_frame, last * seconds_per_frame, float(torch.cat(probs).mean())))
+        if self.options.lm_dir:
+            # With a lexicon, a path may end in the first characters of a word it never completed:
+            # only the decoder's words count.
+            words = words[: len(result.words)]
+        return Hypothesis(" ".join(w.word for w in words), words, float(result.score))
+
+
+UNK_WORD = "<unk>"

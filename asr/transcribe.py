@@ -17,7 +17,7 @@ import torch
 
 from asr.audio import AudioError, load_audio
 from asr.checkpoint import ModelBundle, load_checkpoint
-from asr.decoding import Hypothesis, Word, greedy_decode
+from asr.decoding import DecodeOptions, Hypothesis, Word, make_decoder
 from asr.features import LogMelFrontend
 
 
@@ -53,6 +53,9 @@ class Transcription:
     duration: float  # seconds of audio
     language: str
     source: str = ""  # the file it came from, where there is one
+    # Beam search with nbest > 1: (text, score) of the runners-up, best first; for audio
+    # decoded in one window only, as chunks of long audio are searched separately.
+    alternatives: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,30 +78,41 @@ def resolve_device(device: str) -> torch.device:
 
 
 class Transcriber:
-    def __init__(self, model: ModelBundle | str | Path, device: str = "auto", options: TranscribeOptions = TranscribeOptions()):
+    def __init__(
+        self,
+        model: ModelBundle | str | Path,
+        device: str = "auto",
+        options: TranscribeOptions = TranscribeOptions(),
+        decoding: DecodeOptions = DecodeOptions(),
+    ):
         self.device = resolve_device(device)
         self.bundle = model if isinstance(model, ModelBundle) else load_checkpoint(model)
         self.model = self.bundle.model.to(self.device).eval()
         self.frontend = LogMelFrontend(self.bundle.frontend).to(self.device)
         self.options = options
         self.sample_rate = self.bundle.frontend.sample_rate
+        self.decoding = decoding
+        self.decoder = make_decoder(self.bundle.vocabulary, decoding)
 
     def transcribe(self, waves: list[torch.Tensor]) -> list[Transcription]:
         """Transcriptions of mono waveforms at the model's sample rate, in order."""
         chunks = [c for i, wave in enumerate(waves) for c in self._chunks(i, wave)]
         words: list[list[Word]] = [[] for _ in waves]
+        alternatives: dict[int, tuple[tuple[str, float], ...]] = {}
         # Similar lengths together: less padding per batch.
         chunks.sort(key=lambda c: len(c.wave), reverse=True)
-        for first in range(0, len(chunks), self.options.batch_size):
-            batch = chunks[first : first + self.options.batch_size]
-            for chunk, hypothesis in zip(batch, self.decode([c.wave for c in batch])):
+        batches = [chunks[first : first + self.options.batch_size] for first in range(0, len(chunks), self.options.batch_size)]
+        for batch, hypotheses in zip(batches, self._decode_batches([[c.wave for c in batch] for batch in batches])):
+            for chunk, hypothesis in zip(batch, hypotheses):
+                if chunk.keep_from == float("-inf") and chunk.keep_to == float("inf"):
+                    alternatives[chunk.utterance] = tuple((h.text, h.score) for h in hypothesis.alternatives)
                 offset = chunk.start / self.sample_rate
                 for w in hypothesis.words:
                     midpoint = chunk.start + round((w.start + w.end) / 2 * self.sample_rate)
                     if chunk.keep_from <= midpoint < chunk.keep_to:
                         words[chunk.utterance].append(Word(w.word, w.start + offset, w.end + offset, w.confidence))
         results = []
-        for wave, utterance_words in zip(waves, words):
+        for index, (wave, utterance_words) in enumerate(zip(waves, words)):
             utterance_words.sort(key=lambda w: w.start)
             results.append(
                 Transcription(
@@ -107,17 +121,44 @@ class Transcriber:
                     segments=self._segments(utterance_words),
                     duration=len(wave) / self.sample_rate,
                     language=self.bundle.language,
+                    alternatives=alternatives.get(index, ()),
                 )
             )
         return results
 
     @torch.inference_mode()
-    def decode(self, waves: list[torch.Tensor]) -> list[Hypothesis]:
-        """Greedy hypotheses of waveforms short enough for one forward pass, batched."""
+    def log_probs(self, waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch, frames, vocab) CTC log-probabilities and frame counts of waveforms short enough for one pass."""
         features, lengths = self.frontend.batch([w.to(self.device) for w in waves])
-        log_probs, out_lengths = self.model(features, lengths.to(self.device))
-        seconds_per_frame = self.model.seconds_per_output_frame(self.frontend.seconds_per_frame)
-        return greedy_decode(log_probs, out_lengths, self.bundle.vocabulary, seconds_per_frame)
+        return self.model(features, lengths.to(self.device))
+
+    @property
+    def seconds_per_frame(self) -> float:
+        return self.model.seconds_per_output_frame(self.frontend.seconds_per_frame)
+
+    def decode(self, waves: list[torch.Tensor]) -> list[Hypothesis]:
+        """Hypotheses of waveforms short enough for one forward pass, batched, by the configured decoder."""
+        log_probs, lengths = self.log_probs(waves)
+        return self.decoder(log_probs, lengths, self.seconds_per_frame)
+
+    def _decode_batches(self, batches: list[list[torch.Tensor]]) -> Iterator[list[Hypothesis]]:
+        if self.decoding.method == "greedy":
+            yield from (self.decode(waves) for waves in batches)
+            return
+        # Beam search runs on the CPU: search batch k in a worker thread while the
+        # model runs batch k + 1, so an accelerator is not left idle during the search.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            pending = None
+            for waves in batches:
+                log_probs, lengths = self.log_probs(waves)
+                searched = worker.submit(self.decoder, log_probs.float().cpu(), lengths.cpu(), self.seconds_per_frame)
+                if pending is not None:
+                    yield pending.result()
+                pending = searched
+            if pending is not None:
+                yield pending.result()
 
     def transcribe_files(self, paths: Iterable[str | Path]) -> Iterator[tuple[Path, Transcription | AudioError]]:
         """(path, transcription) for each file, or (path, error) for one that cannot be read.

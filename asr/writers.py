@@ -85,6 +85,8 @@ def to_json(result: Transcription) -> str:
             for i, s in enumerate(result.segments)
         ],
     }
+    if result.alternatives:  # beam search's n-best list, past the best
+        data["alternatives"] = [{"text": text, "score": round(score, 3)} for text, score in result.alternatives]
     # ensure_ascii=False: the file is UTF-8, so keep non-English text readable.
     return json.dumps(data, ensure_ascii=False) + "\n"
 

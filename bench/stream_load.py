@@ -128,7 +128,8 @@ def stream_measures(stream: dict) -> dict:
             k = int(np.searchsorted(send_seconds, end - 1e-6))
             if k < len(sent):
                 finals.append(received - sent[k][1])
-    span = (responses[-1][1] - sent[0][1]) if responses and sent else float("inf")
+    started = sent[0][1] - sent[0][0] if sent else 0.0  # the first message goes once its audio has "been spoken"
+    span = (responses[-1][1] - started) if responses else float("inf")
     return {"latencies": latencies, "finals": finals, "rtf": stream["audio_seconds"] / span, "error": stream["error"]}
 
 
@@ -190,6 +191,7 @@ def measure(server: Server, track_path: str, track_seconds: float, n: int, args)
     latency = percentiles([x for m in measures for x in m["latencies"]])
     batches = after["asr_batch_size_count"] - before.get("asr_batch_size_count", 0)
     windows = after["asr_batch_size_sum"] - before.get("asr_batch_size_sum", 0)
+    forward = after["asr_forward_seconds_sum"] - before.get("asr_forward_seconds_sum", 0)
     row = {
         "streams": n,
         "client_processes": processes,
@@ -200,6 +202,8 @@ def measure(server: Server, track_path: str, track_seconds: float, n: int, args)
         "realtime_factor_min": round(float(np.min([m["rtf"] for m in measures])), 3),
         "forward_passes": int(batches),
         "mean_batch_size": round(windows / batches, 2) if batches else None,
+        "mean_forward_ms": round(1000 * forward / batches, 1) if batches else None,
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
     row["sustained"] = not errors and latency["p95"] is not None and latency["p95"] <= args.p95_bound_ms
     return row
@@ -215,7 +219,7 @@ def run_server(label: str, extra: list[str], track_path: str, track_seconds: flo
             lat, ttf = row["chunk_latency_ms"], row["time_to_final_ms"]
             print(
                 f"| {label} | {n} | {lat['p50']} | {lat['p95']} | {lat['p99']} | {ttf['p50']} | {ttf['p95']} | "
-                f"{sum(row['errors'].values())} | {row['realtime_factor_mean']} | {row['mean_batch_size']} | {'yes' if row['sustained'] else 'no'} |",
+                f"{sum(row['errors'].values())} | {row['realtime_factor_mean']} | {row['mean_batch_size']} | {row['mean_forward_ms']} | {'yes' if row['sustained'] else 'no'} |",
                 flush=True,
             )
             if not row["sustained"] and not args.keep_going:
@@ -247,8 +251,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         track_path = str(Path(folder) / "track.npy")
         np.save(track_path, track)
-        print("| server | streams | latency p50 ms | p95 | p99 | time to final p50 ms | p95 | errors | real-time factor | mean batch | sustained |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        print("| server | streams | latency p50 ms | p95 | p99 | time to final p50 ms | p95 | errors | real-time factor | mean batch | forward ms | sustained |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         extra = args.server_args.split()
         results = {"batched": run_server("batched", extra, track_path, len(track) / 16000, args)}
         if not args.no_unbatched:
@@ -256,6 +260,14 @@ def main() -> None:
     ratio = None
     if "unbatched" in results and results["unbatched"]["max_sustained_streams"]:
         ratio = round(results["batched"]["max_sustained_streams"] / results["unbatched"]["max_sustained_streams"], 2)
+    # The same question at looser bounds, for machines (CPUs) where the bound is out of reach (needs --keep-going).
+    by_bound = {
+        bound: {
+            label: max([r["streams"] for r in result["rows"] if not r["errors"] and r["chunk_latency_ms"]["p95"] is not None and r["chunk_latency_ms"]["p95"] <= bound], default=0)
+            for label, result in results.items()
+        }
+        for bound in sorted({args.p95_bound_ms, 500.0, 1000.0, 2000.0})
+    }
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     report = {
         "command": "python bench/stream_load.py " + " ".join(sys.argv[1:]),
@@ -268,8 +280,11 @@ def main() -> None:
         "results": results,
         "max_sustained_streams": {k: v["max_sustained_streams"] for k, v in results.items()},
         "batched_over_unbatched": ratio,
+        "max_sustained_streams_by_p95_bound_ms": by_bound,
     }
     print(f"largest N sustained (p95 <= {args.p95_bound_ms:g} ms, no errors): {report['max_sustained_streams']}; ratio {ratio}")
+    for bound, sustained in by_bound.items():
+        print(f"  p95 <= {bound:g} ms: {sustained}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}")

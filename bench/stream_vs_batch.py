@@ -33,15 +33,20 @@ from asr.manifest import read_manifest
 from asr.streaming import ChunkingOptions, EndpointOptions, Stream, window_log_probs
 from asr.transcribe import Transcriber
 
-# (chunk, left context, lookahead) in ms: one axis at a time around 320 / 1600 / 160.
+# (chunk, left context, lookahead) in ms: the default first, then one axis at a time.
 SETTINGS = [
-    (320, 1600, 160),
+    (320, 1600, 960),
     (320, 1600, 0),
+    (320, 1600, 160),
     (320, 1600, 320),
     (320, 1600, 640),
+    (320, 1600, 1280),
     (320, 640, 160),
+    (320, 1000, 960),
+    (320, 2400, 960),
     (320, 3200, 160),
     (160, 1600, 160),
+    (160, 1600, 960),
     (640, 1600, 160),
     (1000, 3000, 320),
 ]
@@ -112,7 +117,7 @@ def main() -> None:
     parser.add_argument("--manifest", required=True, help="test manifest (.jsonl)")
     parser.add_argument("--limit", type=int, help="first N utterances only")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
-    parser.add_argument("--settings", help="CHUNK/CONTEXT/LOOKAHEAD,... in ms (default: a sweep around 320/1600/160)")
+    parser.add_argument("--settings", help="CHUNK/CONTEXT/LOOKAHEAD,... in ms (default: a sweep around the default 320/1600/960)")
     parser.add_argument("--server", action="store_true", help="also stream the first setting through a gRPC server on loopback")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--out", default="bench/results/stream_vs_batch.json", help="JSON output")
@@ -128,8 +133,8 @@ def main() -> None:
     batch_wall = time.perf_counter() - started
     settings = [tuple(map(int, s.split("/"))) for s in args.settings.split(",")] if args.settings else SETTINGS
     print(f"{len(waves)} utterances, {audio_seconds:.0f} s; batch: WER {wer(references, batch)['wer']:.4f} against the references")
-    print("| chunk | left context | lookahead | encoder s per audio s | WER stream vs batch | WER stream vs ref | WER batch vs ref | identical | wall s |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| chunk | left context | lookahead | encoder s per audio s | WER stream vs batch | WER stream vs ref | WER batch vs ref | CER stream vs ref | CER batch vs ref | identical | wall s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
     for chunk, context, lookahead in settings:
         chunking = ChunkingOptions(chunk, context, lookahead)
@@ -151,7 +156,8 @@ def main() -> None:
         rows.append(row)
         print(
             f"| {chunk} | {context} | {lookahead} | {row['encoder_seconds_per_audio_second']} | {row['stream_vs_batch']['wer']:.4f} "
-            f"| {row['stream_vs_reference']['wer']:.4f} | {row['batch_vs_reference']['wer']:.4f} | {row['identical_transcripts']}/{len(waves)} | {wall:.0f} |",
+            f"| {row['stream_vs_reference']['wer']:.4f} | {row['batch_vs_reference']['wer']:.4f} | {row['stream_vs_reference']['cer']:.4f} "
+            f"| {row['batch_vs_reference']['cer']:.4f} | {row['identical_transcripts']}/{len(waves)} | {wall:.0f} |",
             flush=True,
         )
     report = {

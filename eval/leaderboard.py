@@ -38,7 +38,8 @@ from eval.evaluate import EvalResult, Transcripts, compare, score_transcripts, t
 from asr.files import write_atomically
 from eval.normalize import Normalizer, get_normalizer
 from eval.report import describe_machine, format_difference, format_p, format_parameters
-from eval.systems import CheckpointSystem, FasterWhisperSystem, System
+from asr.decoding import DecodeOptions, parse_boosts
+from eval.systems import CheckpointSystem, FasterWhisperSystem, System, describe_decoding
 from eval.testset import TestSet, load_test_set
 
 EXAMPLE = """\
@@ -50,6 +51,14 @@ normalizer = "auto"                # auto: each test set's language; or basic, d
 [[models]]
 name = "whisper-base-de"
 checkpoint = "runs/de.safetensors"
+
+[[models]]
+name = "whisper-base-de + 4-gram LM"
+checkpoint = "runs/de.safetensors"
+decoder = "beam"                   # greedy (the default) or beam
+lm = "runs/lm-de"                  # from `asr lm build`; tuned weights unless lm_weight / word_score are given
+beam_size = 50
+boosts = ["frau holle:5"]          # optional: PHRASE[:BOOST]
 
 [[models]]
 name = "whisper-base zero-shot"
@@ -76,11 +85,12 @@ class ModelEntry:
     faster_whisper: str | None = None
     beam_size: int = 5
     compute_type: str = "default"
+    decoding: DecodeOptions = DecodeOptions()  # checkpoints only
 
     @property
     def kind(self) -> str:
         if self.checkpoint is not None:
-            return "checkpoint (CTC)"
+            return "checkpoint (CTC)" if self.decoding.method == "greedy" else f"checkpoint (CTC, {describe_decoding(self.decoding)})"
         return f"faster-whisper {self.faster_whisper}, beam {self.beam_size} (zero-shot)"
 
 
@@ -113,9 +123,11 @@ class LeaderboardConfig:
 
 _TOP_KEYS = {"title": str, "output": str, "cache": str, "baseline": str, "normalizer": str, "device": str,
              "batch_size": int, "resamples": int, "seed": int, "models": list, "test_sets": list}
-_MODEL_KEYS = {"name": str, "checkpoint": str, "faster_whisper": str, "beam_size": int, "compute_type": str}
+_MODEL_KEYS = {"name": str, "checkpoint": str, "faster_whisper": str, "beam_size": int, "compute_type": str,
+               "decoder": str, "lm": str, "lexicon_free": bool, "lm_weight": float, "word_score": float, "boosts": list}
+_DECODER_KEYS = {"decoder", "lm", "lexicon_free", "lm_weight", "word_score", "boosts"}
 _TEST_SET_KEYS = {"name": str, "manifest": str, "lang": str}
-_KINDS = {str: "a string", int: "an integer", list: "an array of tables ([[...]])"}
+_KINDS = {str: "a string", int: "an integer", list: "an array", bool: "true or false", float: "a number"}
 
 
 def load_config(path: str | Path) -> LeaderboardConfig:
@@ -138,14 +150,26 @@ def load_config(path: str | Path) -> LeaderboardConfig:
         if ("checkpoint" in table) == ("faster_whisper" in table):
             raise ConfigError(f"{where}: give exactly one of checkpoint (a .safetensors file) and faster_whisper (Whisper weights)")
         if "checkpoint" in table:
-            extra = {"beam_size", "compute_type"} & set(table)
+            extra = {"compute_type"} & set(table) | ({"beam_size"} & set(table) if table.get("decoder") != "beam" else set())
             if extra:
-                raise ConfigError(f"{where}: {', '.join(sorted(extra))} applies to faster_whisper models only")
+                raise ConfigError(f"{where}: {', '.join(sorted(extra))} applies to faster_whisper models (or decoder = \"beam\") only")
             checkpoint = folder / table["checkpoint"]
             if not checkpoint.is_file():
                 raise ConfigError(f"{where}: checkpoint {checkpoint} not found")
-            models.append(ModelEntry(table["name"], checkpoint=checkpoint))
+            try:
+                decoding = DecodeOptions(
+                    method=table.get("decoder", "greedy"), lm_dir=str(folder / table["lm"]) if "lm" in table else None,
+                    lexicon_free=table.get("lexicon_free", False), lm_weight=table.get("lm_weight"),
+                    word_score=table.get("word_score"), beam_size=table.get("beam_size", 50),
+                    boosts=parse_boosts([str(b) for b in table.get("boosts", [])]),
+                )
+            except ValueError as error:
+                raise ConfigError(f"{where}: {error}") from None
+            models.append(ModelEntry(table["name"], checkpoint=checkpoint, decoding=decoding))
         else:
+            extra = _DECODER_KEYS & set(table)
+            if extra:
+                raise ConfigError(f"{where}: {', '.join(sorted(extra))} applies to checkpoint models only")
             if table.get("beam_size", 1) < 1:
                 raise ConfigError(f"{where}: beam_size must be at least 1, got {table['beam_size']}")
             weights = table["faster_whisper"]
@@ -194,7 +218,9 @@ def _check(table: object, keys: dict[str, type], required: set[str], where: str)
         if key not in keys:
             raise ConfigError(f"{where}: unknown key {key!r}; known keys: {', '.join(keys)}")
         kind = keys[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # lm_weight = 1 means 1.0
+        if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
             raise ConfigError(f"{where}: {key} must be {_KINDS[kind]}, got {value!r}")
     missing = sorted(required - set(table))
     if missing:
@@ -203,7 +229,7 @@ def _check(table: object, keys: dict[str, type], required: set[str], where: str)
 
 def build_system(entry: ModelEntry, device: str, batch_size: int) -> System:
     if entry.checkpoint is not None:
-        return CheckpointSystem(entry.checkpoint, entry.name, device=device, batch_size=batch_size)
+        return CheckpointSystem(entry.checkpoint, entry.name, device=device, batch_size=batch_size, decoding=entry.decoding)
     return FasterWhisperSystem(entry.faster_whisper, entry.name, device=device, beam_size=entry.beam_size, compute_type=entry.compute_type)
 
 

@@ -57,24 +57,35 @@ class System(Protocol):
 class CheckpointSystem:
     """A `.safetensors` checkpoint of this project, transcribed by `asr.transcribe.Transcriber`."""
 
-    def __init__(self, path: str | Path, name: str | None = None, device: str = "auto", batch_size: int = 8):
+    def __init__(self, path: str | Path, name: str | None = None, device: str = "auto", batch_size: int = 8, decoding=None):
+        from asr.decoding import DecodeOptions
+
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such checkpoint; train one with `asr train` or give the path of a .safetensors checkpoint")
-        self.name = name or str(path)
+        self.decoding = decoding or DecodeOptions()
+        self.name = name or (str(path) if self.decoding.method == "greedy" else f"{path} ({describe_decoding(self.decoding)})")
         self._device = device
         self.batch_size = batch_size
 
     @cached_property
     def fingerprint(self) -> str:
-        # Decoding is greedy and has no settings, so the file's content decides the output.
-        return sha256_file(self.path)
+        if self.decoding.method == "greedy":
+            # Greedy decoding has no settings, so the file's content decides the output.
+            return sha256_file(self.path)
+        digest = hashlib.sha256(f"{sha256_file(self.path)}\n".encode())
+        digest.update(json.dumps(self.decoding.fingerprint, sort_keys=True, default=str).encode())
+        if self.decoding.lm_dir:
+            for file in sorted(Path(self.decoding.lm_dir).iterdir()):
+                if file.is_file():
+                    digest.update(f"{file.name} {sha256_file(file)}\n".encode())
+        return digest.hexdigest()
 
     @cached_property
     def transcriber(self):
         from asr.transcribe import Transcriber, TranscribeOptions
 
-        return Transcriber(self.path, device=self._device, options=TranscribeOptions(batch_size=self.batch_size))
+        return Transcriber(self.path, device=self._device, options=TranscribeOptions(batch_size=self.batch_size), decoding=self.decoding)
 
     @property
     def language(self) -> str:
@@ -99,6 +110,12 @@ class CheckpointSystem:
         if language is not None and language != self.language:
             raise ValueError(f"{self.name} is a {self.language!r} model, but the test set's language is {language!r}")
         return [t.text for t in self.transcriber.transcribe(waves)]
+
+
+def describe_decoding(decoding) -> str:
+    """A short label for a beam-search configuration, for system names."""
+    what = f"beam {decoding.beam_size}" + (f", LM {Path(decoding.lm_dir).name}" if decoding.lm_dir else ", lexicon-free")
+    return what + (f", {len(decoding.boosts)} boosts" if decoding.boosts else "")
 
 
 class FasterWhisperSystem:

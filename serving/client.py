@@ -226,8 +226,8 @@ async def stream_files(
             source = str(path)
             try:
                 audio = pcm16(load_audio(path, options.sample_rate))
-            except AudioError as error:
-                view.error(source, str(error))
+            except AudioError as error:  # its message starts with the file's name already
+                view.error(source, str(error).removeprefix(f"{path}: "))
                 failed += 1
                 continue
             if len(paths) > 1 and not as_json:

@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from asr.decoding import DecodeOptions
 from asr.streaming import ChunkingOptions, Window, window_log_probs
 from asr.transcribe import Transcriber
 from serving.auth import TokenAuth
@@ -60,13 +61,17 @@ class RunningServer:
             executor.shutdown(wait=False, cancel_futures=True)
 
 
-def load_models(paths: list[str | Path], device: str) -> list[tuple[str, Transcriber]]:
-    """(name, transcriber) per checkpoint; the name is the file stem, which must be unique."""
+def load_models(paths: list[str | Path], device: str, decoding: DecodeOptions = DecodeOptions()) -> list[tuple[str, Transcriber]]:
+    """(name, transcriber) per checkpoint; the name is the file stem, which must be unique.
+
+    `decoding` applies to every model; with beam search each stream keeps its open
+    utterance's frames and searches them when the utterance ends (asr.streaming).
+    """
     models = []
     for path in map(Path, paths):
         if path.stem in {name for name, _ in models}:
             raise ValueError(f"two models named {path.stem!r}; every checkpoint's file name must differ")
-        models.append((path.stem, Transcriber(path, device=device)))
+        models.append((path.stem, Transcriber(path, device=device, decoding=decoding)))
     return models
 
 
@@ -119,9 +124,9 @@ def _warm_up(transcriber: Transcriber, chunking: ChunkingOptions) -> None:
     window_log_probs(transcriber, [Window(torch.zeros(samples), 0, None, 0)])
 
 
-def serve(model_paths: list[str | Path], device: str, options: ServerOptions) -> int:
+def serve(model_paths: list[str | Path], device: str, options: ServerOptions, decoding: DecodeOptions = DecodeOptions()) -> int:
     """Run until SIGTERM or SIGINT, then drain; the `asr serve` command."""
-    models = load_models(model_paths, device)
+    models = load_models(model_paths, device, decoding)
 
     async def run() -> None:
         running = await start_server(models, options)

@@ -534,3 +534,11 @@ def test_serve_and_stream_commands_end_to_end_then_sigterm_drains(tmp_path, caps
     finally:
         server.kill()
         server.wait()
+
+
+@pytest.mark.parametrize("command", ["serve", "stream"])
+def test_help_shows_examples(command, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main([command, "--help"])
+    assert exit.value.code == 0
+    assert f"asr {command} " in capsys.readouterr().out.split("examples:")[1]

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class RecognizerStub:
-    """Missing associated documentation comment in .proto file."""
+    """Speech recognition: streaming, whole audio, and what the server offers.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -52,7 +53,8 @@ class RecognizerStub:
 
 
 class RecognizerServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Speech recognition: streaming, whole audio, and what the server offers.
+    """
 
     def StreamingRecognize(self, request_iterator, context):
         """Audio in, results out, both as they happen. The first request must hold
@@ -123,7 +125,8 @@ def add_RecognizerServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Recognizer:
-    """Missing associated documentation comment in .proto file."""
+    """Speech recognition: streaming, whole audio, and what the server offers.
+    """
 
     @staticmethod
     def StreamingRecognize(request_iterator,

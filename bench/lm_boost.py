@@ -1,0 +1,58 @@
+"""Phrase boosting on real speech: does a word that beam search + LM gets wrong come out when boosted?
+
+For each dev utterance whose beam+LM transcript misses a reference word, boost
+that word alone (default boost) and decode the same model output again.
+Records each case and how many came out to bench/results/lm_boost.json.
+
+    python bench/lm_boost.py --model runs/demo/whisper-base-de.safetensors --lm runs/lm-de \\
+        --manifest data/synth-de/dev.jsonl [--utterances 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from asr.audio import load_audio
+from asr.decoding import BeamDecoder, Boost, DecodeOptions
+from asr.files import write_atomically
+from asr.manifest import read_manifest
+from asr.transcribe import Transcriber
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="runs/demo/whisper-base-de.safetensors")
+    parser.add_argument("--lm", default="runs/lm-de")
+    parser.add_argument("--manifest", default="data/synth-de/dev.jsonl")
+    parser.add_argument("--utterances", type=int, default=20)
+    parser.add_argument("--out", default="bench/results/lm_boost.json")
+    args = parser.parse_args()
+
+    transcriber = Transcriber(args.model, device="cpu")
+    vocabulary = transcriber.bundle.vocabulary
+    plain = BeamDecoder(vocabulary, DecodeOptions(method="beam", lm_dir=args.lm))
+    lexicon = {line.split(" ", 1)[0] for line in open(f"{args.lm}/lexicon.txt", encoding="utf-8")}
+    cases = []
+    for entry in read_manifest(args.manifest)[: args.utterances]:
+        log_probs, lengths = transcriber.log_probs([load_audio(entry.audio_filepath, transcriber.sample_rate)])
+        before = plain(log_probs, lengths, transcriber.seconds_per_frame)[0].text
+        missed = [w for w in entry.text.split() if w not in before.split()]
+        if not missed:
+            continue
+        boosted = BeamDecoder(vocabulary, DecodeOptions(method="beam", lm_dir=args.lm, boosts=(Boost(missed[0]),)))
+        after = boosted(log_probs, lengths, transcriber.seconds_per_frame)[0].text
+        cases.append({"reference": entry.text, "beam_lm": before, "boosted": missed[0], "in_lm": missed[0] in lexicon,
+                      "with_boost": after, "came_out": missed[0] in after.split()})
+        print(f"{'yes' if cases[-1]['came_out'] else 'no '}  {missed[0]!r}: {before!r} -> {after!r}")
+    came_out = sum(c["came_out"] for c in cases)
+    write_atomically(args.out, json.dumps({"model": args.model, "lm": args.lm, "manifest": args.manifest, "boost": Boost.boost,
+                                           "cases": len(cases), "came_out": came_out, "examples": cases}, indent=2, ensure_ascii=False) + "\n")
+    print(f"{came_out} of {len(cases)} boosted words came out -> {args.out}")
+
+
+if __name__ == "__main__":
+    torch.set_grad_enabled(False)
+    main()
