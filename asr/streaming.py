@@ -167,13 +167,18 @@ class Stream:
 
     @classmethod
     def for_model(
-        cls, transcriber: Transcriber, chunking: ChunkingOptions = ChunkingOptions(), endpointing: EndpointOptions = EndpointOptions()
+        cls, transcriber: Transcriber, chunking: ChunkingOptions = ChunkingOptions(), endpointing: EndpointOptions = EndpointOptions(),
+        search=None,
     ) -> Stream:
-        """A stream decoded by `transcriber`'s model, whose output frames must be 20 ms apart."""
+        """A stream decoded by `transcriber`'s model, whose output frames must be 20 ms apart.
+
+        `search` replaces the transcriber's beam decoder for this stream (one with the request's boosts).
+        """
         seconds = transcriber.seconds_per_frame
         if abs(seconds - FRAME_MS / 1000) > 1e-9:
             raise ValueError(f"streaming needs a model with {FRAME_MS} ms output frames, this one has {seconds * 1000:g} ms")
-        search = transcriber.decoder if transcriber.decoding.method == "beam" else None
+        if search is None and transcriber.decoding.method == "beam":
+            search = transcriber.decoder
         return cls(transcriber.bundle.vocabulary, transcriber.sample_rate, chunking, endpointing, search)
 
     # --- audio in, windows out ------------------------------------------------------

@@ -94,15 +94,18 @@ class Transcriber:
         self.decoding = decoding
         self.decoder = make_decoder(self.bundle.vocabulary, decoding)
 
-    def transcribe(self, waves: list[torch.Tensor]) -> list[Transcription]:
-        """Transcriptions of mono waveforms at the model's sample rate, in order."""
+    def transcribe(self, waves: list[torch.Tensor], decoder=None) -> list[Transcription]:
+        """Transcriptions of mono waveforms at the model's sample rate, in order.
+
+        `decoder` replaces the configured one for this call (a beam decoder with a request's boosts).
+        """
         chunks = [c for i, wave in enumerate(waves) for c in self._chunks(i, wave)]
         words: list[list[Word]] = [[] for _ in waves]
         alternatives: dict[int, tuple[tuple[str, float], ...]] = {}
         # Similar lengths together: less padding per batch.
         chunks.sort(key=lambda c: len(c.wave), reverse=True)
         batches = [chunks[first : first + self.options.batch_size] for first in range(0, len(chunks), self.options.batch_size)]
-        for batch, hypotheses in zip(batches, self._decode_batches([[c.wave for c in batch] for batch in batches])):
+        for batch, hypotheses in zip(batches, self._decode_batches([[c.wave for c in batch] for batch in batches], decoder or self.decoder)):
             for chunk, hypothesis in zip(batch, hypotheses):
                 if chunk.keep_from == float("-inf") and chunk.keep_to == float("inf"):
                     alternatives[chunk.utterance] = tuple((h.text, h.score) for h in hypothesis.alternatives)
@@ -136,14 +139,14 @@ class Transcriber:
     def seconds_per_frame(self) -> float:
         return self.model.seconds_per_output_frame(self.frontend.seconds_per_frame)
 
-    def decode(self, waves: list[torch.Tensor]) -> list[Hypothesis]:
-        """Hypotheses of waveforms short enough for one forward pass, batched, by the configured decoder."""
+    def decode(self, waves: list[torch.Tensor], decoder=None) -> list[Hypothesis]:
+        """Hypotheses of waveforms short enough for one forward pass, batched, by `decoder` or the configured one."""
         log_probs, lengths = self.log_probs(waves)
-        return self.decoder(log_probs, lengths, self.seconds_per_frame)
+        return (decoder or self.decoder)(log_probs, lengths, self.seconds_per_frame)
 
-    def _decode_batches(self, batches: list[list[torch.Tensor]]) -> Iterator[list[Hypothesis]]:
+    def _decode_batches(self, batches: list[list[torch.Tensor]], decoder) -> Iterator[list[Hypothesis]]:
         if self.decoding.method == "greedy":
-            yield from (self.decode(waves) for waves in batches)
+            yield from (self.decode(waves, decoder) for waves in batches)
             return
         # Beam search runs on the CPU: search batch k in a worker thread while the
         # model runs batch k + 1, so an accelerator is not left idle during the search.
@@ -153,7 +156,7 @@ class Transcriber:
             pending = None
             for waves in batches:
                 log_probs, lengths = self.log_probs(waves)
-                searched = worker.submit(self.decoder, log_probs.float().cpu(), lengths.cpu(), self.seconds_per_frame)
+                searched = worker.submit(decoder, log_probs.float().cpu(), lengths.cpu(), self.seconds_per_frame)
                 if pending is not None:
                     yield pending.result()
                 pending = searched

@@ -16,14 +16,14 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc
 import torch
 from google.protobuf.duration_pb2 import Duration
 
 from asr.audio import AudioError, load_audio, resample
-from asr.decoding import Word
+from asr.decoding import Boost, Word, make_decoder
 from asr.streaming import ChunkingOptions, EndpointOptions, Stream, Utterance
 from serving.metrics import Metrics
 from serving.proto import recognizer_pb2 as pb
@@ -54,6 +54,24 @@ class StreamingSetup:
     single_utterance: bool
     word_times: bool
     endpointing: EndpointOptions
+    boosts: tuple[Boost, ...] = ()  # the request's speech contexts
+
+
+MAX_BOOSTED_DECODERS = 16
+MAX_BOOST = 20.0
+
+
+def speech_context_boosts(config: pb.RecognitionConfig, model: Model) -> tuple[Boost, ...]:
+    """The request's speech contexts as boosts; INVALID_ARGUMENT where the model cannot use them."""
+    boosts = []
+    for context in config.speech_contexts:
+        if not 0 <= context.boost <= MAX_BOOST:
+            raise invalid(f"speech_contexts boost must be 0 to {MAX_BOOST:g}, got {context.boost:g}")
+        boosts += [Boost(phrase.strip().lower(), context.boost or Boost.boost) for phrase in context.phrases if phrase.strip()]
+    if boosts and model.transcriber.decoding.method != "beam":
+        raise invalid(f"speech_contexts need beam search, and model {model.name!r} is served with greedy decoding "
+                      "(start the server with --decoder beam)")
+    return tuple(boosts)
 
 
 def _duration(seconds: float) -> Duration:
@@ -82,6 +100,9 @@ class RecognizerService(pb_grpc.RecognizerServicer):
         self.draining = False  # no new streams
         self.cut_off = False  # open streams stop taking audio and send their finals
         self._wakers: set[asyncio.Event] = set()  # each open stream's "something happened" event
+        # Beam decoders with a request's boosts, by model and boosts: building one reads the
+        # lexicon (about 0.6 s for 24k words), so a caller repeating its phrases pays once.
+        self._boosted_decoders: dict[tuple[str, tuple[Boost, ...]], object] = {}
 
     def drain(self) -> None:
         """Refuse new streams; open ones go on until `cut_off_streams`."""
@@ -139,10 +160,26 @@ class RecognizerService(pb_grpc.RecognizerServicer):
             single_utterance=config.single_utterance,
             word_times=config.config.enable_word_time_offsets,
             endpointing=endpoint_options(config.endpointing, self.endpointing),
+            boosts=speech_context_boosts(config.config, model),
         )
 
+    async def _search_for(self, model: Model, boosts: tuple[Boost, ...]):
+        """The beam decoder with a request's boosts added to the server's, or None for the model's own."""
+        if not boosts:
+            return None
+        key = (model.name, boosts)
+        if key not in self._boosted_decoders:
+            transcriber = model.transcriber
+            options = replace(transcriber.decoding, boosts=transcriber.decoding.boosts + boosts)
+            decoder = await asyncio.to_thread(make_decoder, transcriber.bundle.vocabulary, options)
+            if len(self._boosted_decoders) >= MAX_BOOSTED_DECODERS:
+                self._boosted_decoders.pop(next(iter(self._boosted_decoders)))  # the oldest
+            self._boosted_decoders[key] = decoder
+        return self._boosted_decoders[key]
+
     async def _recognize_stream(self, setup: StreamingSetup, requests) -> AsyncIterator[pb.StreamingRecognizeResponse]:
-        stream = Stream.for_model(setup.model.transcriber, self.chunking, setup.endpointing)
+        search = await self._search_for(setup.model, setup.boosts)
+        stream = Stream.for_model(setup.model.transcriber, self.chunking, setup.endpointing, search)
         intake = AudioIntake(setup.fmt, stream, self.limits)
         arrived = asyncio.Event()  # set by the reader on audio, end or error, and by a cut-off
         failure: list[RequestError] = []
@@ -234,6 +271,7 @@ class RecognizerService(pb_grpc.RecognizerServicer):
         try:
             fmt = audio_format(request.config, streaming=False)
             model = select_model(request.config, self.models)
+            search = await self._search_for(model, speech_context_boosts(request.config, model))
             data = request.audio_content
             if len(data) > self.limits.max_recognize_bytes:
                 raise invalid(f"audio_content of {len(data)} bytes is larger than this server's limit of {self.limits.max_recognize_bytes}; stream it with StreamingRecognize")
@@ -244,7 +282,7 @@ class RecognizerService(pb_grpc.RecognizerServicer):
             seconds = len(wave) / model.transcriber.sample_rate
             if seconds > self.limits.max_stream_seconds:
                 raise RequestError(grpc.StatusCode.OUT_OF_RANGE, f"the audio is {seconds:.0f} s long, more than this server's maximum of {self.limits.max_stream_seconds:g} s")
-            (transcription,) = await loop.run_in_executor(self.recognize_executor, model.transcriber.transcribe, [wave])
+            (transcription,) = await loop.run_in_executor(self.recognize_executor, model.transcriber.transcribe, [wave], search)
         except RequestError as error:
             await self._abort(context, "Recognize", error)
         except Exception as error:

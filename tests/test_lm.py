@@ -264,16 +264,15 @@ def test_streaming_with_beam_search_equals_one_search_of_the_utterance():
 
 def test_server_streams_and_recognizes_with_beam_search(monkeypatch):
     import tests.test_serving as ts
-    from asr.transcribe import Transcriber
     from serving.options import BatchOptions, ServerOptions
 
     # The tone model's frames are certain, so a lexicon-free beam must find what greedy finds.
     beam = DecodeOptions(method="beam", lexicon_free=True, beam_size=8)
-    monkeypatch.setattr(ts, "Transcriber", lambda bundle, device: Transcriber(bundle, device=device, decoding=beam))
     searches = []
     search = BeamDecoder.__call__
     monkeypatch.setattr(BeamDecoder, "__call__", lambda self, *args: searches.append(1) or search(self, *args))
-    server = ts.ServerThread(ServerOptions(listen="127.0.0.1:0", chunking=ts.CHUNKING, batching=BatchOptions(max_wait_ms=5), limits=ts.UNLIMITED))
+    server = ts.ServerThread(ServerOptions(listen="127.0.0.1:0", chunking=ts.CHUNKING, batching=BatchOptions(max_wait_ms=5), limits=ts.UNLIMITED),
+                             decoding=beam)
     try:
         assert server.transcriber.decoding == beam
         responses, code, _ = ts.collect(server.stub, [ts.config()] + ts.audio(ts.pcm16(ts.UTTERANCES)))

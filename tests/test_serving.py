@@ -38,6 +38,7 @@ from serving.options import BatchOptions, Limits, ServerOptions
 from serving.proto import generate
 from serving.proto import recognizer_pb2 as pb
 from serving.proto import recognizer_pb2_grpc as pb_grpc
+from asr.decoding import Boost, DecodeOptions
 from serving.server import start_server
 from tests.test_streaming import EXPECTED_WORDS, UTTERANCES, VOCABULARY, speech, tone_bundle
 from tests.tiny import tiny_bundle
@@ -51,8 +52,8 @@ Code = grpc.StatusCode
 class ServerThread:
     """An in-process server on its own event-loop thread, for plain synchronous gRPC clients."""
 
-    def __init__(self, options: ServerOptions, bundle=None):
-        self.transcriber = Transcriber(bundle or tone_bundle(), device="cpu")
+    def __init__(self, options: ServerOptions, bundle=None, decoding: DecodeOptions = DecodeOptions()):
+        self.transcriber = Transcriber(bundle or tone_bundle(), device="cpu", decoding=decoding)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -83,8 +84,9 @@ class ServerThread:
 def make_server():
     servers = []
 
-    def make(limits: Limits = UNLIMITED, batching: BatchOptions = BatchOptions(max_wait_ms=5), bundle=None, chunking=CHUNKING, **options) -> ServerThread:
-        server = ServerThread(ServerOptions(listen="127.0.0.1:0", chunking=chunking, batching=batching, limits=limits, **options), bundle)
+    def make(limits: Limits = UNLIMITED, batching: BatchOptions = BatchOptions(max_wait_ms=5), bundle=None, chunking=CHUNKING,
+             decoding: DecodeOptions = DecodeOptions(), **options) -> ServerThread:
+        server = ServerThread(ServerOptions(listen="127.0.0.1:0", chunking=chunking, batching=batching, limits=limits, **options), bundle, decoding)
         servers.append(server)
         return server
 
@@ -542,3 +544,24 @@ def test_help_shows_examples(command, capsys):
         main([command, "--help"])
     assert exit.value.code == 0
     assert f"asr {command} " in capsys.readouterr().out.split("examples:")[1]
+
+
+def test_speech_contexts_need_beam_search(server):
+    contexts = [pb.SpeechContext(phrases=["frau holle"], boost=8)]
+    _, code, details = collect(server.stub, [config(speech_contexts=contexts)] + audio(pcm16(UTTERANCES[:8000])))
+    assert code == Code.INVALID_ARGUMENT and "--decoder beam" in details
+    _, code, details = collect(server.stub, [config(speech_contexts=[pb.SpeechContext(phrases=["x"], boost=99)])])
+    assert code == Code.INVALID_ARGUMENT and "boost must be 0 to 20" in details
+
+
+def test_speech_contexts_boost_the_streams_and_requests_that_send_them(make_server):
+    running = make_server(decoding=DecodeOptions(method="beam", lexicon_free=True))
+    contexts = [pb.SpeechContext(phrases=["Ab", " ba "], boost=7), pb.SpeechContext(phrases=["bab"])]
+    responses, code, _ = collect(running.stub, [config(speech_contexts=contexts)] + audio(pcm16(UTTERANCES)))
+    assert code == Code.OK and finals(responses)
+    (key,) = running.service._boosted_decoders
+    assert key == ("tone", (Boost("ab", 7.0), Boost("ba", 7.0), Boost("bab", 5.0)))
+    assert running.service._boosted_decoders[key].options.boosts == key[1]
+    recognition = pb.RecognitionConfig(encoding=pb.RecognitionConfig.LINEAR16, sample_rate_hertz=16000, speech_contexts=contexts)
+    running.stub.Recognize(pb.RecognizeRequest(config=recognition, audio_content=pcm16(UTTERANCES)))
+    assert len(running.service._boosted_decoders) == 1  # the same boosts reuse their decoder

@@ -37,7 +37,7 @@ class FakeDecoder:
     def __init__(self):
         self.calls: list[list[int]] = []
 
-    def __call__(self, waves):
+    def __call__(self, waves, decoder=None):
         self.calls.append([len(w) for w in waves])
         hypotheses = []
         for wave in waves:
@@ -243,7 +243,7 @@ def test_transcribe_files_all_missing(tmp_path, bundle):
 
 def segments_of(bundle, monkeypatch, words, **options) -> list[Segment]:
     transcriber = Transcriber(bundle, device="cpu", options=TranscribeOptions(**options))
-    monkeypatch.setattr(transcriber, "decode", lambda waves: [Hypothesis(" ".join(w.word for w in words), words) for _ in waves])
+    monkeypatch.setattr(transcriber, "decode", lambda waves, decoder=None: [Hypothesis(" ".join(w.word for w in words), words) for _ in waves])
     [result] = transcriber.transcribe([torch.zeros(10 * RATE)])
     assert result.words == words
     return result.segments

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eserving/proto/recognizer.proto\x12\x06\x61sr.v1\x1a\x1egoogle/protobuf/duration.proto\"\xac\x02\n\x11RecognitionConfig\x12\x39\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\'.asr.v1.RecognitionConfig.AudioEncoding\x12\x19\n\x11sample_rate_hertz\x18\x02 \x01(\x05\x12\x1b\n\x13\x61udio_channel_count\x18\x03 \x01(\x05\x12\x15\n\rlanguage_code\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x18\n\x10max_alternatives\x18\x06 \x01(\x05\x12 \n\x18\x65nable_word_time_offsets\x18\x07 \x01(\x08\"B\n\rAudioEncoding\x12\x18\n\x14\x45NCODING_UNSPECIFIED\x10\x00\x12\x0c\n\x08LINEAR16\x10\x01\x12\t\n\x05MULAW\x10\x02\"d\n\x11\x45ndpointingConfig\x12\x17\n\x0fstop_history_ms\x18\x01 \x01(\x05\x12\x16\n\x0estop_threshold\x18\x02 \x01(\x02\x12\x1e\n\x16silence_threshold_dbfs\x18\x03 \x01(\x02\"\xaa\x01\n\x1aStreamingRecognitionConfig\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.asr.v1.RecognitionConfig\x12\x18\n\x10single_utterance\x18\x02 \x01(\x08\x12\x17\n\x0finterim_results\x18\x03 \x01(\x08\x12.\n\x0b\x65ndpointing\x18\x04 \x01(\x0b\x32\x19.asr.v1.EndpointingConfig\"\x89\x01\n\x19StreamingRecognizeRequest\x12>\n\x10streaming_config\x18\x01 \x01(\x0b\x32\".asr.v1.StreamingRecognitionConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\x13\n\x11streaming_request\"\xee\x02\n\x1aStreamingRecognizeResponse\x12\x33\n\x07results\x18\x01 \x03(\x0b\x32\".asr.v1.StreamingRecognitionResult\x12M\n\x11speech_event_type\x18\x02 \x01(\x0e\x32\x32.asr.v1.StreamingRecognizeResponse.SpeechEventType\x12\x34\n\x11speech_event_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0f\x61udio_processed\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"b\n\x0fSpeechEventType\x12\x1c\n\x18SPEECH_EVENT_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45ND_OF_SINGLE_UTTERANCE\x10\x01\x12\x14\n\x10\x45ND_OF_UTTERANCE\x10\x02\"\xc8\x01\n\x1aStreamingRecognitionResult\x12:\n\x0c\x61lternatives\x18\x01 \x03(\x0b\x32$.asr.v1.SpeechRecognitionAlternative\x12\x10\n\x08is_final\x18\x02 \x01(\x08\x12\x11\n\tstability\x18\x03 \x01(\x02\x12\x32\n\x0fresult_end_time\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\"g\n\x1cSpeechRecognitionAlternative\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x1f\n\x05words\x18\x03 \x03(\x0b\x32\x10.asr.v1.WordInfo\"\x88\x01\n\x08WordInfo\x12-\n\nstart_time\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04word\x18\x03 \x01(\t\x12\x12\n\nconfidence\x18\x04 \x01(\x02\"T\n\x10RecognizeRequest\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.asr.v1.RecognitionConfig\x12\x15\n\raudio_content\x18\x02 \x01(\x0c\"~\n\x11RecognizeResponse\x12\x30\n\x07results\x18\x01 \x03(\x0b\x32\x1f.asr.v1.SpeechRecognitionResult\x12\x37\n\x14total_audio_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xa0\x01\n\x17SpeechRecognitionResult\x12:\n\x0c\x61lternatives\x18\x01 \x03(\x0b\x32$.asr.v1.SpeechRecognitionAlternative\x12\x32\n\x0fresult_end_time\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rlanguage_code\x18\x03 \x01(\t\"\x13\n\x11ListModelsRequest\"]\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.asr.v1.ModelInfo\x12$\n\x06limits\x18\x02 \x01(\x0b\x32\x14.asr.v1.ServerLimits\"\xd4\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rlanguage_code\x18\x02 \x01(\t\x12\x19\n\x11sample_rate_hertz\x18\x03 \x01(\x05\x12(\n\x05\x63hunk\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0cleft_context\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\tlookahead\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xe1\x01\n\x0cServerLimits\x12\x13\n\x0bmax_streams\x18\x01 \x01(\x05\x12\x36\n\x13max_stream_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x0fmax_chunk_bytes\x18\x03 \x01(\x05\x12\x1b\n\x13max_realtime_factor\x18\x04 \x01(\x02\x12\x31\n\x0erealtime_burst\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1b\n\x13max_recognize_bytes\x18\x06 \x01(\x05\x32\xf4\x01\n\nRecognizer\x12_\n\x12StreamingRecognize\x12!.asr.v1.StreamingRecognizeRequest\x1a\".asr.v1.StreamingRecognizeResponse(\x01\x30\x01\x12@\n\tRecognize\x12\x18.asr.v1.RecognizeRequest\x1a\x19.asr.v1.RecognizeResponse\x12\x43\n\nListModels\x12\x19.asr.v1.ListModelsRequest\x1a\x1a.asr.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eserving/proto/recognizer.proto\x12\x06\x61sr.v1\x1a\x1egoogle/protobuf/duration.proto\"\xdc\x02\n\x11RecognitionConfig\x12\x39\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\'.asr.v1.RecognitionConfig.AudioEncoding\x12\x19\n\x11sample_rate_hertz\x18\x02 \x01(\x05\x12\x1b\n\x13\x61udio_channel_count\x18\x03 \x01(\x05\x12\x15\n\rlanguage_code\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x18\n\x10max_alternatives\x18\x06 \x01(\x05\x12 \n\x18\x65nable_word_time_offsets\x18\x07 \x01(\x08\x12.\n\x0fspeech_contexts\x18\x08 \x03(\x0b\x32\x15.asr.v1.SpeechContext\"B\n\rAudioEncoding\x12\x18\n\x14\x45NCODING_UNSPECIFIED\x10\x00\x12\x0c\n\x08LINEAR16\x10\x01\x12\t\n\x05MULAW\x10\x02\"/\n\rSpeechContext\x12\x0f\n\x07phrases\x18\x01 \x03(\t\x12\r\n\x05\x62oost\x18\x02 \x01(\x02\"d\n\x11\x45ndpointingConfig\x12\x17\n\x0fstop_history_ms\x18\x01 \x01(\x05\x12\x16\n\x0estop_threshold\x18\x02 \x01(\x02\x12\x1e\n\x16silence_threshold_dbfs\x18\x03 \x01(\x02\"\xaa\x01\n\x1aStreamingRecognitionConfig\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.asr.v1.RecognitionConfig\x12\x18\n\x10single_utterance\x18\x02 \x01(\x08\x12\x17\n\x0finterim_results\x18\x03 \x01(\x08\x12.\n\x0b\x65ndpointing\x18\x04 \x01(\x0b\x32\x19.asr.v1.EndpointingConfig\"\x89\x01\n\x19StreamingRecognizeRequest\x12>\n\x10streaming_config\x18\x01 \x01(\x0b\x32\".asr.v1.StreamingRecognitionConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\x13\n\x11streaming_request\"\xee\x02\n\x1aStreamingRecognizeResponse\x12\x33\n\x07results\x18\x01 \x03(\x0b\x32\".asr.v1.StreamingRecognitionResult\x12M\n\x11speech_event_type\x18\x02 \x01(\x0e\x32\x32.asr.v1.StreamingRecognizeResponse.SpeechEventType\x12\x34\n\x11speech_event_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0f\x61udio_processed\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"b\n\x0fSpeechEventType\x12\x1c\n\x18SPEECH_EVENT_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45ND_OF_SINGLE_UTTERANCE\x10\x01\x12\x14\n\x10\x45ND_OF_UTTERANCE\x10\x02\"\xc8\x01\n\x1aStreamingRecognitionResult\x12:\n\x0c\x61lternatives\x18\x01 \x03(\x0b\x32$.asr.v1.SpeechRecognitionAlternative\x12\x10\n\x08is_final\x18\x02 \x01(\x08\x12\x11\n\tstability\x18\x03 \x01(\x02\x12\x32\n\x0fresult_end_time\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\"g\n\x1cSpeechRecognitionAlternative\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x1f\n\x05words\x18\x03 \x03(\x0b\x32\x10.asr.v1.WordInfo\"\x88\x01\n\x08WordInfo\x12-\n\nstart_time\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04word\x18\x03 \x01(\t\x12\x12\n\nconfidence\x18\x04 \x01(\x02\"T\n\x10RecognizeRequest\x12)\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x19.asr.v1.RecognitionConfig\x12\x15\n\raudio_content\x18\x02 \x01(\x0c\"~\n\x11RecognizeResponse\x12\x30\n\x07results\x18\x01 \x03(\x0b\x32\x1f.asr.v1.SpeechRecognitionResult\x12\x37\n\x14total_audio_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xa0\x01\n\x17SpeechRecognitionResult\x12:\n\x0c\x61lternatives\x18\x01 \x03(\x0b\x32$.asr.v1.SpeechRecognitionAlternative\x12\x32\n\x0fresult_end_time\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rlanguage_code\x18\x03 \x01(\t\"\x13\n\x11ListModelsRequest\"]\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.asr.v1.ModelInfo\x12$\n\x06limits\x18\x02 \x01(\x0b\x32\x14.asr.v1.ServerLimits\"\xd4\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rlanguage_code\x18\x02 \x01(\t\x12\x19\n\x11sample_rate_hertz\x18\x03 \x01(\x05\x12(\n\x05\x63hunk\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0cleft_context\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\tlookahead\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xe1\x01\n\x0cServerLimits\x12\x13\n\x0bmax_streams\x18\x01 \x01(\x05\x12\x36\n\x13max_stream_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x0fmax_chunk_bytes\x18\x03 \x01(\x05\x12\x1b\n\x13max_realtime_factor\x18\x04 \x01(\x02\x12\x31\n\x0erealtime_burst\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1b\n\x13max_recognize_bytes\x18\x06 \x01(\x05\x32\xf4\x01\n\nRecognizer\x12_\n\x12StreamingRecognize\x12!.asr.v1.StreamingRecognizeRequest\x1a\".asr.v1.StreamingRecognizeResponse(\x01\x30\x01\x12@\n\tRecognize\x12\x18.asr.v1.RecognizeRequest\x1a\x19.asr.v1.RecognizeResponse\x12\x43\n\nListModels\x12\x19.asr.v1.ListModelsRequest\x1a\x1a.asr.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,39 +33,41 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'serving.proto.recognizer_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RECOGNITIONCONFIG']._serialized_start=75
-  _globals['_RECOGNITIONCONFIG']._serialized_end=375
-  _globals['_RECOGNITIONCONFIG_AUDIOENCODING']._serialized_start=309
-  _globals['_RECOGNITIONCONFIG_AUDIOENCODING']._serialized_end=375
-  _globals['_ENDPOINTINGCONFIG']._serialized_start=377
-  _globals['_ENDPOINTINGCONFIG']._serialized_end=477
-  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_start=480
-  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_end=650
-  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_start=653
-  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_end=790
-  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_start=793
-  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_end=1159
-  _globals['_STREAMINGRECOGNIZERESPONSE_SPEECHEVENTTYPE']._serialized_start=1061
-  _globals['_STREAMINGRECOGNIZERESPONSE_SPEECHEVENTTYPE']._serialized_end=1159
-  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_start=1162
-  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_end=1362
-  _globals['_SPEECHRECOGNITIONALTERNATIVE']._serialized_start=1364
-  _globals['_SPEECHRECOGNITIONALTERNATIVE']._serialized_end=1467
-  _globals['_WORDINFO']._serialized_start=1470
-  _globals['_WORDINFO']._serialized_end=1606
-  _globals['_RECOGNIZEREQUEST']._serialized_start=1608
-  _globals['_RECOGNIZEREQUEST']._serialized_end=1692
-  _globals['_RECOGNIZERESPONSE']._serialized_start=1694
-  _globals['_RECOGNIZERESPONSE']._serialized_end=1820
-  _globals['_SPEECHRECOGNITIONRESULT']._serialized_start=1823
-  _globals['_SPEECHRECOGNITIONRESULT']._serialized_end=1983
-  _globals['_LISTMODELSREQUEST']._serialized_start=1985
-  _globals['_LISTMODELSREQUEST']._serialized_end=2004
-  _globals['_LISTMODELSRESPONSE']._serialized_start=2006
-  _globals['_LISTMODELSRESPONSE']._serialized_end=2099
-  _globals['_MODELINFO']._serialized_start=2102
-  _globals['_MODELINFO']._serialized_end=2314
-  _globals['_SERVERLIMITS']._serialized_start=2317
-  _globals['_SERVERLIMITS']._serialized_end=2542
-  _globals['_RECOGNIZER']._serialized_start=2545
-  _globals['_RECOGNIZER']._serialized_end=2789
+  _globals['_RECOGNITIONCONFIG']._serialized_end=423
+  _globals['_RECOGNITIONCONFIG_AUDIOENCODING']._serialized_start=357
+  _globals['_RECOGNITIONCONFIG_AUDIOENCODING']._serialized_end=423
+  _globals['_SPEECHCONTEXT']._serialized_start=425
+  _globals['_SPEECHCONTEXT']._serialized_end=472
+  _globals['_ENDPOINTINGCONFIG']._serialized_start=474
+  _globals['_ENDPOINTINGCONFIG']._serialized_end=574
+  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_start=577
+  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_end=747
+  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_start=750
+  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_end=887
+  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_start=890
+  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_end=1256
+  _globals['_STREAMINGRECOGNIZERESPONSE_SPEECHEVENTTYPE']._serialized_start=1158
+  _globals['_STREAMINGRECOGNIZERESPONSE_SPEECHEVENTTYPE']._serialized_end=1256
+  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_start=1259
+  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_end=1459
+  _globals['_SPEECHRECOGNITIONALTERNATIVE']._serialized_start=1461
+  _globals['_SPEECHRECOGNITIONALTERNATIVE']._serialized_end=1564
+  _globals['_WORDINFO']._serialized_start=1567
+  _globals['_WORDINFO']._serialized_end=1703
+  _globals['_RECOGNIZEREQUEST']._serialized_start=1705
+  _globals['_RECOGNIZEREQUEST']._serialized_end=1789
+  _globals['_RECOGNIZERESPONSE']._serialized_start=1791
+  _globals['_RECOGNIZERESPONSE']._serialized_end=1917
+  _globals['_SPEECHRECOGNITIONRESULT']._serialized_start=1920
+  _globals['_SPEECHRECOGNITIONRESULT']._serialized_end=2080
+  _globals['_LISTMODELSREQUEST']._serialized_start=2082
+  _globals['_LISTMODELSREQUEST']._serialized_end=2101
+  _globals['_LISTMODELSRESPONSE']._serialized_start=2103
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2196
+  _globals['_MODELINFO']._serialized_start=2199
+  _globals['_MODELINFO']._serialized_end=2411
+  _globals['_SERVERLIMITS']._serialized_start=2414
+  _globals['_SERVERLIMITS']._serialized_end=2639
+  _globals['_RECOGNIZER']._serialized_start=2642
+  _globals['_RECOGNIZER']._serialized_end=2886
 # @@protoc_insertion_point(module_scope)

@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RecognitionConfig(_message.Message):
-    __slots__ = ("encoding", "sample_rate_hertz", "audio_channel_count", "language_code", "model", "max_alternatives", "enable_word_time_offsets")
+    __slots__ = ("encoding", "sample_rate_hertz", "audio_channel_count", "language_code", "model", "max_alternatives", "enable_word_time_offsets", "speech_contexts")
     class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ENCODING_UNSPECIFIED: _ClassVar[RecognitionConfig.AudioEncoding]
@@ -27,6 +27,7 @@ class RecognitionConfig(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MAX_ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
     ENABLE_WORD_TIME_OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    SPEECH_CONTEXTS_FIELD_NUMBER: _ClassVar[int]
     encoding: RecognitionConfig.AudioEncoding
     sample_rate_hertz: int
     audio_channel_count: int
@@ -34,7 +35,16 @@ class RecognitionConfig(_message.Message):
     model: str
     max_alternatives: int
     enable_word_time_offsets: bool
-    def __init__(self, encoding: _Optional[_Union[RecognitionConfig.AudioEncoding, str]] = ..., sample_rate_hertz: _Optional[int] = ..., audio_channel_count: _Optional[int] = ..., language_code: _Optional[str] = ..., model: _Optional[str] = ..., max_alternatives: _Optional[int] = ..., enable_word_time_offsets: _Optional[bool] = ...) -> None: ...
+    speech_contexts: _containers.RepeatedCompositeFieldContainer[SpeechContext]
+    def __init__(self, encoding: _Optional[_Union[RecognitionConfig.AudioEncoding, str]] = ..., sample_rate_hertz: _Optional[int] = ..., audio_channel_count: _Optional[int] = ..., language_code: _Optional[str] = ..., model: _Optional[str] = ..., max_alternatives: _Optional[int] = ..., enable_word_time_offsets: _Optional[bool] = ..., speech_contexts: _Optional[_Iterable[_Union[SpeechContext, _Mapping]]] = ...) -> None: ...
+
+class SpeechContext(_message.Message):
+    __slots__ = ("phrases", "boost")
+    PHRASES_FIELD_NUMBER: _ClassVar[int]
+    BOOST_FIELD_NUMBER: _ClassVar[int]
+    phrases: _containers.RepeatedScalarFieldContainer[str]
+    boost: float
+    def __init__(self, phrases: _Optional[_Iterable[str]] = ..., boost: _Optional[float] = ...) -> None: ...
 
 class EndpointingConfig(_message.Message):
     __slots__ = ("stop_history_ms", "stop_threshold", "silence_threshold_dbfs")
