@@ -510,18 +510,22 @@ def trim_silence(wave: torch.Tensor, threshold: float = 1e-3, padding: float = 0
 
 
 
-def synthesize_job(job: SynthesisJob) -> tuple[SynthesisJob, float]:
-    """Write the job's WAV unless it exists already; returns the job and the WAV's duration in seconds."""
+def synthesize_job(job: SynthesisJob) -> tuple[SynthesisJob, float, str | None]:
+    """Write the job's WAV unless it exists already; returns the job, the WAV's duration in seconds, and
+    the error of an engine that failed on this sentence (then the duration is 0 and no WAV is written)."""
     # write_audio renames a finished file into place, so an existing WAV is complete
     if not job.path.exists():
-        wave = trim_silence(job.voice.render(job.sentence.spoken, job.rate, job.pitch))
-        if len(wave) == 0:
-            raise SynthesisError(f"{job.voice.name} produced only silence for {job.sentence.spoken!r}")
+        try:
+            wave = trim_silence(job.voice.render(job.sentence.spoken, job.rate, job.pitch))
+            if len(wave) == 0:
+                raise SynthesisError(f"{job.voice.name} produced only silence for {job.sentence.spoken!r}")
+        except SynthesisError as error:  # one sentence an engine cannot say must not stop the build
+            return job, 0.0, str(error)
         peak = float(wave.abs().max())
         if peak > MAX_PEAK:  # resampling can overshoot what an engine wrote at full scale
             wave = wave * (MAX_PEAK / peak)
         write_audio(job.path, wave)
-    return job, soundfile.info(str(job.path)).duration
+    return job, soundfile.info(str(job.path)).duration, None
 
 
 def _init_worker() -> None:
@@ -624,14 +628,18 @@ def build_corpus(
         remove_stale_files(wav_dir / split, {job.path for job in plans[split]})
 
     durations: dict[Path, float] = {}
+    failed: set[Path] = set()
     bar = tqdm(total=0, desc=f"synthesizing {lang}", unit="utt", disable=not progress, dynamic_ncols=True)
     with Pool(jobs, initializer=_init_worker) as pool:
 
         def run(batch: list[SynthesisJob]) -> None:
             bar.total += len(batch)
             bar.refresh()
-            for job, duration in pool.imap_unordered(synthesize_job, batch):
+            for job, duration, error in pool.imap_unordered(synthesize_job, batch):
                 durations[job.path] = duration
+                if error:
+                    failed.add(job.path)
+                    bar.write(f"skipped: {error}")
                 bar.update(1)
                 bar.set_postfix(hours=f"{sum(durations.values()) / 3600:.3f}", refresh=False)
 
@@ -665,7 +673,7 @@ def build_corpus(
     manifests, split_cards, characters, words = {}, {}, set(), set()
     for split in SPLITS:
         # a too-long WAV stays on disk so that a resumed build does not synthesize it again
-        kept = [job for job in plans[split] if durations[job.path] <= MAX_DURATION]
+        kept = [job for job in plans[split] if job.path not in failed and durations[job.path] <= MAX_DURATION]
         for job in kept:
             characters.update(job.sentence.text.replace(" ", ""))
             words.update(job.sentence.text.split())
@@ -726,6 +734,8 @@ def build_corpus(
             "per_split_pool": {split: len(pools[split]) for split in SPLITS},
             "dropped": dict(sorted(dropped.items())),
         },
+        # Utterances an engine failed on (a crash, silence): left out, each reported as it happened.
+        "synthesis_failed": len(failed),
     }
     card_json = json.dumps(card, ensure_ascii=False, indent=2) + "\n"
     write_atomically(out_dir / "dataset_card.json", card_json)

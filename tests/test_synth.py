@@ -248,3 +248,22 @@ def test_festival_flite_and_rhvoice_voices_speak_at_the_rate_and_pitch_asked(voi
         assert slow / fast == pytest.approx(1.25 / 0.8, rel=0.12)
         # a pitch shift by resampling would also speed speech up; the engine's rate makes up for it
         assert seconds(1.25, 3.0) == pytest.approx(fast, rel=0.06)
+
+
+def test_an_engine_failing_on_one_sentence_skips_it_and_the_build_goes_on(tmp_path, monkeypatch):
+    import asr.synth as synth
+
+    render = synth.Voice.render
+    calls = []
+
+    def flaky(self, text, rate, pitch):
+        calls.append(text)
+        if len(calls) == 2:
+            raise synth.SynthesisError("text2wave crashed (exit status -11)")
+        return render(self, text, rate, pitch)
+
+    monkeypatch.setattr(synth.Voice, "render", flaky)
+    manifests = synth.build_corpus("de", tmp_path / "c", utterances=10, seed=5, jobs=1, progress=False)
+    kept = sum(len(p.read_text().splitlines()) for p in manifests.values())
+    assert kept == 9
+    assert json.loads((tmp_path / "c" / "dataset_card.json").read_text())["synthesis_failed"] == 1
