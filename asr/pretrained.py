@@ -218,6 +218,20 @@ _HF_LAYER_NAMES = {
 }
 
 
+def huggingface_name(key: str) -> str:
+    """The transformers WhisperEncoder name of one of this encoder's parameters (the importer's inverse)."""
+    if key == "positional_embedding":
+        return "embed_positions.weight"
+    if key.startswith("ln_post."):
+        return "layer_norm." + key.removeprefix("ln_post.")
+    if key.startswith("blocks."):
+        _, index, rest = key.split(".", 2)
+        module, param = rest.rsplit(".", 1)
+        ours_to_hf = {v: k for k, v in _HF_LAYER_NAMES.items()}
+        return f"layers.{index}.{ours_to_hf[module]}.{param}"
+    return key
+
+
 def _load_huggingface(path: Path) -> PretrainedEncoder:
     from safetensors.torch import load_file
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from asr.features import LogMelFrontend
-from asr.pretrained import _HF_LAYER_NAMES, new_ctc_model
+from asr.pretrained import huggingface_name, new_ctc_model
 from asr.text import ALPHABETS, Vocabulary
 
 # Dense bf16 peak of the GPUs this project is measured on, for MFU.
@@ -41,19 +41,7 @@ def hf_encoder_with_head(bundle):
                               encoder_layers=c.n_layer, encoder_ffn_dim=4 * c.n_state, max_source_positions=c.n_ctx)
     hf_config._attn_implementation = "sdpa"
     encoder = WhisperEncoder(hf_config)
-    ours_to_hf = {v: k for k, v in _HF_LAYER_NAMES.items()}
-    state = {}
-    for key, value in bundle.model.encoder.state_dict().items():
-        if key == "positional_embedding":
-            key = "embed_positions.weight"
-        elif key.startswith("ln_post."):
-            key = "layer_norm." + key.removeprefix("ln_post.")
-        elif key.startswith("blocks."):
-            _, index, rest = key.split(".", 2)
-            module, param = rest.rsplit(".", 1)
-            key = f"layers.{index}.{ours_to_hf[module]}.{param}"
-        state[key] = value
-    encoder.load_state_dict(state, strict=True)
+    encoder.load_state_dict({huggingface_name(k): v for k, v in bundle.model.encoder.state_dict().items()}, strict=True)
     head = torch.nn.Linear(c.n_state, bundle.model.config.vocab_size)
     head.load_state_dict(bundle.model.head.state_dict())
     return encoder, head
