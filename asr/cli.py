@@ -1,7 +1,9 @@
-"""The `asr` command: one entry point for transcription, data, training and evaluation.
+"""The `asr` command: one entry point for transcription, data, training, evaluation and serving.
 
-This is the composition root: it is the only place in `asr` that reaches into
-`training` and `eval`, and it imports them only when their subcommand runs.
+The core's own commands (transcribe, data, lm) are here. `training`, `eval`
+and `serving` build on `asr`, not the other way round: each adds its commands
+through the `transfer_asr.commands` entry-point group (see pyproject.toml), so
+this module imports none of them. The shared option helpers they use are here.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import os
 import sys
 import time
 import typing
+from importlib.metadata import entry_points
 from pathlib import Path
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au"}
 MANIFEST_SUFFIXES = {".jsonl", ".json"}
+# Packages that build on asr add subcommands here: a function taking argparse subparsers.
+COMMAND_GROUP = "transfer_asr.commands"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,12 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_transcribe(commands)
     _add_data(commands)
-    _add_train(commands)
-    _add_eval(commands)
     _add_lm(commands)
-    _add_leaderboard(commands)
-    _add_serve(commands)
-    _add_stream(commands)
+    for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        entry.load()(commands)
     args = parser.parse_args(argv)
     try:
         return args.run(args)
@@ -347,141 +349,6 @@ def _run_stats(args) -> int:
     return 0
 
 
-# --- train -------------------------------------------------------------------------
-
-
-def _add_train(commands) -> None:
-    from training.config import TrainConfig
-
-    p = commands.add_parser(
-        "train",
-        help="fine-tune a pretrained encoder (or train from scratch) with CTC",
-        description="Train a CTC model. Options come from a TOML or YAML --config file; options given on the command "
-        "line override it. A run folder that holds training state is resumed where it stopped, also after a crash. "
-        "Under `torchrun --nproc-per-node N` the same command trains with N processes.",
-        epilog="examples:\n"
-        "  asr train --train-manifest data/synth-de/train.jsonl --dev-manifest data/synth-de/dev.jsonl \\\n"
-        "      --out-dir runs/de --init whisper-base --freeze-layers 3 --time-budget 3600\n"
-        "  asr train --config recipes/transfer_vs_baseline/whisper-base.toml --max-steps 2000\n"
-        "  torchrun --nproc-per-node 8 -m asr train --config run.toml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--config", help="TOML or YAML file of the options below")
-    _add_dataclass_options(p, TrainConfig)
-    p.set_defaults(run=_run_train)
-
-
-def _add_dataclass_options(parser: argparse.ArgumentParser, config_class) -> None:
-    """One --option per field of a config dataclass, typed from its annotation.
-
-    Defaults are not set here, so that only the options actually given override a config file.
-    """
-    hints = typing.get_type_hints(config_class)
-    for field in dataclasses.fields(config_class):
-        flag = "--" + field.name.replace("_", "-")
-        kind = hints[field.name]
-        text = field.metadata.get("help", "")
-        text += " (required)" if field.default is dataclasses.MISSING else f" (default: {field.default})"
-        if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
-            continue
-        base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
-        parser.add_argument(flag, type=base, default=argparse.SUPPRESS, help=text)
-
-
-def _run_train(args) -> int:
-    from training.config import TrainConfig, load_config
-    from training.train import train
-
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    train(load_config(args.config, {k: v for k, v in vars(args).items() if k in names}))
-    return 0
-
-
-# --- eval ----------------------------------------------------------------------------
-
-
-def _add_eval(commands) -> None:
-    from eval.normalize import NORMALIZERS
-
-    p = commands.add_parser(
-        "eval",
-        help="word and character error rates of checkpoints on a manifest, against a baseline",
-        description="Transcribe a manifest with each model and score WER and CER (corpus level, jiwer), after the "
-        "same normaliser on references and hypotheses. With --baseline, each model's WER difference to the baseline "
-        "gets a paired-bootstrap 95 % confidence interval and p-value. The JSON report keeps every hypothesis, so "
-        "--rescore can score it again (another normaliser, say) without inference.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  asr eval --model runs/de.safetensors --manifest data/synth-de/test.jsonl\n"
-        "  asr eval --model runs/de.safetensors --baseline runs/scratch.safetensors --manifest data/synth-de/test.jsonl \\\n"
-        "      --json runs/eval.json --markdown runs/eval.md\n"
-        "  asr eval --rescore runs/eval.json --normalizer basic --markdown runs/eval-basic.md\n"
-        "  asr eval --model runs/de.safetensors --manifest data/synth-de/test.jsonl --decoder beam --lm runs/lm-de \\\n"
-        "      --baseline-decoder greedy     # beam search + LM against greedy decoding of the same checkpoint",
-    )
-    p.add_argument("--model", action="append", help="checkpoint (.safetensors); repeat to score several")
-    p.add_argument("--manifest", help="test manifest (.jsonl)")
-    p.add_argument("--baseline", help="checkpoint every --model is compared with")
-    p.add_argument("--rescore", metavar="REPORT", help="score the hypotheses saved in a JSON report again, instead of --model/--manifest")
-    p.add_argument("--normalizer", choices=["auto", *NORMALIZERS], default=None,
-                   help="text normaliser for references and hypotheses; auto: the test set's language "
-                   "(the manifest's lang, else the model's), else basic (default: auto; with --rescore, the report's)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
-    p.add_argument("--batch-size", type=int, default=8, help="utterances per forward pass (default: 8)")
-    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default: 10000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
-    p.add_argument("--worst", type=int, default=5, help="worst utterances listed per model, with alignments (default: 5)")
-    p.add_argument("--json", dest="json_out", help="also write the report, with every hypothesis, to this JSON file")
-    p.add_argument("--markdown", help="also write the report to this Markdown file")
-    p.add_argument("--baseline-decoder", choices=["greedy"], help="compare with the same --model decoded greedily "
-                   "(the decoder-vs-decoder comparison; needs exactly one --model and no --baseline)")
-    add_decode_arguments(p)
-    p.set_defaults(run=_run_eval, parser=p)
-
-
-def _run_eval(args) -> int:
-    from asr.audio import AudioError
-    from asr.pretrained import PretrainedNotFound
-    from eval.evaluate import evaluate
-    from asr.files import write_atomically
-    from eval.normalize import get_normalizer
-    from eval.report import build_report, describe_machine, rescore_report
-    from eval.systems import CheckpointSystem
-    from eval.testset import load_test_set
-
-    if args.rescore and (args.model or args.manifest or args.baseline):
-        args.parser.error("--rescore scores a saved report: give it without --model, --manifest and --baseline")
-    if not args.rescore and not (args.model and args.manifest):
-        args.parser.error("give --model and --manifest (or --rescore REPORT)")
-    if args.baseline_decoder and (args.baseline or len(args.model or []) != 1):
-        args.parser.error("--baseline-decoder compares one --model with itself: give exactly one --model and no --baseline")
-    decoding = decode_options(args)
-    command = "asr " + " ".join(sys.argv[1:])
-    try:
-        if args.rescore:
-            report = rescore_report(args.rescore, args.normalizer, args.resamples, args.seed, command)
-        else:
-            test_set = load_test_set(args.manifest)
-            paths = args.model + ([args.baseline] if args.baseline else [])
-            systems = [CheckpointSystem(path, device=args.device, batch_size=args.batch_size, decoding=decoding) for path in paths]
-            if args.baseline_decoder:
-                systems.append(CheckpointSystem(args.model[0], f"{args.model[0]} (greedy)", device=args.device, batch_size=args.batch_size))
-            normalizer = get_normalizer(args.normalizer or "auto", test_set.language or systems[0].language)
-            results = [evaluate(system, test_set, normalizer, args.batch_size) for system in systems]
-            baselines = len(args.model) if (args.baseline or args.baseline_decoder) else None
-            report = build_report(results, baselines, args.resamples, args.seed, command, describe_machine())
-    except (FileNotFoundError, ValueError, AudioError, PretrainedNotFound) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(report.table())
-    if args.json_out:
-        write_atomically(args.json_out, report.to_json(args.worst))
-    if args.markdown:
-        write_atomically(args.markdown, report.markdown(args.worst))
-    return 0
-
-
 # --- lm ------------------------------------------------------------------------------------
 
 
@@ -563,151 +430,25 @@ def _run_lm_tune(args) -> int:
     return 0
 
 
-# --- leaderboard ------------------------------------------------------------------------
+# --- helpers for the commands of training, eval and serving ---------------------------
 
 
-def _add_leaderboard(commands) -> None:
-    from eval.leaderboard import DESCRIPTION, EXAMPLE, add_arguments
+def add_dataclass_options(parser: argparse.ArgumentParser, config_class) -> None:
+    """One --option per field of a config dataclass, typed from its annotation.
 
-    p = commands.add_parser(
-        "leaderboard",
-        help="rank checkpoints and faster-whisper on test sets by WER, cached (also: python -m eval.leaderboard)",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: asr leaderboard --config leaderboard.toml\n\nexample leaderboard.toml:\n\n" + EXAMPLE,
-    )
-    add_arguments(p)
-    p.set_defaults(run=_run_leaderboard)
-
-
-def _run_leaderboard(args) -> int:
-    from eval.leaderboard import run_from_args
-
-    return run_from_args(args, "asr " + " ".join(sys.argv[1:]))
-
-
-# --- serve ---------------------------------------------------------------------------
-
-
-def _add_serve(commands) -> None:
-    from serving.options import ServerOptions
-
-    defaults = ServerOptions()
-    chunking, batching, limits = defaults.chunking, defaults.batching, defaults.limits
-    p = commands.add_parser(
-        "serve",
-        help="run the gRPC streaming recognition service",
-        description="Serve checkpoints over gRPC (service asr.v1.Recognizer: StreamingRecognize, Recognize, ListModels), "
-        "with health checks, reflection and Prometheus metrics. Streams are decoded in chunks with left context and "
-        "lookahead, and the chunks of all streams share batched forward passes. SIGTERM drains: no new calls, open "
-        "streams get their final results.",
-        epilog="examples:\n"
-        "  asr serve --model runs/de.safetensors --device cuda --listen 0.0.0.0:50051 --metrics-port 9090\n"
-        "  asr serve --model runs/de.safetensors --model runs/it.safetensors --token-file token.txt \\\n"
-        "      --tls-cert server.crt --tls-key server.key",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--model", action="append", required=True, help="checkpoint (.safetensors); repeat to serve several, the first is the default")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
-    p.add_argument("--listen", default=defaults.listen, help="ADDRESS:PORT; 0.0.0.0:PORT for every interface, port 0 for any free one (default: %(default)s)")
-    g = p.add_argument_group("streaming")
-    g.add_argument("--chunk-ms", type=int, default=chunking.chunk_ms, help="audio decoded per step, a multiple of 20 (default: %(default)s)")
-    g.add_argument("--left-context-ms", type=int, default=chunking.left_context_ms, help="earlier audio each step re-reads (default: %(default)s)")
-    g.add_argument("--lookahead-ms", type=int, default=chunking.lookahead_ms, help="later audio each step waits for (default: %(default)s)")
-    g.add_argument("--max-batch-size", type=int, default=batching.max_batch_size, help="most chunks per forward pass; 1 turns batching off (default: %(default)s)")
-    g.add_argument("--max-wait-ms", type=float, default=batching.max_wait_ms, help="longest a chunk waits for others to share its pass (default: %(default)s)")
-    g.add_argument("--stop-history-ms", type=int, default=defaults.endpointing.stop_history_ms, help="pause that ends an utterance unless a stream says otherwise; 0: none (default: %(default)s)")
-    g = p.add_argument_group("limits")
-    g.add_argument("--max-streams", type=int, default=limits.max_streams, help="concurrent streams (default: %(default)s)")
-    g.add_argument("--max-stream-seconds", type=float, default=limits.max_stream_seconds, help="longest stream (default: %(default)s)")
-    g.add_argument("--max-chunk-bytes", type=int, default=limits.max_chunk_bytes, help="largest audio message of a stream (default: %(default)s)")
-    g.add_argument("--max-realtime-factor", type=float, default=limits.max_realtime_factor, help="fastest a stream may send audio after its burst; 0: no limit (default: %(default)s)")
-    g.add_argument("--realtime-burst-seconds", type=float, default=limits.realtime_burst_seconds, help="audio a stream may send ahead of that pace (default: %(default)s)")
-    g = p.add_argument_group("operations")
-    g.add_argument("--token-file", help="require 'authorization: Bearer TOKEN' with the token in this file (health checks stay open)")
-    g.add_argument("--tls-cert", help="PEM certificate chain: serve TLS (with --tls-key)")
-    g.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    g.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on http://ADDRESS:PORT/metrics, ADDRESS as in --listen")
-    g.add_argument("--grace-seconds", type=float, default=defaults.grace_seconds, help="on SIGTERM, how long open streams may go on (default: %(default)s)")
-    add_decode_arguments(p)
-    p.set_defaults(run=_run_serve)
-
-
-def _run_serve(args) -> int:
-    from asr.streaming import ChunkingOptions, EndpointOptions
-    from serving.options import BatchOptions, Limits, ServerOptions
-    from serving.server import serve
-
-    token = Path(args.token_file).read_text().strip() if args.token_file else None
-    if args.token_file and not token:
-        raise ValueError(f"{args.token_file} holds no token")
-    options = ServerOptions(
-        listen=args.listen,
-        chunking=ChunkingOptions(args.chunk_ms, args.left_context_ms, args.lookahead_ms),
-        batching=BatchOptions(args.max_batch_size, args.max_wait_ms),
-        endpointing=EndpointOptions(stop_history_ms=args.stop_history_ms),
-        limits=Limits(
-            max_streams=args.max_streams,
-            max_stream_seconds=args.max_stream_seconds,
-            max_chunk_bytes=args.max_chunk_bytes,
-            max_realtime_factor=args.max_realtime_factor,
-            realtime_burst_seconds=args.realtime_burst_seconds,
-        ),
-        token=token,
-        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
-        tls_key=Path(args.tls_key) if args.tls_key else None,
-        metrics_port=args.metrics_port,
-        grace_seconds=args.grace_seconds,
-    )
-    return serve(args.model, args.device, options, decode_options(args))
-
-
-# --- stream ----------------------------------------------------------------------------
-
-
-def _add_stream(commands) -> None:
-    p = commands.add_parser(
-        "stream",
-        help="stream audio files to a running `asr serve` and show the results live",
-        description="Decode each file here (any format libsndfile reads), stream it to the server as 16-bit PCM, and show "
-        "interim results updating in place and final results as they come. Without --realtime the audio goes as fast "
-        "as the server allows.",
-        epilog="examples:\n"
-        "  asr stream talk.mp3 --server localhost:50051 --realtime\n"
-        "  asr stream a.wav b.flac --server asr.example.org:443 --tls --json > results.jsonl",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("paths", nargs="+", metavar="FILE", help="audio file")
-    p.add_argument("--server", default="localhost:50051", help="HOST:PORT of the server (default: localhost:50051)")
-    p.add_argument("--realtime", action="store_true", help="pace the audio like a live microphone")
-    p.add_argument("--chunk-ms", type=int, default=100, help="audio per message (default: 100)")
-    p.add_argument("--model", default="", help="model name (see the server's ListModels; default: the server's default)")
-    p.add_argument("--language", default="", help="BCP-47 language code the model must recognise (default: any)")
-    p.add_argument("--no-interim", action="store_true", help="final results only")
-    p.add_argument("--single-utterance", action="store_true", help="stop after the first utterance")
-    p.add_argument("--json", action="store_true", help="one JSON object per response on stdout, for machines")
-    p.add_argument("--tls", action="store_true", help="connect with TLS")
-    p.add_argument("--ca-cert", help="PEM root certificate to trust (default: the system's)")
-    p.add_argument("--token-file", help="file holding the server's token (default: the ASR_TOKEN environment variable)")
-    p.set_defaults(run=_run_stream)
-
-
-def _run_stream(args) -> int:
-    import asyncio
-
-    from serving.client import StreamOptions, stream_files
-
-    token = Path(args.token_file).read_text().strip() if args.token_file else None
-    options = StreamOptions(
-        chunk_ms=args.chunk_ms,
-        realtime=args.realtime,
-        interim_results=not args.no_interim,
-        single_utterance=args.single_utterance,
-        model=args.model,
-        language=args.language,
-    )
-    ca_cert = Path(args.ca_cert) if args.ca_cert else None
-    return asyncio.run(stream_files([Path(p) for p in args.paths], args.server, options, args.json, args.tls, ca_cert, token))
+    Defaults are not set here, so that only the options actually given override a config file.
+    """
+    hints = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        flag = "--" + field.name.replace("_", "-")
+        kind = hints[field.name]
+        text = field.metadata.get("help", "")
+        text += " (required)" if field.default is dataclasses.MISSING else f" (default: {field.default})"
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
+            continue
+        base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
+        parser.add_argument(flag, type=base, default=argparse.SUPPRESS, help=text)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,117 @@
+"""`asr eval` and `asr leaderboard`: the eval package's commands, added to `asr` through its entry-point group."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from asr.cli import add_decode_arguments, decode_options
+
+
+def add_commands(commands) -> None:
+    _add_eval(commands)
+    _add_leaderboard(commands)
+
+
+def _add_eval(commands) -> None:
+    from eval.normalize import NORMALIZERS
+
+    p = commands.add_parser(
+        "eval",
+        help="word and character error rates of checkpoints on a manifest, against a baseline",
+        description="Transcribe a manifest with each model and score WER and CER (corpus level, jiwer), after the "
+        "same normaliser on references and hypotheses. With --baseline, each model's WER difference to the baseline "
+        "gets a paired-bootstrap 95 % confidence interval and p-value. The JSON report keeps every hypothesis, so "
+        "--rescore can score it again (another normaliser, say) without inference.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  asr eval --model runs/de.safetensors --manifest data/synth-de/test.jsonl\n"
+        "  asr eval --model runs/de.safetensors --baseline runs/scratch.safetensors --manifest data/synth-de/test.jsonl \\\n"
+        "      --json runs/eval.json --markdown runs/eval.md\n"
+        "  asr eval --rescore runs/eval.json --normalizer basic --markdown runs/eval-basic.md\n"
+        "  asr eval --model runs/de.safetensors --manifest data/synth-de/test.jsonl --decoder beam --lm runs/lm-de \\\n"
+        "      --baseline-decoder greedy     # beam search + LM against greedy decoding of the same checkpoint",
+    )
+    p.add_argument("--model", action="append", help="checkpoint (.safetensors); repeat to score several")
+    p.add_argument("--manifest", help="test manifest (.jsonl)")
+    p.add_argument("--baseline", help="checkpoint every --model is compared with")
+    p.add_argument("--rescore", metavar="REPORT", help="score the hypotheses saved in a JSON report again, instead of --model/--manifest")
+    p.add_argument("--normalizer", choices=["auto", *NORMALIZERS], default=None,
+                   help="text normaliser for references and hypotheses; auto: the test set's language "
+                   "(the manifest's lang, else the model's), else basic (default: auto; with --rescore, the report's)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    p.add_argument("--batch-size", type=int, default=8, help="utterances per forward pass (default: 8)")
+    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default: 10000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    p.add_argument("--worst", type=int, default=5, help="worst utterances listed per model, with alignments (default: 5)")
+    p.add_argument("--json", dest="json_out", help="also write the report, with every hypothesis, to this JSON file")
+    p.add_argument("--markdown", help="also write the report to this Markdown file")
+    p.add_argument("--baseline-decoder", choices=["greedy"], help="compare with the same --model decoded greedily "
+                   "(the decoder-vs-decoder comparison; needs exactly one --model and no --baseline)")
+    add_decode_arguments(p)
+    p.set_defaults(run=_run_eval, parser=p)
+
+
+def _run_eval(args) -> int:
+    from asr.audio import AudioError
+    from asr.pretrained import PretrainedNotFound
+    from eval.evaluate import evaluate
+    from asr.files import write_atomically
+    from eval.normalize import get_normalizer
+    from eval.report import build_report, describe_machine, rescore_report
+    from eval.systems import CheckpointSystem
+    from eval.testset import load_test_set
+
+    if args.rescore and (args.model or args.manifest or args.baseline):
+        args.parser.error("--rescore scores a saved report: give it without --model, --manifest and --baseline")
+    if not args.rescore and not (args.model and args.manifest):
+        args.parser.error("give --model and --manifest (or --rescore REPORT)")
+    if args.baseline_decoder and (args.baseline or len(args.model or []) != 1):
+        args.parser.error("--baseline-decoder compares one --model with itself: give exactly one --model and no --baseline")
+    decoding = decode_options(args)
+    command = "asr " + " ".join(sys.argv[1:])
+    try:
+        if args.rescore:
+            report = rescore_report(args.rescore, args.normalizer, args.resamples, args.seed, command)
+        else:
+            test_set = load_test_set(args.manifest)
+            paths = args.model + ([args.baseline] if args.baseline else [])
+            systems = [CheckpointSystem(path, device=args.device, batch_size=args.batch_size, decoding=decoding) for path in paths]
+            if args.baseline_decoder:
+                systems.append(CheckpointSystem(args.model[0], f"{args.model[0]} (greedy)", device=args.device, batch_size=args.batch_size))
+            normalizer = get_normalizer(args.normalizer or "auto", test_set.language or systems[0].language)
+            results = [evaluate(system, test_set, normalizer, args.batch_size) for system in systems]
+            baselines = len(args.model) if (args.baseline or args.baseline_decoder) else None
+            report = build_report(results, baselines, args.resamples, args.seed, command, describe_machine())
+    except (FileNotFoundError, ValueError, AudioError, PretrainedNotFound) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(report.table())
+    if args.json_out:
+        write_atomically(args.json_out, report.to_json(args.worst))
+    if args.markdown:
+        write_atomically(args.markdown, report.markdown(args.worst))
+    return 0
+
+
+# --- leaderboard ------------------------------------------------------------------------
+
+
+def _add_leaderboard(commands) -> None:
+    from eval.leaderboard import DESCRIPTION, EXAMPLE, add_arguments
+
+    p = commands.add_parser(
+        "leaderboard",
+        help="rank checkpoints and faster-whisper on test sets by WER, cached (also: python -m eval.leaderboard)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: asr leaderboard --config leaderboard.toml\n\nexample leaderboard.toml:\n\n" + EXAMPLE,
+    )
+    add_arguments(p)
+    p.set_defaults(run=_run_leaderboard)
+
+
+def _run_leaderboard(args) -> int:
+    from eval.leaderboard import run_from_args
+
+    return run_from_args(args, "asr " + " ".join(sys.argv[1:]))

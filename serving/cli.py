@@ -1,0 +1,134 @@
+"""`asr serve` and `asr stream`: the serving package's commands, added to `asr` through its entry-point group."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from asr.cli import add_decode_arguments, decode_options
+
+
+def add_commands(commands) -> None:
+    _add_serve(commands)
+    _add_stream(commands)
+
+
+def _add_serve(commands) -> None:
+    from serving.options import ServerOptions
+
+    defaults = ServerOptions()
+    chunking, batching, limits = defaults.chunking, defaults.batching, defaults.limits
+    p = commands.add_parser(
+        "serve",
+        help="run the gRPC streaming recognition service",
+        description="Serve checkpoints over gRPC (service asr.v1.Recognizer: StreamingRecognize, Recognize, ListModels), "
+        "with health checks, reflection and Prometheus metrics. Streams are decoded in chunks with left context and "
+        "lookahead, and the chunks of all streams share batched forward passes. SIGTERM drains: no new calls, open "
+        "streams get their final results.",
+        epilog="examples:\n"
+        "  asr serve --model runs/de.safetensors --device cuda --listen 0.0.0.0:50051 --metrics-port 9090\n"
+        "  asr serve --model runs/de.safetensors --model runs/it.safetensors --token-file token.txt \\\n"
+        "      --tls-cert server.crt --tls-key server.key",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", action="append", required=True, help="checkpoint (.safetensors); repeat to serve several, the first is the default")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    p.add_argument("--listen", default=defaults.listen, help="ADDRESS:PORT; 0.0.0.0:PORT for every interface, port 0 for any free one (default: %(default)s)")
+    g = p.add_argument_group("streaming")
+    g.add_argument("--chunk-ms", type=int, default=chunking.chunk_ms, help="audio decoded per step, a multiple of 20 (default: %(default)s)")
+    g.add_argument("--left-context-ms", type=int, default=chunking.left_context_ms, help="earlier audio each step re-reads (default: %(default)s)")
+    g.add_argument("--lookahead-ms", type=int, default=chunking.lookahead_ms, help="later audio each step waits for (default: %(default)s)")
+    g.add_argument("--max-batch-size", type=int, default=batching.max_batch_size, help="most chunks per forward pass; 1 turns batching off (default: %(default)s)")
+    g.add_argument("--max-wait-ms", type=float, default=batching.max_wait_ms, help="longest a chunk waits for others to share its pass (default: %(default)s)")
+    g.add_argument("--stop-history-ms", type=int, default=defaults.endpointing.stop_history_ms, help="pause that ends an utterance unless a stream says otherwise; 0: none (default: %(default)s)")
+    g = p.add_argument_group("limits")
+    g.add_argument("--max-streams", type=int, default=limits.max_streams, help="concurrent streams (default: %(default)s)")
+    g.add_argument("--max-stream-seconds", type=float, default=limits.max_stream_seconds, help="longest stream (default: %(default)s)")
+    g.add_argument("--max-chunk-bytes", type=int, default=limits.max_chunk_bytes, help="largest audio message of a stream (default: %(default)s)")
+    g.add_argument("--max-realtime-factor", type=float, default=limits.max_realtime_factor, help="fastest a stream may send audio after its burst; 0: no limit (default: %(default)s)")
+    g.add_argument("--realtime-burst-seconds", type=float, default=limits.realtime_burst_seconds, help="audio a stream may send ahead of that pace (default: %(default)s)")
+    g = p.add_argument_group("operations")
+    g.add_argument("--token-file", help="require 'authorization: Bearer TOKEN' with the token in this file (health checks stay open)")
+    g.add_argument("--tls-cert", help="PEM certificate chain: serve TLS (with --tls-key)")
+    g.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    g.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on http://ADDRESS:PORT/metrics, ADDRESS as in --listen")
+    g.add_argument("--grace-seconds", type=float, default=defaults.grace_seconds, help="on SIGTERM, how long open streams may go on (default: %(default)s)")
+    add_decode_arguments(p)
+    p.set_defaults(run=_run_serve)
+
+
+def _run_serve(args) -> int:
+    from asr.streaming import ChunkingOptions, EndpointOptions
+    from serving.options import BatchOptions, Limits, ServerOptions
+    from serving.server import serve
+
+    token = Path(args.token_file).read_text().strip() if args.token_file else None
+    if args.token_file and not token:
+        raise ValueError(f"{args.token_file} holds no token")
+    options = ServerOptions(
+        listen=args.listen,
+        chunking=ChunkingOptions(args.chunk_ms, args.left_context_ms, args.lookahead_ms),
+        batching=BatchOptions(args.max_batch_size, args.max_wait_ms),
+        endpointing=EndpointOptions(stop_history_ms=args.stop_history_ms),
+        limits=Limits(
+            max_streams=args.max_streams,
+            max_stream_seconds=args.max_stream_seconds,
+            max_chunk_bytes=args.max_chunk_bytes,
+            max_realtime_factor=args.max_realtime_factor,
+            realtime_burst_seconds=args.realtime_burst_seconds,
+        ),
+        token=token,
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        metrics_port=args.metrics_port,
+        grace_seconds=args.grace_seconds,
+    )
+    return serve(args.model, args.device, options, decode_options(args))
+
+
+# --- stream ----------------------------------------------------------------------------
+
+
+def _add_stream(commands) -> None:
+    p = commands.add_parser(
+        "stream",
+        help="stream audio files to a running `asr serve` and show the results live",
+        description="Decode each file here (any format libsndfile reads), stream it to the server as 16-bit PCM, and show "
+        "interim results updating in place and final results as they come. Without --realtime the audio goes as fast "
+        "as the server allows.",
+        epilog="examples:\n"
+        "  asr stream talk.mp3 --server localhost:50051 --realtime\n"
+        "  asr stream a.wav b.flac --server asr.example.org:443 --tls --json > results.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="FILE", help="audio file")
+    p.add_argument("--server", default="localhost:50051", help="HOST:PORT of the server (default: localhost:50051)")
+    p.add_argument("--realtime", action="store_true", help="pace the audio like a live microphone")
+    p.add_argument("--chunk-ms", type=int, default=100, help="audio per message (default: 100)")
+    p.add_argument("--model", default="", help="model name (see the server's ListModels; default: the server's default)")
+    p.add_argument("--language", default="", help="BCP-47 language code the model must recognise (default: any)")
+    p.add_argument("--no-interim", action="store_true", help="final results only")
+    p.add_argument("--single-utterance", action="store_true", help="stop after the first utterance")
+    p.add_argument("--json", action="store_true", help="one JSON object per response on stdout, for machines")
+    p.add_argument("--tls", action="store_true", help="connect with TLS")
+    p.add_argument("--ca-cert", help="PEM root certificate to trust (default: the system's)")
+    p.add_argument("--token-file", help="file holding the server's token (default: the ASR_TOKEN environment variable)")
+    p.set_defaults(run=_run_stream)
+
+
+def _run_stream(args) -> int:
+    import asyncio
+
+    from serving.client import StreamOptions, stream_files
+
+    token = Path(args.token_file).read_text().strip() if args.token_file else None
+    options = StreamOptions(
+        chunk_ms=args.chunk_ms,
+        realtime=args.realtime,
+        interim_results=not args.no_interim,
+        single_utterance=args.single_utterance,
+        model=args.model,
+        language=args.language,
+    )
+    ca_cert = Path(args.ca_cert) if args.ca_cert else None
+    return asyncio.run(stream_files([Path(p) for p in args.paths], args.server, options, args.json, args.tls, ca_cert, token))
