@@ -126,7 +126,13 @@ def train(config: TrainConfig) -> Path:
     first_step = p["step"]
     micro_per_step = world_size * config.grad_accum
     plan = epoch_plan(utterances, config, p["epoch"])
-    bar = tqdm(total=config.max_steps, initial=p["step"], unit="step", dynamic_ncols=True, disable=not main_process)
+    # Under a time budget the bar counts training seconds, so its ETA is the budget's end, not max_steps'.
+    by_time = config.time_budget is not None
+    bar = tqdm(
+        total=config.time_budget if by_time else config.max_steps, initial=p["train_seconds"] if by_time else p["step"],
+        unit="s" if by_time else "step", dynamic_ncols=True, disable=not main_process,
+        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]" if by_time else None,
+    )
     started = time.monotonic() - p["train_seconds"]
     stop_reason = "max_steps"
     while p["step"] < config.max_steps:
@@ -178,9 +184,10 @@ def train(config: TrainConfig) -> Path:
         p["position"] += micro_per_step
         p["audio_seconds"] += step_audio * world_size
         p["train_seconds"] = time.monotonic() - started
-        bar.update(1)
+        bar.update(min(p["train_seconds"], config.time_budget) - bar.n if by_time else 1)
         lr = scheduler.get_last_lr()[0]
-        bar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}", audio_s_per_s=f"{p['audio_seconds'] / p['train_seconds']:.1f}")
+        bar.set_postfix(step=p["step"], loss=f"{step_loss:.3f}", lr=f"{lr:.2e}",
+                        audio_s_per_s=f"{p['audio_seconds'] / p['train_seconds']:.1f}")
         if log and (p["step"] % config.log_every == 0 or p["step"] == 1):
             log.write(step=p["step"], loss=step_loss, lr=lr, grad_norm=float(grad_norm), epoch=p["epoch"],
                       train_seconds=p["train_seconds"], audio_seconds=p["audio_seconds"],
