@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def main() -> None:
     weights = read_weights(args.lm)
     lm_info = json.loads((Path(args.lm) / "lm.json").read_text())
     report = {
+        "command": "python " + " ".join(sys.argv),
         "model": args.model,
         "test_set": args.manifest,
         "utterances": len(test_set.utterances),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import torch
 
@@ -48,7 +49,7 @@ def main() -> None:
                       "with_boost": after, "came_out": missed[0] in after.split()})
         print(f"{'yes' if cases[-1]['came_out'] else 'no '}  {missed[0]!r}: {before!r} -> {after!r}")
     came_out = sum(c["came_out"] for c in cases)
-    write_atomically(args.out, json.dumps({"model": args.model, "lm": args.lm, "manifest": args.manifest, "boost": Boost.boost,
+    write_atomically(args.out, json.dumps({"command": "python " + " ".join(sys.argv), "model": args.model, "lm": args.lm, "manifest": args.manifest, "boost": Boost.boost,
                                            "cases": len(cases), "came_out": came_out, "examples": cases}, indent=2, ensure_ascii=False) + "\n")
     print(f"{came_out} of {len(cases)} boosted words came out -> {args.out}")
 

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -142,6 +143,7 @@ def main() -> None:
     print(f"transfer-asr / transformers throughput: {ratio:.2f}x")
     report = {
         "benchmark": "train_throughput",
+        "command": "python " + " ".join(sys.argv),
         "model": "whisper-base encoder + linear CTC head",
         "batch": args.batch, "utterance_seconds": args.seconds, "freeze_layers": args.freeze_layers, "steps": args.steps,
         "precision": "bf16 autocast" if use_bf16 else "fp32",

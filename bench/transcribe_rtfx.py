@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -65,6 +66,7 @@ def main() -> None:
             print(f"{device:5s} batch {batch_size:3d}: {row['audio_seconds']:.0f} s audio in {row['wall_seconds']:.2f} s -> RTFx {row['rtfx']}")
     report = {
         "benchmark": "transcribe_rtfx",
+        "command": "python " + " ".join(sys.argv),
         "model": args.model or "whisper-base encoder + CTC head (untrained)",
         "clips": args.clips,
         "clip_seconds": args.seconds,
