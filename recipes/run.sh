@@ -57,6 +57,7 @@ augmentation() {
 paper() {
   $ASR data synth --lang en --utterances "$UTTERANCES" --out $EN
   $ASR train --config recipes/paper_wav2letter/english.toml --out-dir $RUNS/paper/english --time-budget "$BUDGET"
+  test_eval $RUNS/paper/english "$BUDGET" $EN/test.jsonl
   for frozen in 0 6 8 10; do
     run=$RUNS/paper/german-frozen-$frozen
     $ASR train --config recipes/paper_wav2letter/german.toml --out-dir $run --init $RUNS/paper/english/last.safetensors \

@@ -3,6 +3,9 @@ import torch
 
 from asr.models import (
     ARCHITECTURES,
+    Wav2LetterConfig,
+    Wav2LetterCTC,
+    Wav2LetterCTCConfig,
     WhisperCTC,
     WhisperCTCConfig,
     WhisperEncoder,
@@ -13,12 +16,16 @@ from asr.models import (
 from conftest import TINY_ENCODER
 
 VOCAB = 12
+TINY_WAV2LETTER = Wav2LetterConfig(n_mels=TINY_ENCODER.n_mels, channels=16, wide_channels=24, n_layer=5)
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=["whisper", "wav2letter"])
+def model(request):
     torch.manual_seed(0)
+    if request.param == "wav2letter":
+        return Wav2LetterCTC(Wav2LetterCTCConfig(TINY_WAV2LETTER, VOCAB)).eval()
     return WhisperCTC(WhisperCTCConfig(TINY_ENCODER, VOCAB)).eval()
+
 
 
 def features(frames: int, seed: int) -> torch.Tensor:
@@ -140,6 +147,17 @@ def test_frozen_layers_get_no_gradient():
     assert model.encoder.blocks[0].mlp[0].weight.grad is None
     assert model.encoder.blocks[1].mlp[0].weight.grad is not None
     assert model.head.weight.grad is not None
+
+
+def test_wav2letter_freeze_lower_freezes_convolution_and_norm():
+    model = Wav2LetterCTC(Wav2LetterCTCConfig(TINY_WAV2LETTER, VOCAB))
+    everything = {name for name, _ in model.named_parameters()}
+    model.freeze_lower(2)
+    expected_frozen = {n for n in everything if n.startswith(("layers.0.", "layers.1."))}
+    assert {"layers.0.conv.weight", "layers.0.norm.weight", "layers.1.norm.bias"} <= expected_frozen
+    assert everything - trainable_prefixes(model) == expected_frozen
+    model.freeze_lower(model.num_layers)
+    assert trainable_prefixes(model) == {"head.weight", "head.bias"}
 
 
 @pytest.mark.parametrize("k", [-1, 3])
