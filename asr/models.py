@@ -170,8 +170,8 @@ class Wav2LetterConfig:
     `n_layer` convolutions: a strided input layer, `n_layer - 3` narrow ones, a
     wide one with a long kernel and a 1x1 one; then the output layer. The
     defaults are the paper's depth at an eighth of its width (250 and 2000
-    channels there): at 256 and 1024 the net needed five times as many steps,
-    each five times slower, to leave CTC's all-blank plateau on a CPU.
+    channels there), for CPU budgets: at 256 and 1024 channels, fitting four
+    utterances took twice the steps, each 4.6 times slower.
     """
 
     n_mels: int = 80
@@ -185,8 +185,9 @@ class Wav2LetterConfig:
 class Wav2LetterBlock(nn.Module):
     """A convolution, then layer norm over channels (per frame, so padding never leaks in), then GELU.
 
-    The norm is ours, not the paper's: without it an 11-layer plain convnet
-    stays at all-blank output for thousands of steps, longer than a CPU budget.
+    The norm is ours, not the paper's: an 11-layer plain convnet leaves CTC's
+    all-blank plateau slowly. Fitting four utterances, the loss after 100 Adam
+    steps was 1.78 without it and 0.53 with it.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int):
