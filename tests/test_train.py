@@ -160,6 +160,18 @@ def test_a_finished_run_started_again_changes_nothing(tmp_path, corpus, capsys):
     assert more.metadata["steps"] == 6
 
 
+@pytest.mark.filterwarnings("error::tqdm.TqdmWarning")  # a bar past its total: on a terminal, tqdm raises
+def test_a_time_budget_run_started_again_or_given_more_time(tmp_path, corpus, capsys):
+    cfg = config(tmp_path, corpus, max_steps=10_000, time_budget=1.0, eval_every=0)
+    first = load_checkpoint(train(cfg))
+    capsys.readouterr()
+    again = load_checkpoint(train(cfg))  # stopped past its budget: the progress bar starts full
+    assert "already finished" in capsys.readouterr().out
+    assert again.metadata["steps"] == first.metadata["steps"]
+    more = load_checkpoint(train(config(tmp_path, corpus, max_steps=10_000, time_budget=2.0, eval_every=0)))
+    assert more.metadata["steps"] > first.metadata["steps"]
+
+
 def test_training_with_augmentation_runs(tmp_path, corpus):
     bundle = load_checkpoint(train(config(tmp_path, corpus, augment="default", spec_augment=True, max_steps=3)))
     assert bundle.metadata["train_config"]["augment"] == "default"

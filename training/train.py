@@ -129,7 +129,8 @@ def train(config: TrainConfig) -> Path:
     # Under a time budget the bar counts training seconds, so its ETA is the budget's end, not max_steps'.
     by_time = config.time_budget is not None
     bar = tqdm(
-        total=config.time_budget if by_time else config.max_steps, initial=p["train_seconds"] if by_time else p["step"],
+        total=config.time_budget if by_time else config.max_steps,
+        initial=min(p["train_seconds"], config.time_budget) if by_time else p["step"],  # tqdm fails on n > total
         unit="s" if by_time else "step", dynamic_ncols=True, disable=not main_process,
         bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]" if by_time else None,
     )
