@@ -60,22 +60,25 @@ def transfer_section(runs: Path, out_dir: Path) -> list[str]:
         lines.append(f"| {budget} | " + " | ".join(cells) + " |")
     lines += [""] + [f"- **{m}**: {models[m]}" for m in found] + [""]
 
-    figure, axis = plt.subplots(figsize=(7, 4))
-    for model, results in found.items():
-        dev = [(r["train_seconds"], r["dev_wer"]) for r in log(runs / "transfer" / model) if "dev_wer" in r]
-        if dev:
-            axis.plot(*zip(*dev), marker=".", linestyle="--", label=f"{model} (dev)")
-        axis.plot(list(results), [r["wer"] for r in results.values()], marker="o", label=f"{model} (test)")
-    axis.set_xlabel("training time (s)")
-    axis.set_ylabel("WER")
-    axis.set_ylim(0, 1.05)
-    axis.grid(alpha=0.3)
-    axis.legend()
-    axis.set_title("German WER against training time")
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for (model, results), color in zip(found.items(), ("tab:blue", "tab:red")):
+        records = log(runs / "transfer" / model)
+        for axis, metric in zip(axes, ("wer", "cer")):
+            dev = [(r["train_seconds"], r[f"dev_{metric}"]) for r in records if f"dev_{metric}" in r]
+            if dev:
+                axis.plot(*zip(*dev), marker=".", linestyle="--", color=color, alpha=0.6, label=f"{model} (dev)")
+            axis.plot(list(results), [r[metric] for r in results.values()], marker="o", color=color, label=f"{model} (test)")
+    for axis, metric in zip(axes, ("WER", "CER")):
+        axis.set_xlabel("training time (s)")
+        axis.set_ylabel(metric)
+        axis.set_ylim(0, 1.05)
+        axis.grid(alpha=0.3)
+        axis.set_title(f"German {metric} against training time")
+    axes[0].legend()
     figure.tight_layout()
     figure.savefig(out_dir / "learning_curve.png", dpi=120)
     plt.close(figure)
-    lines += ["![WER against training time](learning_curve.png)", ""]
+    lines += ["![WER and CER against training time](learning_curve.png)", ""]
     return lines
 
 
