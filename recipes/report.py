@@ -145,6 +145,7 @@ def paper_section(runs: Path) -> list[str]:
                   f"({steps_at(root / 'english', budget)} steps); on its own held-out English voices "
                   f"{pct(r['wer'])} % WER, {pct(r['cer'])} % CER.", ""]
     lines += ["| German model | frozen layers | training time (s) | steps | WER % | CER % |", "|---|---:|---:|---:|---:|---:|"]
+    wer_above_100 = False
     for name in ["german-frozen-0", "german-frozen-6", "german-frozen-8", "german-frozen-10", "german-scratch"]:
         results = test_results(root / name)
         if results:
@@ -153,6 +154,11 @@ def paper_section(runs: Path) -> list[str]:
             frozen = name.rsplit("-", 1)[1] if "frozen" in name else "– (random init)"
             label = "transferred from English" if "frozen" in name else "from scratch"
             lines.append(f"| {label} | {frozen} | {budget} | {steps_at(root / name, budget)} | {pct(r['wer'])} | {pct(r['cer'])} |")
+            wer_above_100 |= r["wer"] > 1
+    if wer_above_100:
+        lines += ["", "A WER above 100 %: substitutions, deletions and insertions together outnumber the reference "
+                  "words (nearly every word has a wrong character, and extra words are inserted). At such budgets CER "
+                  "is the measure that tells the models apart."]
     return lines + [""]
 
 
