@@ -86,22 +86,22 @@ def data_efficiency_section(runs: Path) -> list[str]:
     root = runs / "data_efficiency"
     if not root.exists():
         return []
+    models = ("whisper-base", "scratch")
     lines = ["## Data efficiency", "",
              "The same comparison trained on a fixed random 10 %, 30 % and 100 % of the training hours, equal budget each.", "",
-             "| training hours | whisper-base WER % | scratch WER % | whisper-base CER % | scratch CER % |", "|---:|---:|---:|---:|---:|"]
+             "| training hours | training time (s) | " + " | ".join(f"{m} steps | {m} WER % | {m} CER %" for m in models) + " |",
+             "|---:|---:|" + "---:|---:|---:|" * len(models)]
     for fraction in ("0.1", "0.3", "1.0"):
-        cells = {}
-        hours = None
-        for model in ("whisper-base", "scratch"):
-            run = root / f"{model}-{fraction}"
-            results = test_results(run)
-            if results:
-                cells[model] = results[max(results)]
-                hours = hours or _train_hours(run)
-        if cells:
-            get = lambda m, k: pct(cells[m][k]) if m in cells else "–"  # noqa: E731
-            lines.append(f"| {hours or '?'} ({float(fraction):.0%}) | {get('whisper-base', 'wer')} | {get('scratch', 'wer')} | "
-                         f"{get('whisper-base', 'cer')} | {get('scratch', 'cer')} |")
+        runs_of = {m: root / f"{m}-{fraction}" for m in models}
+        results = {m: test_results(run) for m, run in runs_of.items()}
+        budgets = {max(r) for r in results.values() if r}
+        if not budgets:
+            continue
+        budget = max(budgets)
+        hours = next((h for run in runs_of.values() if (h := _train_hours(run))), "?")
+        cells = [f"{steps_at(runs_of[m], budget)} | {pct(results[m][budget]['wer'])} | {pct(results[m][budget]['cer'])}"
+                 if budget in results[m] else "– | – | –" for m in models]
+        lines.append(f"| {hours} ({float(fraction):.0%}) | {budget} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 

@@ -24,6 +24,8 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     runs = tmp_path / "runs"
     record_run(runs / "transfer" / "whisper-base", [(240, 121, 0.695, 0.168), (480, 420, 0.526, 0.125)])
     record_run(runs / "transfer" / "scratch", [(240, 179, 0.999, 0.682), (480, 366, 0.988, 0.533)])
+    record_run(runs / "data_efficiency" / "whisper-base-0.1", [(60, 30, 0.738, 0.199), (240, 220, 0.647, 0.175)], hours=0.17)
+    record_run(runs / "data_efficiency" / "scratch-0.1", [(60, 50, 1.0, 1.0), (240, 230, 0.996, 0.586)], hours=0.17)
     record_run(runs / "paper" / "english", [(900, 6528, 1.184, 0.682)], hours=1.43)
     record_run(runs / "paper" / "german-frozen-6", [(240, 2041, 1.125, 0.637)])
     record_run(runs / "paper" / "german-scratch", [(240, 1748, 1.189, 0.723)])
@@ -37,5 +39,7 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     assert "| transferred from English | 6 | 240 | 2041 | 112.5 | 63.7 |" in text
     assert "| from scratch | – (random init) | 240 | 1748 | 118.9 | 72.3 |" in text
     assert "A WER above 100 %" in text
-    assert "## Data efficiency" not in text  # no such runs recorded: no empty table
+    assert "| 0.17 (10%) | 240 | 220 | 64.7 | 17.5 | 230 | 99.6 | 58.6 |" in text  # the last budget of each run
+    assert "(30%)" not in text  # no such runs recorded: no row
+    assert "## Augmentation" not in text  # nor section
     assert (out.parent / "learning_curve.png").stat().st_size > 10_000
