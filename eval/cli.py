@@ -53,10 +53,8 @@ def _add_eval(commands) -> None:
 
 
 def _run_eval(args) -> int:
-    from asr.audio import AudioError
-    from asr.pretrained import PretrainedNotFound
-    from eval.evaluate import evaluate
     from asr.files import write_atomically
+    from eval.evaluate import evaluate
     from eval.normalize import get_normalizer
     from eval.report import build_report, describe_machine, rescore_report
     from eval.systems import CheckpointSystem
@@ -70,22 +68,18 @@ def _run_eval(args) -> int:
         args.parser.error("--baseline-decoder compares one --model with itself: give exactly one --model and no --baseline")
     decoding = decode_options(args)
     command = "asr " + " ".join(sys.argv[1:])
-    try:
-        if args.rescore:
-            report = rescore_report(args.rescore, args.normalizer, args.resamples, args.seed, command)
-        else:
-            test_set = load_test_set(args.manifest)
-            paths = args.model + ([args.baseline] if args.baseline else [])
-            systems = [CheckpointSystem(path, device=args.device, batch_size=args.batch_size, decoding=decoding) for path in paths]
-            if args.baseline_decoder:
-                systems.append(CheckpointSystem(args.model[0], f"{args.model[0]} (greedy)", device=args.device, batch_size=args.batch_size))
-            normalizer = get_normalizer(args.normalizer or "auto", test_set.language or systems[0].language)
-            results = [evaluate(system, test_set, normalizer, args.batch_size) for system in systems]
-            baselines = len(args.model) if (args.baseline or args.baseline_decoder) else None
-            report = build_report(results, baselines, args.resamples, args.seed, command, describe_machine())
-    except (FileNotFoundError, ValueError, AudioError, PretrainedNotFound) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if args.rescore:
+        report = rescore_report(args.rescore, args.normalizer, args.resamples, args.seed, command)
+    else:
+        test_set = load_test_set(args.manifest)
+        paths = args.model + ([args.baseline] if args.baseline else [])
+        systems = [CheckpointSystem(path, device=args.device, batch_size=args.batch_size, decoding=decoding) for path in paths]
+        if args.baseline_decoder:
+            systems.append(CheckpointSystem(args.model[0], f"{args.model[0]} (greedy)", device=args.device, batch_size=args.batch_size))
+        normalizer = get_normalizer(args.normalizer or "auto", test_set.language or systems[0].language)
+        results = [evaluate(system, test_set, normalizer, args.batch_size) for system in systems]
+        baselines = len(args.model) if (args.baseline or args.baseline_decoder) else None
+        report = build_report(results, baselines, args.resamples, args.seed, command, describe_machine())
     print(report.table())
     if args.json_out:
         write_atomically(args.json_out, report.to_json(args.worst))
