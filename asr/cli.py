@@ -105,7 +105,8 @@ def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def decode_options(args):
-    from asr.decoding import DecodeOptions, parse_boosts, read_boosts
+    from asr.decoding import DecodeOptions
+    from asr.lm.boosting import parse_boosts, read_boosts
 
     boosts = parse_boosts(args.boost) + (read_boosts(args.boost_file) if args.boost_file else ())
     return DecodeOptions(
@@ -117,7 +118,7 @@ def decode_options(args):
 
 def expand_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
     """Audio files named by paths, directories, globs and manifests; and the inputs that named none."""
-    from asr.manifest import read_manifest
+    from asr.corpora.manifest import read_manifest
 
     files: list[Path] = []
     problems: list[str] = []
@@ -142,7 +143,7 @@ def expand_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
 
 
 def _run_transcribe(args) -> int:
-    from tqdm import tqdm
+    from asr.progress import progress as progress_bar
 
     from asr.audio import AudioError
     from asr.transcribe import Transcriber, TranscribeOptions
@@ -164,7 +165,7 @@ def _run_transcribe(args) -> int:
     failed = len(problems)
     audio_seconds = 0.0
     started = time.monotonic()
-    with tqdm(total=len(files), unit="file", desc="transcribing", file=sys.stderr, dynamic_ncols=True) as progress:
+    with progress_bar(total=len(files), unit="file", desc="transcribing") as progress:
         for path, result in transcriber.transcribe_files(files):
             progress.update(1)
             if isinstance(result, AudioError):
@@ -250,7 +251,7 @@ def _add_data(commands) -> None:
     a.add_argument("manifest", help="manifest to augment (.jsonl)")
     a.add_argument("--out", required=True, help="output folder")
     how = a.add_mutually_exclusive_group()
-    how.add_argument("--config", help="JSON file of asr.augment.AugmentConfig fields")
+    how.add_argument("--config", help="JSON file of asr.corpora.augment.AugmentConfig fields")
     how.add_argument("--preset", choices=["default", "telephone"], help="a built-in configuration")
     how.add_argument("--telephone", action="store_true",
                      help="every utterance through the telephone channel (same as --preset telephone)")  # fmt: skip
@@ -281,7 +282,7 @@ def _jobs(args) -> int:
 
 
 def _run_synth(args) -> int:
-    from asr.synth import build_corpus
+    from asr.corpora.synth import build_corpus
 
     started = time.monotonic()
     manifests = build_corpus(
@@ -294,7 +295,7 @@ def _run_synth(args) -> int:
 
 
 def _run_import(args) -> int:
-    from asr.importers import import_commonvoice, import_librispeech, import_table
+    from asr.corpora.importers import import_commonvoice, import_librispeech, import_table
 
     try:
         if args.format == "librispeech":
@@ -317,7 +318,7 @@ def _run_import(args) -> int:
 
 
 def _run_augment(args) -> int:
-    from asr.augment import AugmentConfig, augment_corpus
+    from asr.corpora.augment import AugmentConfig, augment_corpus
 
     if args.config:
         config = AugmentConfig.from_json(args.config)
@@ -331,8 +332,8 @@ def _run_augment(args) -> int:
 
 
 def _run_stats(args) -> int:
-    from asr.corpus_stats import corpus_stats, format_stats
-    from asr.manifest import read_manifest
+    from asr.corpora.stats import corpus_stats, format_stats
+    from asr.corpora.manifest import read_manifest
 
     reports = {}
     for path in args.manifests:
@@ -364,6 +365,7 @@ def _add_lm(commands) -> None:
         "  asr lm tune --lm runs/lm-de --model runs/de.safetensors --manifest data/synth-de/dev.jsonl",
     )
     lm = p.add_subparsers(dest="lm_command", required=True, metavar="ACTION")
+    p.actions = lm  # eval adds `asr lm tune` here (tuning is evaluation)
     b = lm.add_parser(
         "build",
         help="build an ARPA LM and its lexicon from text",
@@ -378,33 +380,11 @@ def _add_lm(commands) -> None:
     b.add_argument("--seed", type=int, default=0, help="the corpus split seed of `asr data synth` (default: 0)")
     b.add_argument("--out", required=True, metavar="DIR", help="output folder")
     b.set_defaults(run=_run_lm_build)
-    t = lm.add_parser(
-        "tune",
-        help="search LM weight and word score on a dev manifest",
-        description="Run the model once over a dev manifest, then beam-search it for every LM weight and word score "
-        "of the grid, and write the pair with the lowest WER to DIR/tuned.json, which `--lm DIR` then uses.",
-        epilog="example: asr lm tune --lm runs/lm-de --model runs/de.safetensors --manifest data/synth-de/dev.jsonl",
-    )
-    t.add_argument("--lm", required=True, metavar="DIR", help="language model folder from `asr lm build`")
-    t.add_argument("--model", required=True, help="checkpoint (.safetensors)")
-    t.add_argument("--manifest", required=True, help="dev manifest (.jsonl); never the test set")
-    t.add_argument("--lm-weights", default="0.5,1,1.5,2,3", help="comma-separated grid (default: %(default)s)")
-    t.add_argument("--word-scores", default="-4,-3,-2,-1,0", help="comma-separated grid; write --word-scores=-2,0 (a value starting with - needs the =) (default: %(default)s)")
-    t.add_argument("--beam-size", type=int, default=50, help="beam size while tuning (default: 50)")
-    t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
-    t.add_argument("--batch-size", type=int, default=8, help="utterances per forward pass (default: 8)")
-    t.set_defaults(run=_run_lm_tune)
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _run_lm_build(args) -> int:
-    from asr.lm import build_lm, train_sentences
+    from asr.corpora.synth import train_sentences
+    from asr.lm.build import build_lm
     from asr.text import ALPHABETS, SPECIAL_TOKENS, Vocabulary, normalize_transcript
 
     if args.text:
@@ -416,17 +396,6 @@ def _run_lm_build(args) -> int:
     info = json.loads((out / "lm.json").read_text())
     print(f"{out}: {info['order']}-gram LM from {info['sentences']} sentences ({info['words']} words), "
           f"{info['vocabulary']} word types, {info['lexicon']} in the lexicon", file=sys.stderr)
-    return 0
-
-
-def _run_lm_tune(args) -> int:
-    from asr.lm import tune
-    from asr.transcribe import Transcriber, TranscribeOptions
-
-    transcriber = Transcriber(args.model, device=args.device, options=TranscribeOptions(batch_size=args.batch_size))
-    best = tune(transcriber, args.manifest, args.lm, _floats(args.lm_weights), _floats(args.word_scores), beam_size=args.beam_size)
-    print(f"best: lm_weight {best['lm_weight']:g}, word_score {best['word_score']:g}, dev WER {100 * best['wer']:.2f} % "
-          f"(written to {Path(args.lm) / 'tuned.json'})", file=sys.stderr)
     return 0
 
 

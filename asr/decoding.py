@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import threading
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from asr.lm import folder as lm_folder
+from asr.lm.boosting import Boost, BoostedLM
 from asr.text import WORD_DELIMITER, Vocabulary
 
 
@@ -84,14 +85,6 @@ def _words_of_path(ids: torch.Tensor, probs: torch.Tensor, vocabulary: Vocabular
 
 
 @dataclass(frozen=True)
-class Boost:
-    """A phrase whose words get `boost` added to their log10 LM score while the beam spells it."""
-
-    phrase: str
-    boost: float = 5.0
-
-
-@dataclass(frozen=True)
 class DecodeOptions:
     """How CTC output becomes text. The default, greedy, has no settings.
 
@@ -130,28 +123,6 @@ class DecodeOptions:
         return dataclasses.asdict(self)
 
 
-def parse_boosts(items: list[str]) -> tuple[Boost, ...]:
-    """Boosts from "phrase" or "phrase:BOOST" strings (a CLI flag, a line of a file)."""
-    boosts = []
-    for item in items:
-        phrase, _, value = item.rpartition(":") if ":" in item else (item, "", "")
-        try:
-            boost = float(value) if value else Boost.boost
-        except ValueError:
-            raise ValueError(f"boost {item!r}: write PHRASE or PHRASE:NUMBER") from None
-        if not phrase.strip():
-            raise ValueError(f"boost {item!r} has no phrase")
-        # Lower case and NFC, like the transcripts (asr.text) the lexicon's words come from.
-        boosts.append(Boost(" ".join(unicodedata.normalize("NFC", phrase).lower().split()), boost))
-    return tuple(boosts)
-
-
-def read_boosts(path: str | Path) -> tuple[Boost, ...]:
-    """Boosts from a file: one "phrase" or "phrase:BOOST" a line; # starts a comment."""
-    lines = [line.split("#", 1)[0].strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
-    return parse_boosts([line for line in lines if line])
-
-
 def make_decoder(vocabulary: Vocabulary, options: DecodeOptions):
     """A callable (log_probs, lengths, seconds_per_frame) -> list[Hypothesis] for `options`."""
     if options.method == "greedy":
@@ -188,39 +159,37 @@ class BeamDecoder:
 
     def __init__(self, vocabulary: Vocabulary, options: DecodeOptions):
         ctc_decoder = flashlight_decoder().ctc_decoder
-        from asr import lm
-        from asr.boosting import BoostedLM
 
         self.vocabulary = vocabulary
         self.options = options
         self._lock = threading.Lock()
-        weights = lm.read_weights(options.lm_dir) if options.lm_dir else lm.LMWeights(lm_weight=0.0)
+        weights = lm_folder.read_weights(options.lm_dir) if options.lm_dir else lm_folder.LMWeights(lm_weight=0.0)
         lm_weight = weights.lm_weight if options.lm_weight is None else options.lm_weight
         word_score = weights.word_score if options.word_score is None else options.word_score
         tokens = list(vocabulary.tokens)
         lexicon_words = []
         if options.lm_dir:
-            lm.check_lm_dir(options.lm_dir)
-            lexicon_words = [line.split(" ", 1)[0] for line in (Path(options.lm_dir) / lm.LEXICON).read_text(encoding="utf-8").splitlines() if line]
+            lm_folder.check_lm_dir(options.lm_dir)
+            lexicon_words = [line.split(" ", 1)[0] for line in (Path(options.lm_dir) / lm_folder.LEXICON).read_text(encoding="utf-8").splitlines() if line]
             # A boosted word missing from the lexicon could never be spelled: add it.
             lexicon_words += [w for b in options.boosts for w in b.phrase.split()]
         language_model = None
         if options.boosts:
             if options.lm_dir:
-                language_model = BoostedLM([], options.boosts, lm_weight, kenlm_path=lm.lm_path(options.lm_dir))
+                language_model = BoostedLM([], options.boosts, lm_weight, kenlm_path=lm_folder.lm_path(options.lm_dir))
             else:
                 # Lexicon-free: the LM sees characters, and a phrase is its characters with word delimiters.
                 lm_weight = 1.0
                 language_model = BoostedLM(tokens, options.boosts, lm_weight, characters=True)
         elif options.lm_dir:
-            language_model = str(lm.lm_path(options.lm_dir))
+            language_model = str(lm_folder.lm_path(options.lm_dir))
         with tempfile.TemporaryDirectory() as scratch:
             lexicon_file = None
             if options.lm_dir:
                 lexicon_file = Path(scratch) / "lexicon.txt"
                 # Flashlight wants <unk> in its word dictionary; spelled with the model's <unk>
                 # token, it comes out only where the model itself emits <unk>.
-                lines = [f"{UNK_WORD} {vocabulary.tokens[vocabulary.unknown_id]} {WORD_DELIMITER}", *lm.lexicon_lines(lexicon_words, vocabulary)]
+                lines = [f"{UNK_WORD} {vocabulary.tokens[vocabulary.unknown_id]} {WORD_DELIMITER}", *lm_folder.lexicon_lines(lexicon_words, vocabulary)]
                 lexicon_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
                 if isinstance(language_model, BoostedLM):
                     # The decoder numbers words as flashlight's word dictionary of this lexicon does.

@@ -27,7 +27,7 @@ import torch
 from asr.audio import load_audio
 from asr.decoding import DecodeOptions, make_decoder
 from asr.files import write_atomically
-from asr.lm import read_weights
+from asr.lm.folder import read_weights
 from eval.evaluate import compare, evaluate
 from eval.normalize import get_normalizer
 from eval.report import describe_machine

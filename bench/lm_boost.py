@@ -17,9 +17,10 @@ import sys
 import torch
 
 from asr.audio import load_audio
-from asr.decoding import BeamDecoder, Boost, DecodeOptions
+from asr.decoding import BeamDecoder, DecodeOptions
+from asr.lm.boosting import Boost
 from asr.files import write_atomically
-from asr.manifest import read_manifest
+from asr.corpora.manifest import read_manifest
 from asr.transcribe import Transcriber
 
 

@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def speech_track(manifest: Path, seconds: float, rate: int = 16000) -> np.ndarray:
     """The manifest's utterances in order with 0.5 to 1.5 s pauses between them, looped to `seconds`."""
     from asr.audio import load_audio
-    from asr.manifest import read_manifest
+    from asr.corpora.manifest import read_manifest
 
     rng = np.random.default_rng(0)
     pieces, total = [], 0

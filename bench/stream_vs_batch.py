@@ -4,7 +4,7 @@ For each setting, every utterance of a test manifest is decoded the way the
 server decodes a stream (asr.streaming: windows of left context + chunk +
 lookahead, the chunk's frames kept, finals at pauses and at the end) and
 compared with `asr transcribe`'s batch transcript (Transcriber.transcribe)
-and with the reference, using jiwer. A stream's windows depend only on its
+and with the reference, scored by eval's scorer. A stream's windows depend only on its
 audio and the setting, not on how fast it arrives, so all utterances are
 decoded side by side, their windows batched as the server batches them.
 With --server, the chosen setting is also run through a real gRPC server
@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 
 import grpc
-import jiwer
 import torch
 
 from asr.audio import load_audio
-from asr.manifest import read_manifest
+from asr.corpora.manifest import read_manifest
+from eval.scoring import score
 from asr.streaming import ChunkingOptions, EndpointOptions, Stream, window_log_probs
 from asr.transcribe import Transcriber
 
@@ -74,12 +74,12 @@ def stream_transcripts(transcriber: Transcriber, waves: list[torch.Tensor], chun
 
 
 def wer(references: list[str], hypotheses: list[str]) -> dict:
-    """Corpus WER and CER; pairs with an empty reference are left out (jiwer refuses them) and counted."""
+    """Corpus WER and CER by eval's scorer; pairs with an empty reference are left out and counted."""
     pairs = [(r, h) for r, h in zip(references, hypotheses) if r.strip()]
-    refs, hyps = [r for r, _ in pairs], [h for _, h in pairs]
+    scores = score([r for r, _ in pairs], [h for _, h in pairs])
     return {
-        "wer": round(jiwer.wer(refs, hyps), 4),
-        "cer": round(jiwer.cer(refs, hyps), 4),
+        "wer": round(scores.wer, 4),
+        "cer": round(scores.cer, 4),
         "utterances": len(pairs),
         "empty_references_left_out": len(references) - len(pairs),
     }

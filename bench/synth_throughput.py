@@ -1,6 +1,6 @@
 """Corpus synthesis throughput: audio hours built per wall-clock hour.
 
-Builds a synthetic corpus from scratch with `asr.synth.build_corpus` — the path
+Builds a synthetic corpus from scratch with `asr.corpora.synth.build_corpus` — the path
 `asr data synth` uses — and times it. Prints the figures and writes JSON.
 
     python bench/synth_throughput.py [--lang de] [--hours 2] [--out-dir /tmp/synth-de-2h] [--jobs N]
@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from asr.manifest import read_manifest
-from asr.synth import build_corpus
+from asr.corpora.manifest import read_manifest
+from asr.corpora.synth import build_corpus
 
 
 def cpu_model() -> str:

@@ -1,4 +1,4 @@
-"""`asr eval` and `asr leaderboard`: the eval package's commands, added to `asr` through its entry-point group."""
+"""`asr eval`, `asr leaderboard` and `asr lm tune`: the eval package's commands, added to `asr` through its entry-point group."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from asr.cli import add_decode_arguments, decode_options
 def add_commands(commands) -> None:
     _add_eval(commands)
     _add_leaderboard(commands)
+    _add_lm_tune(commands.choices["lm"].actions)
 
 
 def _add_eval(commands) -> None:
@@ -109,3 +110,46 @@ def _run_leaderboard(args) -> int:
     from eval.leaderboard import run_from_args
 
     return run_from_args(args, "asr " + " ".join(sys.argv[1:]))
+
+
+# --- lm tune --------------------------------------------------------------------------
+
+
+def _add_lm_tune(lm_actions) -> None:
+    t = lm_actions.add_parser(
+        "tune",
+        help="search LM weight and word score on a dev manifest",
+        description="Run the model once over a dev manifest, then beam-search it for every LM weight and word score "
+        "of the grid, score each with `asr eval`'s scorer and normaliser, and write the pair with the lowest WER to "
+        "DIR/tuned.json, which `--lm DIR` then uses.",
+        epilog="example: asr lm tune --lm runs/lm-de --model runs/de.safetensors --manifest data/synth-de/dev.jsonl",
+    )
+    t.add_argument("--lm", required=True, metavar="DIR", help="language model folder from `asr lm build`")
+    t.add_argument("--model", required=True, help="checkpoint (.safetensors)")
+    t.add_argument("--manifest", required=True, help="dev manifest (.jsonl); never the test set")
+    t.add_argument("--lm-weights", default="0.5,1,1.5,2,3", help="comma-separated grid (default: %(default)s)")
+    t.add_argument("--word-scores", default="-4,-3,-2,-1,0", help="comma-separated grid; write --word-scores=-2,0 (a value starting with - needs the =) (default: %(default)s)")
+    t.add_argument("--beam-size", type=int, default=50, help="beam size while tuning (default: 50)")
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    t.add_argument("--batch-size", type=int, default=8, help="utterances per forward pass (default: 8)")
+    t.set_defaults(run=_run_lm_tune)
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _run_lm_tune(args) -> int:
+    from pathlib import Path
+
+    from asr.transcribe import Transcriber, TranscribeOptions
+    from eval.lm_tune import tune
+
+    transcriber = Transcriber(args.model, device=args.device, options=TranscribeOptions(batch_size=args.batch_size))
+    best = tune(transcriber, args.manifest, args.lm, _floats(args.lm_weights), _floats(args.word_scores), beam_size=args.beam_size)
+    print(f"best: lm_weight {best['lm_weight']:g}, word_score {best['word_score']:g}, dev WER {100 * best['wer']:.2f} % "
+          f"(written to {Path(args.lm) / 'tuned.json'})", file=sys.stderr)
+    return 0

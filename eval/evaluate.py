@@ -15,9 +15,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tqdm import tqdm
 
 from asr.audio import load_audio
+from asr.progress import progress as progress_bar
 from eval.bootstrap import Comparison, paired_bootstrap
 from eval.normalize import Normalizer
 from eval.scoring import Scores, score
@@ -68,7 +68,7 @@ def transcribe_test_set(system: System, test_set: TestSet, batch_size: int = 8) 
     hypotheses: list[str] = []
     audio_seconds = 0.0
     started = time.monotonic()
-    with tqdm(total=len(utterances), desc=f"{system.name} on {test_set.name}", unit="utt", file=sys.stderr, leave=False, dynamic_ncols=True) as progress:
+    with progress_bar(total=len(utterances), desc=f"{system.name} on {test_set.name}", unit="utt", leave=False) as progress:
         for first in range(0, len(utterances), batch_size):
             batch = utterances[first : first + batch_size]
             waves = [load_audio(u.audio_filepath, rate) for u in batch]

@@ -38,7 +38,8 @@ from eval.evaluate import EvalResult, Transcripts, compare, score_transcripts, t
 from asr.files import write_atomically
 from eval.normalize import Normalizer, get_normalizer
 from eval.report import describe_machine, format_difference, format_p, format_parameters
-from asr.decoding import DecodeOptions, parse_boosts
+from asr.decoding import DecodeOptions
+from asr.lm.boosting import parse_boosts
 from eval.systems import CheckpointSystem, FasterWhisperSystem, System, describe_decoding
 from eval.testset import TestSet, load_test_set
 

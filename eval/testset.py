@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from asr.manifest import Utterance, read_manifest
+from asr.corpora.manifest import Utterance, read_manifest
 
 
 @dataclass(frozen=True)

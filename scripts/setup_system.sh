@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Transfer ASR uses: the speech synthesizers and
-# voices that make its training and test corpora (asr/synth.py's VOICES table),
+# voices that make its training and test corpora (asr/corpora/synth.py's VOICES table),
 # and the fortunes texts they read; and the compilers and libraries that the
 # `kenlm` Python package and KenLM's lmplz (scripts/build_kenlm.sh) build from. MBROLA, SVOX Pico and RHVoice voices live in
 # Debian's contrib and non-free components, so those are enabled first.

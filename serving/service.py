@@ -23,7 +23,8 @@ import torch
 from google.protobuf.duration_pb2 import Duration
 
 from asr.audio import AudioError, load_audio, resample
-from asr.decoding import Boost, Word, make_decoder
+from asr.decoding import Word, make_decoder
+from asr.lm.boosting import Boost
 from asr.streaming import ChunkingOptions, EndpointOptions, Stream, Utterance
 from serving.metrics import Metrics
 from serving.proto import recognizer_pb2 as pb

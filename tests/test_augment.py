@@ -11,7 +11,7 @@ import pytest
 import soundfile
 import torch
 
-from asr.augment import (
+from asr.corpora.augment import (
     AugmentConfig,
     AugmentPlan,
     a_law,
@@ -31,7 +31,7 @@ from asr.augment import (
     telephone,
 )
 from asr.cli import main
-from asr.manifest import Utterance, read_manifest, write_manifest
+from asr.corpora.manifest import Utterance, read_manifest, write_manifest
 
 SR = 16000
 

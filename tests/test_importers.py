@@ -7,8 +7,8 @@ import pytest
 import soundfile
 
 from asr.cli import main
-from asr.importers import import_commonvoice, import_librispeech, import_table
-from asr.manifest import read_manifest
+from asr.corpora.importers import import_commonvoice, import_librispeech, import_table
+from asr.corpora.manifest import read_manifest
 
 CV_HEADER = "client_id\tpath\tsentence_id\tsentence\tsentence_domain\tup_votes\tdown_votes\tage\tgender\taccents\tvariant\tlocale\tsegment"
 

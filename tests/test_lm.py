@@ -5,8 +5,10 @@ import json
 import pytest
 import torch
 
-from asr import lm
-from asr.decoding import BeamDecoder, Boost, DecodeOptions, greedy_decode, parse_boosts, read_boosts
+from asr.lm import build as lm_build
+from asr.lm import folder as lm
+from asr.decoding import BeamDecoder, DecodeOptions, greedy_decode
+from asr.lm.boosting import Boost, parse_boosts, read_boosts
 from asr.text import Vocabulary
 
 pytest.importorskip("flashlight.lib.text.decoder", reason="beam search needs flashlight-text")
@@ -34,7 +36,7 @@ def lm_dir(tmp_path):
     folder = tmp_path / "lm"
     folder.mkdir()
     write_arpa(folder / lm.ARPA)
-    lm.write_lexicon(lm.arpa_unigrams(folder / lm.ARPA), VOCAB, folder / lm.LEXICON)
+    lm.write_lexicon(lm_build.arpa_unigrams(folder / lm.ARPA), VOCAB, folder / lm.LEXICON)
     return folder
 
 
@@ -67,19 +69,19 @@ def test_lexicon_spells_words_the_alphabet_covers():
 
 
 def test_arpa_unigrams(tmp_path):
-    assert lm.arpa_unigrams(write_arpa(tmp_path / "x.arpa")) == WORDS
+    assert lm_build.arpa_unigrams(write_arpa(tmp_path / "x.arpa")) == WORDS
 
 
-@pytest.mark.skipif(lm.kenlm_tool("lmplz") is None, reason="KenLM's lmplz is not built (bash scripts/build_kenlm.sh)")
+@pytest.mark.skipif(lm_build.kenlm_tool("lmplz") is None, reason="KenLM's lmplz is not built (bash scripts/build_kenlm.sh)")
 def test_build_lm_writes_a_loadable_arpa_and_lexicon(tmp_path):
     import kenlm
 
     texts = ["hello world", "the kat sat", "the cat sat", "hello the world", "world hello"] * 20
-    out = lm.build_lm(texts, tmp_path / "lm", VOCAB, order=3, language="en")
+    out = lm_build.build_lm(texts, tmp_path / "lm", VOCAB, order=3, language="en")
     model = kenlm.Model(str(out / lm.ARPA))
     assert model.order == 3
     assert model.score("hello world", bos=True, eos=True) > model.score("world world", bos=True, eos=True)
-    assert set(lm.arpa_unigrams(out / lm.ARPA)) == {"hello", "world", "the", "kat", "cat", "sat"}
+    assert set(lm_build.arpa_unigrams(out / lm.ARPA)) == {"hello", "world", "the", "kat", "cat", "sat"}
     assert "kat k a t |" in (out / lm.LEXICON).read_text().splitlines()
     assert json.loads((out / lm.INFO).read_text())["order"] == 3
     assert lm.lm_path(out).name in (lm.BINARY, lm.ARPA)
@@ -152,7 +154,9 @@ def test_tune_writes_its_weights_next_to_the_lm(tmp_path, lm_dir):
     manifest = tmp_path / "dev.jsonl"
     manifest.write_text("".join(json.dumps({"audio_filepath": f"{i}.wav", "text": "hello world", "duration": 0.5}) + "\n" for i in range(2)))
     transcriber = Transcriber(tiny_bundle(VOCAB), device="cpu")
-    best = lm.tune(transcriber, manifest, lm_dir, [0.5, 1.0], [0.0, 1.0], beam_size=5, progress=False)
+    from eval.lm_tune import tune
+
+    best = tune(transcriber, manifest, lm_dir, [0.5, 1.0], [0.0, 1.0], beam_size=5, progress=False)
     tuned = json.loads((lm_dir / lm.TUNED).read_text())
     assert len(tuned["grid"]) == 4 and tuned["lm_weight"] == best["lm_weight"]
     assert lm.read_weights(lm_dir) == lm.LMWeights(best["lm_weight"], best["word_score"])

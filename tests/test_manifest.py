@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from asr.manifest import Utterance, filter_utterances, read_manifest, shard, shuffled, write_manifest
+from asr.corpora.manifest import Utterance, filter_utterances, read_manifest, shard, shuffled, write_manifest
 
 
 def test_round_trip_stores_relative_paths_and_keeps_extra_keys(tmp_path):

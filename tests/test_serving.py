@@ -38,7 +38,8 @@ from serving.options import BatchOptions, Limits, ServerOptions
 from serving.proto import generate
 from serving.proto import recognizer_pb2 as pb
 from serving.proto import recognizer_pb2_grpc as pb_grpc
-from asr.decoding import Boost, DecodeOptions
+from asr.decoding import DecodeOptions
+from asr.lm.boosting import Boost
 from serving.server import start_server
 from tests.test_streaming import EXPECTED_WORDS, UTTERANCES, VOCABULARY, speech, tone_bundle
 from tests.tiny import tiny_bundle

@@ -5,21 +5,25 @@ import shutil
 
 import pytest
 import soundfile
+import torch
 
-from asr.manifest import read_manifest
-from asr.synth import (
+from asr.corpora.manifest import read_manifest
+from asr.corpora.synth import (
     MAX_DURATION,
     SPLITS,
     VOICES,
+    Sentence,
     SynthesizerMissing,
     Voice,
     build_corpus,
+    plan_split,
     read_fortunes,
     rejection_reason,
     resampling_rate_for_pitch,
     split_sentences,
     split_sizes,
     trim_silence,
+    turns,
 )
 from asr.text import normalize_transcript
 
@@ -251,19 +255,57 @@ def test_festival_flite_and_rhvoice_voices_speak_at_the_rate_and_pitch_asked(voi
 
 
 def test_an_engine_failing_on_one_sentence_skips_it_and_the_build_goes_on(tmp_path, monkeypatch):
-    import asr.synth as synth
+    import asr.corpora.synth as synth
 
     render = synth.Voice.render
     calls = []
 
-    def flaky(self, text, rate, pitch):
+    def flaky(self, text, rate, pitch, formant):
         calls.append(text)
         if len(calls) == 2:
             raise synth.SynthesisError("text2wave crashed (exit status -11)")
-        return render(self, text, rate, pitch)
+        return render(self, text, rate, pitch, formant)
 
     monkeypatch.setattr(synth.Voice, "render", flaky)
     manifests = synth.build_corpus("de", tmp_path / "c", utterances=10, seed=5, jobs=1, progress=False)
     kept = sum(len(p.read_text().splitlines()) for p in manifests.values())
     assert kept == 9
     assert json.loads((tmp_path / "c" / "dataset_card.json").read_text())["synthesis_failed"] == 1
+
+
+def test_a_formant_shift_raises_the_spectrum_and_keeps_the_speaking_rate():
+    voice = VOICES["de"]["train"][0]  # an espeak-ng variant: pitch by the engine, formants by resampling
+    text = "Der Hund läuft über die Straße und bellt."
+
+    def centroid_and_seconds(formant: float) -> tuple[float, float]:
+        wave = trim_silence(voice.render(text, 1.0, 0.0, formant))
+        power = torch.fft.rfft(wave).abs() ** 2
+        frequencies = torch.linspace(0, 8000, len(power))
+        return float((power * frequencies).sum() / power.sum()), len(wave) / 16000
+
+    low, low_seconds = centroid_and_seconds(-1.5)
+    high, high_seconds = centroid_and_seconds(1.5)
+    # 3 semitones apart: the spectrum moves up by about 2^(3/12) = 1.19
+    assert 1.08 < high / low < 1.35
+    assert high_seconds == pytest.approx(low_seconds, rel=0.06)
+
+
+def test_a_second_reading_of_a_sentence_is_by_another_voice_and_extends_the_first(tmp_path):
+    sentences = [Sentence(f"Satz {word}.", f"satz {word}") for word in ("eins", "zwei", "drei")]
+    voices = VOICES["de"]["train"][:4]
+    once = plan_split("train", sentences, voices, 0, tmp_path)
+    twice = plan_split("train", sentences, voices, 0, tmp_path, readings=2)
+    assert twice[:3] == once
+    for first, second in zip(twice[:3], twice[3:]):
+        assert first.sentence == second.sentence
+        assert first.voice != second.voice
+        assert first.path != second.path
+
+
+def test_engines_take_equal_turns_whatever_their_number_of_voices():
+    voices = VOICES["de"]["train"]
+    order = turns(voices)
+    engines = [voice.engine for voice in order]
+    assert engines.count("espeak-ng") == engines.count("mbrola")
+    assert set(order) == set(voices)
+    assert all(a != b for a, b in zip(order, order[1:] + order[:1]))

@@ -7,7 +7,7 @@ import soundfile
 import torch
 
 from asr.checkpoint import load_checkpoint
-from asr.manifest import Utterance
+from asr.corpora.manifest import Utterance
 from training.config import TrainConfig, augment_config, load_config
 from training.train import frozen_at, length_bucketed_batches, lr_factor, train, training_subset
 from tests.tiny import tiny_openai_pt, tone

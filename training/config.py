@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from asr.augment import AugmentConfig
+from asr.corpora.augment import AugmentConfig
 
 
 def _option(default, help: str):
@@ -63,7 +63,7 @@ class TrainConfig:
     augment: str = _option(
         "off",
         "on-the-fly waveform augmentation: off, default or telephone (presets), a JSON file, or "
-        "probabilities as key=value,... of asr.augment.AugmentConfig (noise_prob=0.5,telephone_prob=0.3)",
+        "probabilities as key=value,... of asr.corpora.augment.AugmentConfig (noise_prob=0.5,telephone_prob=0.3)",
     )
     precision: str = _option("auto", "auto (bf16 autocast on GPU, fp32 on CPU), fp32 or bf16")
     # Evaluation, checkpoints, logging

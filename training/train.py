@@ -31,7 +31,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import jiwer
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -40,11 +39,12 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from asr.audio import load_audio
-from asr.augment import augment
+from asr.corpora.augment import augment
 from asr.checkpoint import ModelBundle, load_checkpoint, save_checkpoint
 from asr.files import atomic_path, write_atomically
 from asr.features import FrontendConfig, LogMelFrontend
-from asr.manifest import Utterance, read_manifest
+from asr.progress import progress as progress_bar
+from asr.corpora.manifest import Utterance, read_manifest
 from asr.models import ARCHITECTURES, build_model
 from asr.pretrained import new_ctc_model
 from asr.text import Vocabulary, normalize_transcript
@@ -128,10 +128,10 @@ def train(config: TrainConfig) -> Path:
     plan = epoch_plan(utterances, config, p["epoch"])
     # Under a time budget the bar counts training seconds, so its ETA is the budget's end, not max_steps'.
     by_time = config.time_budget is not None
-    bar = tqdm(
+    bar = progress_bar(
         total=config.time_budget if by_time else config.max_steps,
         initial=min(p["train_seconds"], config.time_budget) if by_time else p["step"],  # tqdm fails on n > total
-        unit="s" if by_time else "step", dynamic_ncols=True, disable=not main_process,
+        desc="training", unit="s" if by_time else "step", disable=not main_process,
         bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]" if by_time else None,
     )
     started = time.monotonic() - p["train_seconds"]
@@ -369,6 +369,19 @@ def spec_augment(features: torch.Tensor, config: TrainConfig) -> torch.Tensor:
 # --- evaluation, state, logging -----------------------------------------------------------
 
 
+def dev_error_rates(references: list[str], hypotheses: list[str]) -> tuple[float, float]:
+    """Corpus WER and CER of the dev set: total edits over total reference words (characters).
+
+    A training-time monitor, for the best checkpoint and early stopping, by
+    torchaudio's edit distance; `training` does not depend on `eval`, where the
+    scores that are reported come from (`asr eval`, the same definition).
+    """
+    word_edits = sum(torchaudio.functional.edit_distance(r.split(), h.split()) for r, h in zip(references, hypotheses))
+    char_edits = sum(torchaudio.functional.edit_distance(r, h) for r, h in zip(references, hypotheses))
+    words, chars = sum(len(r.split()) for r in references), sum(len(r) for r in references)
+    return word_edits / max(words, 1), char_edits / max(chars, 1)
+
+
 def evaluate_and_keep_best(bundle, model, dev_set, config, progress, log, main_process) -> bool:
     """Greedy WER/CER on the dev set (rank 0), best checkpoint kept; True when early stopping says stop."""
     stop = False
@@ -381,8 +394,7 @@ def evaluate_and_keep_best(bundle, model, dev_set, config, progress, log, main_p
             hypotheses += [r.text for r in results]
             references += [normalize_transcript(u.text, config.language) for u in batch]
         model.train()
-        # jiwer's corpus rates directly: `eval` is the scoring package, and training does not depend on it.
-        wer, cer = jiwer.wer(references, hypotheses), jiwer.cer(references, hypotheses)
+        wer, cer = dev_error_rates(references, hypotheses)
         improved = wer < progress["best_wer"]
         if improved:
             progress["best_wer"], progress["evals_since_best"] = wer, 0

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from asr.cli import main
-from asr.corpus_stats import corpus_stats, duration_histogram, format_stats
-from asr.manifest import Utterance, write_manifest
+from asr.corpora.stats import corpus_stats, duration_histogram, format_stats
+from asr.corpora.manifest import Utterance, write_manifest
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from asr.manifest import Utterance
+from asr.corpora.manifest import Utterance
 from asr.text import ALPHABETS, normalize_transcript, uncovered_characters
 
 BAR_WIDTH = 40

@@ -42,11 +42,11 @@ from pathlib import Path
 
 import soundfile
 import torch
-from tqdm import tqdm
 
 from asr.files import write_atomically
 from asr.audio import SAMPLE_RATE, load_audio, write_audio
-from asr.manifest import Utterance, write_manifest
+from asr.progress import progress as progress_bar
+from asr.corpora.manifest import Utterance, write_manifest
 from asr.text import language_alphabet, normalize_transcript, uncovered_characters
 
 SPLITS = ("train", "dev", "test")
@@ -58,6 +58,13 @@ MAX_DURATION = 20.0  # seconds; longer synthesized utterances are left out of th
 # in semitones from the voice's own pitch, so both mean the same for every engine.
 RATE_RANGE = (0.8, 1.25)
 PITCH_RANGE = (-3.0, 3.0)
+# Vocal-tract length, as a formant shift in semitones, drawn per utterance too: the
+# engine speaks at a compensating pitch and rate and the audio is resampled, so that
+# one voice sounds like a range of speakers of different sizes (about +-9 %).
+FORMANT_RANGE = (-1.5, 1.5)
+# With --hours, a corpus that needs more audio than its sentences give once has
+# them read again, each time by another voice of the split, up to this many times.
+MAX_READINGS = 4
 
 ESPEAK_WORDS_PER_MINUTE = 175  # espeak-ng's default -s
 # Some MBROLA voices (de5, de7) clip at espeak-ng's default amplitude of 100.
@@ -193,18 +200,20 @@ class Voice:
         else:
             raise ValueError(f"unknown synthesis engine {self.engine!r}")
 
-    def render(self, text: str, rate: float, pitch: float) -> torch.Tensor:
-        """`text` at `rate` times normal speed and `pitch` semitones up, as a mono waveform at SAMPLE_RATE."""
+    def render(self, text: str, rate: float, pitch: float, formant: float = 0.0) -> torch.Tensor:
+        """`text` at `rate` times normal speed, `pitch` semitones up and formants `formant` semitones up,
+        as a mono waveform at SAMPLE_RATE. Engines without pitch control shift pitch and formants
+        together (by resampling), so for them `formant` is ignored and `pitch` moves both."""
         with tempfile.TemporaryDirectory() as tmp:
             raw = Path(tmp) / "raw.wav"  # pico2wave insists on the .wav suffix
-            if self.pitch_method == "resampling":
-                # Audio read at SAMPLE_RATE / f and played at SAMPLE_RATE is f times higher
-                # and f times faster; the engine speaks f times slower to make up for it.
-                load_rate = resampling_rate_for_pitch(pitch)
-                self.synthesize(text, raw, rate * load_rate / SAMPLE_RATE, 0.0)
-                return load_audio(raw, load_rate)
-            self.synthesize(text, raw, rate, pitch)
-            return load_audio(raw)
+            shift = pitch if self.pitch_method == "resampling" else formant
+            # Audio read at SAMPLE_RATE / f and played at SAMPLE_RATE is f times higher
+            # and f times faster; the engine speaks f times slower, and lower by the
+            # same interval where it can, to make up for it.
+            load_rate = resampling_rate_for_pitch(shift)
+            engine_pitch = 0.0 if self.pitch_method == "resampling" else pitch - shift
+            self.synthesize(text, raw, rate * load_rate / SAMPLE_RATE, engine_pitch)
+            return load_audio(raw, load_rate)
 
 
 def resampling_rate_for_pitch(semitones: float) -> int:
@@ -286,7 +295,19 @@ def _mbrola_voices(lang: str, databases: tuple[str, ...]) -> list[Voice]:
     return [Voice("mbrola", f"mb-{database}", lang) for database in databases]
 
 
-ESPEAK_VARIANTS = ("m1", "m3", "m5", "f2", "f4", "klatt3")
+# espeak-ng's voice variants that sound like people (its novelty ones, "croak",
+# "whisper", the robots, are left out); with the per-utterance rate, pitch and
+# formant draws they make dozens of distinct training speakers. "m7" is the dev
+# voice of Italian and Spanish, so it is in no training split.
+ESPEAK_VARIANTS = (
+    "m1", "m2", "m3", "m4", "m5", "m6", "m8", "f1", "f2", "f3", "f4", "f5",
+    "klatt", "klatt2", "klatt3", "klatt4", "klatt5", "klatt6",
+    "adam", "Alex", "Alicia", "Andrea", "Andy", "Annie", "antonio", "aunty", "belinda", "benjamin",
+    "boris", "caleb", "david", "Denis", "Diogo", "ed", "edward", "Gene", "gustave", "Henrique", "Hugo",
+    "iven", "Jacky", "john", "Lee", "linda", "marcelo", "Marco", "Mario", "max", "Michael", "michel",
+    "miguel", "Mike", "norbert", "pablo", "paul", "pedro", "quincy", "rob", "robert", "sandro",
+    "shelby", "steph", "travis", "victor", "zac", "anika", "grandpa",
+)  # fmt: skip
 
 # language -> split -> voices. Test voices never appear in train or dev, the dev
 # voices in neither train nor test, and a recorded person (Voice.person) in one
@@ -470,31 +491,64 @@ def split_sentences_by_text(sentences: list[Sentence], seed: int) -> dict[str, l
     }
 
 
+def train_sentences(lang: str, seed: int = 0) -> list[str]:
+    """Every normalised sentence that `build_corpus` (same seed) puts in the train split's pool.
+
+    All of the split's sentences, not only the synthesized ones; never a dev or
+    test sentence, so a language model built from them has not seen the test set's text.
+    """
+    sentences, _ = collect_sentences(lang, fortune_files(lang))
+    return [s.text for s in split_sentences_by_text(sentences, seed)["train"]]
+
+
 @dataclass(frozen=True)
 class SynthesisJob:
     sentence: Sentence
     voice: Voice
     rate: float
     pitch: float
+    formant: float
     path: Path
 
 
+def turns(voices: list[Voice]) -> list[Voice]:
+    """The order voices take turns in: engines alternate, and each engine's voices take turns within it.
+
+    So every engine reads an equal share of a split, however many voices it has
+    (espeak-ng's dozens of variants do not drown MBROLA's few recorded speakers),
+    and neighbours in the order are never the same voice.
+    """
+    engines: dict[str, list[Voice]] = {}
+    for voice in voices:
+        engines.setdefault(voice.engine, []).append(voice)
+    longest = max(len(group) for group in engines.values())
+    return [group[i % len(group)] for i in range(longest) for group in engines.values()]
+
+
 def plan_split(
-    split: str, sentences: list[Sentence], voices: list[Voice], seed: int, wav_dir: Path
+    split: str, sentences: list[Sentence], voices: list[Voice], seed: int, wav_dir: Path, readings: int = 1
 ) -> list[SynthesisJob]:
-    """One job per sentence: voices take turns, rate and pitch are drawn per utterance."""
+    """One job per sentence and reading: voices take turns, rate, pitch and formants are drawn per utterance.
+
+    Reading r of sentence i is spoken by the voice i + r places on in `turns(voices)`,
+    so the readings of a sentence are by different voices.
+    """
+    order = turns(voices)
     jobs = []
-    for index, sentence in enumerate(sentences):
-        # one generator per utterance: its rate and pitch do not depend on how
-        # many utterances are built or on which worker synthesizes it
-        rng = random.Random(f"{seed}/{split}/{index}")
-        rate, pitch = rng.uniform(*RATE_RANGE), rng.uniform(*PITCH_RANGE)
-        voice = voices[index % len(voices)]
-        # The file name holds a digest of everything that shapes the audio, so a
-        # rebuild with other settings never mistakes an old WAV for its own.
-        digest = hashlib.sha1(f"{voice.name}|{rate!r}|{pitch!r}|{sentence.spoken}".encode()).hexdigest()[:10]
-        path = wav_dir / split / f"{split}-{index:06d}-{digest}.wav"
-        jobs.append(SynthesisJob(sentence, voice, rate, pitch, path))
+    for reading in range(readings):
+        for position, sentence in enumerate(sentences):
+            index = reading * len(sentences) + position
+            # one generator per utterance: its draws do not depend on how many
+            # utterances are built or on which worker synthesizes it
+            rng = random.Random(f"{seed}/{split}/{index}")
+            rate, pitch, formant = rng.uniform(*RATE_RANGE), rng.uniform(*PITCH_RANGE), rng.uniform(*FORMANT_RANGE)
+            voice = order[(position + reading) % len(order)]
+            # The file name holds a digest of everything that shapes the audio, so a
+            # rebuild with other settings never mistakes an old WAV for its own.
+            shape = f"{voice.name}|{rate!r}|{pitch!r}|{formant!r}|{sentence.spoken}"
+            digest = hashlib.sha1(shape.encode()).hexdigest()[:10]
+            path = wav_dir / split / f"{split}-{index:06d}-{digest}.wav"
+            jobs.append(SynthesisJob(sentence, voice, rate, pitch, formant, path))
     return jobs
 
 
@@ -516,7 +570,7 @@ def synthesize_job(job: SynthesisJob) -> tuple[SynthesisJob, float, str | None]:
     # write_audio renames a finished file into place, so an existing WAV is complete
     if not job.path.exists():
         try:
-            wave = trim_silence(job.voice.render(job.sentence.spoken, job.rate, job.pitch))
+            wave = trim_silence(job.voice.render(job.sentence.spoken, job.rate, job.pitch, job.formant))
             if len(wave) == 0:
                 raise SynthesisError(f"{job.voice.name} produced only silence for {job.sentence.spoken!r}")
         except SynthesisError as error:  # one sentence an engine cannot say must not stop the build
@@ -622,14 +676,15 @@ def build_corpus(
         candidates = pools
     # Job i of a split is the same whatever the size of the build, so a plan over the
     # whole pool holds every smaller build's jobs as its first ones.
-    plans = {split: plan_split(split, candidates[split], voices[split], seed, wav_dir) for split in SPLITS}
+    readings = 1 if hours is None else MAX_READINGS
+    plans = {split: plan_split(split, candidates[split], voices[split], seed, wav_dir, readings) for split in SPLITS}
     for split in SPLITS:
         (wav_dir / split).mkdir(parents=True, exist_ok=True)
         remove_stale_files(wav_dir / split, {job.path for job in plans[split]})
 
     durations: dict[Path, float] = {}
     failed: set[Path] = set()
-    bar = tqdm(total=0, desc=f"synthesizing {lang}", unit="utt", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=0, desc=f"synthesizing {lang}", unit="utt", disable=not progress)
     with Pool(jobs, initializer=_init_worker) as pool:
 
         def run(batch: list[SynthesisJob]) -> None:
@@ -710,6 +765,7 @@ def build_corpus(
         "max_duration_seconds": MAX_DURATION,
         "speaking_rate_factor_range": list(RATE_RANGE),
         "pitch_semitone_range": list(PITCH_RANGE),
+        "formant_semitone_range": list(FORMANT_RANGE),
         "splits": split_cards,
         "voices": {
             split: [
@@ -751,7 +807,7 @@ def corpus_readme(card: dict) -> str:
     lines = [
         f"# Synthetic speech corpus ({card['lang']})",
         "",
-        f"Built by `asr.synth.build_corpus` with seed {card['seed']}, asked for {asked}: sentences from the "
+        f"Built by `asr.corpora.synth.build_corpus` with seed {card['seed']}, asked for {asked}: sentences from the "
         f"Debian package {card['text_source']['package']}, read by speech synthesizers, "
         f"{card['sample_rate']} Hz mono 16-bit WAV. No sentence is in two splits; the test voices "
         "are heard only in test and the dev voices only in dev. Details in dataset_card.json.",

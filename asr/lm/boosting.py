@@ -1,16 +1,49 @@
-"""Phrase boosting for beam search: a flashlight LM that adds a bonus to the words of boosted phrases.
+"""Phrase boosting for beam search: boosted phrases, and a flashlight LM that adds their bonus to the words.
 
-Imported only by `asr.decoding.BeamDecoder`, as it needs flashlight-text.
+`asr.decoding.BeamDecoder` puts `BoostedLM` in place of the plain KenLM model
+when a request has boosts.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState
 
-from asr.decoding import Boost
 from asr.text import WORD_DELIMITER
+
+
+@dataclass(frozen=True)
+class Boost:
+    """A phrase whose words get `boost` added to their log10 LM score while the beam spells it."""
+
+    phrase: str
+    boost: float = 5.0
+
+
+def parse_boosts(items: list[str]) -> tuple[Boost, ...]:
+    """Boosts from "phrase" or "phrase:BOOST" strings (a CLI flag, a line of a file)."""
+    boosts = []
+    for item in items:
+        phrase, _, value = item.rpartition(":") if ":" in item else (item, "", "")
+        try:
+            boost = float(value) if value else Boost.boost
+        except ValueError:
+            raise ValueError(f"boost {item!r}: write PHRASE or PHRASE:NUMBER") from None
+        if not phrase.strip():
+            raise ValueError(f"boost {item!r} has no phrase")
+        # Lower case and NFC, like the transcripts (asr.text) the lexicon's words come from.
+        boosts.append(Boost(" ".join(unicodedata.normalize("NFC", phrase).lower().split()), boost))
+    return tuple(boosts)
+
+
+def read_boosts(path: str | Path) -> tuple[Boost, ...]:
+    """Boosts from a file: one "phrase" or "phrase:BOOST" a line; # starts a comment."""
+    lines = [line.split("#", 1)[0].strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    return parse_boosts([line for line in lines if line])
+
 
 
 class BoostedLM(CTCDecoderLM):

@@ -36,10 +36,10 @@ import numpy as np
 import soundfile
 import torch
 import torchaudio.functional as AF
-from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio, resample, write_audio
-from asr.manifest import Utterance, read_manifest, write_manifest
+from asr.progress import progress as progress_bar
+from asr.corpora.manifest import Utterance, read_manifest, write_manifest
 
 NOISE_COLORS = ("white", "pink", "brown")
 CODECS = ("mulaw", "alaw", "g722", "none")
@@ -517,13 +517,12 @@ def augment_corpus(
             tasks.append((utterance, plan, target))
     with Pool(jobs, initializer=_init_worker) as pool:
         results = list(
-            tqdm(
+            progress_bar(
                 pool.imap(_bake_one, tasks, chunksize=4),
                 total=len(tasks),
                 desc=f"augmenting {manifest.name}",
                 unit="utt",
                 disable=not progress,
-                dynamic_ncols=True,
             )
         )
     keep = {target for _, _, target in tasks}

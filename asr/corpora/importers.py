@@ -31,10 +31,10 @@ from pathlib import Path
 
 import soundfile
 import torch
-from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio, write_audio
-from asr.manifest import Utterance, write_manifest
+from asr.progress import progress
+from asr.corpora.manifest import Utterance, write_manifest
 from asr.text import ALPHABETS, normalize_transcript
 
 COMMONVOICE_TABLES = ("train", "dev", "test")
@@ -309,9 +309,7 @@ def _init_worker() -> None:
 
 
 def _progress(iterable, total: int, name: str, enabled: bool):
-    return tqdm(
-        iterable, total=total, desc=f"importing {name}", unit="file", disable=not enabled, dynamic_ncols=True, file=sys.stderr
-    )
+    return progress(iterable, total=total, desc=f"importing {name}", unit="file", disable=not enabled)
 
 
 def default_jobs() -> int:
