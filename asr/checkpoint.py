@@ -3,7 +3,7 @@
 The weights are the tensors; everything needed to rebuild and run the model
 (architecture, its config, the vocabulary, the frontend, the language, and how
 it was trained) is JSON in the file's metadata. Loading never needs the
-pretrained source the model started from.
+pretrained source the model started from (a compact export, `asr.export`, does).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from asr.models import build_model
 from asr.text import Vocabulary
 
 FORMAT = "transfer-asr/1"
-_METADATA_KEY = "transfer_asr"
+METADATA_KEY = "transfer_asr"
 
 
 @dataclass
@@ -38,11 +38,9 @@ class ModelBundle:
     metadata: dict = field(default_factory=dict)
 
 
-def save_checkpoint(path: str | Path, bundle: ModelBundle) -> None:
-    """Write atomically: the file at `path` is always a whole checkpoint, old or new."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = {
+def bundle_header(bundle: ModelBundle) -> dict:
+    """Everything but the weights: what rebuilds the model and interprets its input and output."""
+    return {
         "format": FORMAT,
         "architecture": bundle.architecture,
         "model_config": bundle.model_config,
@@ -51,9 +49,29 @@ def save_checkpoint(path: str | Path, bundle: ModelBundle) -> None:
         "language": bundle.language,
         "metadata": bundle.metadata,
     }
+
+
+def bundle_from_header(header: dict) -> ModelBundle:
+    """The bundle a header describes, its model freshly built (weights not loaded)."""
+    return ModelBundle(
+        architecture=header["architecture"],
+        model_config=header["model_config"],
+        model=build_model(header["architecture"], header["model_config"]),
+        vocabulary=Vocabulary(tuple(header["vocabulary"])),
+        frontend=FrontendConfig(**header["frontend"]),
+        language=header["language"],
+        metadata=header["metadata"],
+    )
+
+
+def save_checkpoint(path: str | Path, bundle: ModelBundle) -> None:
+    """Write atomically: the file at `path` is always a whole checkpoint, old or new."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = bundle_header(bundle)
     tensors = {k: v.detach().cpu().contiguous() for k, v in bundle.model.state_dict().items()}
     with atomic_path(path) as partial:
-        save_file(tensors, str(partial), metadata={_METADATA_KEY: json.dumps(header)})
+        save_file(tensors, str(partial), metadata={METADATA_KEY: json.dumps(header)})
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> ModelBundle:
@@ -62,20 +80,15 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Mod
         raise FileNotFoundError(f"{path}: no such checkpoint; train one with `asr train` or give the path of a .safetensors checkpoint")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
-            header = json.loads((f.metadata() or {}).get(_METADATA_KEY, "null"))
+            header = json.loads((f.metadata() or {}).get(METADATA_KEY, "null"))
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as error:  # safetensors raises its own untyped errors on a damaged file
         raise ValueError(f"{path}: not a readable checkpoint ({error})") from None
     if not header or header.get("format") != FORMAT:
         raise ValueError(f"{path}: not a Transfer ASR checkpoint (format {FORMAT!r} expected)")
-    model = build_model(header["architecture"], header["model_config"])
-    model.load_state_dict(tensors, strict=True)
-    return ModelBundle(
-        architecture=header["architecture"],
-        model_config=header["model_config"],
-        model=model.to(device).eval(),
-        vocabulary=Vocabulary(tuple(header["vocabulary"])),
-        frontend=FrontendConfig(**header["frontend"]),
-        language=header["language"],
-        metadata=header["metadata"],
-    )
+    if "compact" in header:
+        raise ValueError(f"{path}: a compact export (relative to {header['compact']['base']}); load it with asr.registry.load_model")
+    bundle = bundle_from_header(header)
+    bundle.model.load_state_dict(tensors, strict=True)
+    bundle.model.to(device).eval()
+    return bundle

@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_transcribe(commands)
     _add_data(commands)
     _add_lm(commands)
+    _add_export(commands)
+    _add_models(commands)
     for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
         entry.load()(commands)
     args = parser.parse_args(argv)
@@ -65,12 +67,14 @@ def _add_transcribe(commands) -> None:
         description="Transcribe audio files, directories (searched recursively), globs or manifests (.jsonl). "
         "Any sample rate; stereo is mixed down. Long audio is split into overlapping chunks and stitched.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  asr transcribe talk.mp3 recordings/ --model runs/de.safetensors --format srt --output-dir subs\n"
+        epilog="examples:\n  asr transcribe talk.wav --model de          # the shipped German model, beam search with its LM\n"
+        "  asr transcribe talk.wav --model de --decoder greedy\n"
+        "  asr transcribe talk.mp3 recordings/ --model runs/de.safetensors --format srt --output-dir subs\n"
         "  asr transcribe talk.mp3 --model runs/de.safetensors --decoder beam --lm runs/lm-de --boost 'Frau Holle'\n\n"
         "decoding options:\n" + DECODE_EXAMPLES,
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio file, directory, glob or manifest")
-    p.add_argument("--model", required=True, help="checkpoint (.safetensors) written by `asr train`")
+    add_model_arguments(p)
     p.add_argument("--format", default="txt", choices=[*FORMATS, "all"], help="output format (default: txt)")
     p.add_argument("--output-dir", default=".", help="where output files go (default: current directory)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
@@ -90,8 +94,12 @@ DECODE_EXAMPLES = (
 
 def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
     """The decoder's options (asr.decoding.DecodeOptions), the same for every command that decodes."""
-    g = parser.add_argument_group("decoding", "greedy by default; beam search with an n-gram LM and phrase boosts")
-    g.add_argument("--decoder", choices=["greedy", "beam"], default="greedy", help="CTC decoder (default: greedy)")
+    g = parser.add_argument_group(
+        "decoding", "beam search with the model's LM for a shipped model that has one, else greedy; "
+        "beam search with an n-gram LM and phrase boosts")
+    g.add_argument("--decoder", choices=["greedy", "beam"], default=None,
+                   help="CTC decoder (default: beam with the model's own LM where it ships one, or where --lm, "
+                   "--lexicon-free or a boost asks for it; else greedy)")
     g.add_argument("--lm", metavar="DIR", help="language model folder from `asr lm build` (beam; lexicon-constrained)")
     g.add_argument("--lexicon-free", action="store_true", help="beam search over any character sequence, without a word LM")
     g.add_argument("--lm-weight", type=float, help="LM weight (default: the LM folder's tuned value, else 1)")
@@ -104,16 +112,29 @@ def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--boost-file", metavar="FILE", help="boosts, one PHRASE[:BOOST] a line (# comments)")
 
 
-def decode_options(args):
+def decode_options(args, model_lm: str | Path | None = None):
+    """The DecodeOptions the decoding arguments ask for; `model_lm` is the model's own LM, the default for beam search."""
     from asr.decoding import DecodeOptions
     from asr.lm.boosting import parse_boosts, read_boosts
 
     boosts = parse_boosts(args.boost) + (read_boosts(args.boost_file) if args.boost_file else ())
+    own_lm = str(model_lm) if model_lm and not args.lexicon_free else None
+    method = args.decoder or ("beam" if (args.lm or own_lm or args.lexicon_free or boosts) else "greedy")
+    # The model's own LM only where beam search is chosen; an --lm given with greedy is the user's error to hear of.
+    lm_dir = args.lm or (own_lm if method == "beam" else None)
     return DecodeOptions(
-        method=args.decoder, lm_dir=args.lm, lexicon_free=args.lexicon_free, lm_weight=args.lm_weight,
+        method=method, lm_dir=lm_dir, lexicon_free=args.lexicon_free, lm_weight=args.lm_weight,
         word_score=args.word_score, beam_size=args.beam_size, beam_threshold=args.beam_threshold, nbest=args.nbest,
         boosts=boosts,
     )
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """--model and --precision, the same for every command that runs a model."""
+    parser.add_argument("--model", required=required, help="a shipped model by language or name (de; `asr models` lists them), "
+                        "a training run folder, or a checkpoint (.safetensors)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="auto: bf16 autocast on a GPU and on a CPU with native bf16 (AVX512-BF16, AMX), else fp32 (default: auto)")
 
 
 def expand_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
@@ -146,6 +167,7 @@ def _run_transcribe(args) -> int:
     from asr.progress import progress as progress_bar
 
     from asr.audio import AudioError
+    from asr.registry import resolve_model
     from asr.transcribe import Transcriber, TranscribeOptions
     from asr.writers import write_transcription
 
@@ -161,7 +183,11 @@ def _run_transcribe(args) -> int:
     if not files:
         return 2
     options = TranscribeOptions(batch_size=args.batch_size, chunk_seconds=min(args.chunk_seconds, 30.0), overlap_seconds=args.overlap_seconds)
-    transcriber = Transcriber(args.model, device=args.device, options=options, decoding=decode_options(args))
+    model = resolve_model(args.model)
+    decoding = decode_options(args, model.lm_dir)
+    transcriber = Transcriber(model.checkpoint, device=args.device, options=options, decoding=decoding, precision=args.precision)
+    print(f"model {model.name} ({transcriber.bundle.language}), decoding: {decoding.label}, "
+          f"{transcriber.precision} on {transcriber.device}", file=sys.stderr)
     failed = len(problems)
     audio_seconds = 0.0
     started = time.monotonic()
@@ -179,7 +205,7 @@ def _run_transcribe(args) -> int:
     print(
         f"{len(files) - failed + len(problems)} of {len(files) + len(problems)} inputs transcribed: "
         f"{audio_seconds:.1f} s of audio in {wall:.1f} s, RTFx {audio_seconds / max(wall, 1e-9):.1f} "
-        f"on {transcriber.device}",
+        f"on {transcriber.device} ({transcriber.precision})",
         file=sys.stderr,
     )
     if failed:
@@ -396,6 +422,81 @@ def _run_lm_build(args) -> int:
     info = json.loads((out / "lm.json").read_text())
     print(f"{out}: {info['order']}-gram LM from {info['sentences']} sentences ({info['words']} words), "
           f"{info['vocabulary']} word types, {info['lexicon']} in the lexicon", file=sys.stderr)
+    return 0
+
+
+# --- export, models ---------------------------------------------------------------------
+
+
+def _add_export(commands) -> None:
+    p = commands.add_parser(
+        "export",
+        help="write a fine-tuned model compactly, as its changes to the pretrained weights",
+        description="Write a compact export of a fine-tuned whisper-encoder-ctc checkpoint: the CTC head in fp16, each "
+        "fine-tuned weight matrix's change as a rank-R product (SVD), other changed tensors as fp16 changes, and "
+        "nothing for frozen layers. It loads (`--model FILE` anywhere) on the pretrained weights it names, checked "
+        "by SHA-256. Training runs keep full checkpoints; this is the step that makes a model small enough to ship.",
+        epilog="example: asr export --model runs/release/de/best.safetensors --out models/de/model.safetensors --rank 64",
+    )
+    p.add_argument("--model", required=True, help="full checkpoint (.safetensors) or run folder")
+    p.add_argument("--out", required=True, help="the compact .safetensors file to write")
+    p.add_argument("--base", default=None, help="pretrained weights it was fine-tuned from (default: whisper-base)")
+    p.add_argument("--rank", type=int, default=64, help="rank kept of each weight matrix's change (default: 64)")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args) -> int:
+    from asr.export import export_compact
+    from asr.registry import load_model
+
+    bundle = load_model(args.model)
+    stored = export_compact(bundle, args.base or "whisper-base", args.out, rank=args.rank)
+    print(f"{args.out}: {stored['bytes'] / 1e6:.1f} MB, relative to {stored['base']}: {stored['stored']} tensors stored "
+          f"(rank {stored['rank']}), {stored['frozen']} taken from the pretrained weights", file=sys.stderr)
+    return 0
+
+
+def _add_models(commands) -> None:
+    p = commands.add_parser(
+        "models",
+        help="list the models --model can name: shipped, pretrained, local runs",
+        description="List the shipped models (models/<lang>/, by language or name), the pretrained encoders "
+        "`asr train --init` takes, and the training runs under --runs, with sizes and scores.",
+    )
+    p.add_argument("--runs", default="runs", help="folder searched for training runs (default: runs)")
+    p.set_defaults(run=_run_models)
+
+
+def _run_models(args) -> int:
+    from asr.pretrained import WHEEL_MODELS, PretrainedNotFound, resolve
+    from asr.registry import local_runs, shipped_models
+
+    def size(path: Path) -> str:
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        return f"{sum(p.stat().st_size for p in files) / 1e6:.1f} MB"
+
+    print("shipped (--model LANG or NAME; beam search with the model's LM by default):")
+    shipped = shipped_models()
+    for ref in shipped:
+        scores = ref.card.get("scores", {})
+        summary = ", ".join(f"{key} {value}" for key, value in scores.get("summary", {}).items())
+        lm = f" + LM {size(ref.lm_dir)}" if ref.lm_dir else ""
+        print(f"  {ref.card.get('language', '?'):4} {ref.name:28} {size(ref.checkpoint)}{lm}  {summary}")
+    if not shipped:
+        print("  none")
+    print("pretrained encoders (asr train --init NAME):")
+    for name in WHEEL_MODELS:
+        try:
+            where = f"installed, {resolve(name)}"
+        except (PretrainedNotFound, ValueError) as error:
+            where = f"not usable: {str(error)[:80]}"
+        print(f"  {name:33} {where}")
+    runs = local_runs(args.runs) if Path(args.runs).is_dir() else []
+    print(f"training runs under {args.runs}/ (--model FOLDER):")
+    for ref in runs:
+        print(f"  {str(ref.checkpoint.parent):33} {ref.checkpoint.name} {size(ref.checkpoint)}")
+    if not runs:
+        print("  none")
     return 0
 
 

@@ -118,6 +118,14 @@ class DecodeOptions:
             raise ValueError(f"need 1 <= nbest <= beam_size, got nbest {self.nbest} and beam_size {self.beam_size}")
 
     @property
+    def label(self) -> str:
+        """In words, for system names and the line a decoding command prints: "greedy", "beam 50, LM lm"."""
+        if self.method == "greedy":
+            return "greedy"
+        what = f"beam {self.beam_size}" + (f", LM {Path(self.lm_dir).name}" if self.lm_dir else ", lexicon-free")
+        return what + (f", {len(self.boosts)} boosts" if self.boosts else "")
+
+    @property
     def fingerprint(self) -> dict:
         """Every setting that changes the output, for caches; the LM's files are hashed by the caller."""
         return dataclasses.asdict(self)

@@ -108,7 +108,8 @@ class LogProgress:
         """Nothing to redraw in a log; the next line shows the new figures."""
 
     def write(self, text: str, file=None) -> None:
-        print(text, file=file if file is not None else self.file, flush=True)
+        """Print a line, to standard output unless `file` says otherwise (as tqdm.write)."""
+        print(text, file=file if file is not None else sys.stdout, flush=True)
 
     def close(self) -> None:
         if not self._closed:

@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 
 from asr.audio import AudioError, load_audio
-from asr.checkpoint import ModelBundle, load_checkpoint
+from asr.checkpoint import ModelBundle
 from asr.decoding import DecodeOptions, Hypothesis, Word, make_decoder
 from asr.features import LogMelFrontend
+from asr.registry import load_model
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,33 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bf16 itself (AVX512-BF16 or AMX), where bf16 autocast pays off."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no cheap way to tell, so fp32
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"fp32" or "bf16" for `precision` on `device`: auto is bf16 on a GPU and on a CPU with native bf16.
+
+    bf16 is autocast: weights stay fp32, matrix products run in bf16, and the
+    CTC log-probabilities come out in fp32 for the decoders.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16"
+    return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
+
+
 class Transcriber:
     def __init__(
         self,
@@ -84,9 +112,11 @@ class Transcriber:
         device: str = "auto",
         options: TranscribeOptions = TranscribeOptions(),
         decoding: DecodeOptions = DecodeOptions(),
+        precision: str = "auto",
     ):
         self.device = resolve_device(device)
-        self.bundle = model if isinstance(model, ModelBundle) else load_checkpoint(model)
+        self.precision = resolve_precision(precision, self.device)
+        self.bundle = model if isinstance(model, ModelBundle) else load_model(model)
         self.model = self.bundle.model.to(self.device).eval()
         self.frontend = LogMelFrontend(self.bundle.frontend).to(self.device)
         self.options = options
@@ -133,7 +163,9 @@ class Transcriber:
     def log_probs(self, waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch, frames, vocab) CTC log-probabilities and frame counts of waveforms short enough for one pass."""
         features, lengths = self.frontend.batch([w.to(self.device) for w in waves])
-        return self.model(features, lengths.to(self.device))
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            log_probs, frames = self.model(features, lengths.to(self.device))
+        return log_probs.float(), frames
 
     @property
     def seconds_per_frame(self) -> float:

@@ -26,6 +26,7 @@ def _add_eval(commands) -> None:
         "--rescore can score it again (another normaliser, say) without inference.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
+        "  asr eval --model de --manifest data/synth-de/test.jsonl     # the shipped model, beam search with its LM\n"
         "  asr eval --model runs/de.safetensors --manifest data/synth-de/test.jsonl\n"
         "  asr eval --model runs/de.safetensors --baseline runs/scratch.safetensors --manifest data/synth-de/test.jsonl \\\n"
         "      --json runs/eval.json --markdown runs/eval.md\n"
@@ -33,9 +34,12 @@ def _add_eval(commands) -> None:
         "  asr eval --model runs/de.safetensors --manifest data/synth-de/test.jsonl --decoder beam --lm runs/lm-de \\\n"
         "      --baseline-decoder greedy     # beam search + LM against greedy decoding of the same checkpoint",
     )
-    p.add_argument("--model", action="append", help="checkpoint (.safetensors); repeat to score several")
+    p.add_argument("--model", action="append", help="a shipped model (de), a run folder or a checkpoint (.safetensors); "
+                   "repeat to score several")
     p.add_argument("--manifest", help="test manifest (.jsonl)")
-    p.add_argument("--baseline", help="checkpoint every --model is compared with")
+    p.add_argument("--baseline", help="model every --model is compared with (as --model)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="auto: bf16 autocast on a GPU and on a CPU with native bf16, else fp32 (default: auto)")
     p.add_argument("--rescore", metavar="REPORT", help="score the hypotheses saved in a JSON report again, instead of --model/--manifest")
     p.add_argument("--normalizer", choices=["auto", *NORMALIZERS], default=None,
                    help="text normaliser for references and hypotheses; auto: the test set's language "
@@ -55,6 +59,7 @@ def _add_eval(commands) -> None:
 
 def _run_eval(args) -> int:
     from asr.files import write_atomically
+    from asr.registry import resolve_model
     from eval.evaluate import evaluate
     from eval.normalize import get_normalizer
     from eval.report import build_report, describe_machine, rescore_report
@@ -67,16 +72,20 @@ def _run_eval(args) -> int:
         args.parser.error("give --model and --manifest (or --rescore REPORT)")
     if args.baseline_decoder and (args.baseline or len(args.model or []) != 1):
         args.parser.error("--baseline-decoder compares one --model with itself: give exactly one --model and no --baseline")
-    decoding = decode_options(args)
     command = "asr " + " ".join(sys.argv[1:])
     if args.rescore:
         report = rescore_report(args.rescore, args.normalizer, args.resamples, args.seed, command)
     else:
         test_set = load_test_set(args.manifest)
-        paths = args.model + ([args.baseline] if args.baseline else [])
-        systems = [CheckpointSystem(path, device=args.device, batch_size=args.batch_size, decoding=decoding) for path in paths]
+        specs = args.model + ([args.baseline] if args.baseline else [])
+        # Each model decodes as asked, by default with its own LM where it ships one.
+        systems = [CheckpointSystem(spec, device=args.device, batch_size=args.batch_size, precision=args.precision,
+                                    decoding=decode_options(args, resolve_model(spec).lm_dir)) for spec in specs]
+        for system in systems:
+            print(f"{system.name}: decoding {system.decoding.label}, {system.precision}", file=sys.stderr)
         if args.baseline_decoder:
-            systems.append(CheckpointSystem(args.model[0], f"{args.model[0]} (greedy)", device=args.device, batch_size=args.batch_size))
+            systems.append(CheckpointSystem(args.model[0], f"{args.model[0]} (greedy)", device=args.device,
+                                            batch_size=args.batch_size, precision=args.precision))
         normalizer = get_normalizer(args.normalizer or "auto", test_set.language or systems[0].language)
         results = [evaluate(system, test_set, normalizer, args.batch_size) for system in systems]
         baselines = len(args.model) if (args.baseline or args.baseline_decoder) else None

@@ -40,7 +40,8 @@ from eval.normalize import Normalizer, get_normalizer
 from eval.report import describe_machine, format_difference, format_p, format_parameters
 from asr.decoding import DecodeOptions
 from asr.lm.boosting import parse_boosts
-from eval.systems import CheckpointSystem, FasterWhisperSystem, System, describe_decoding
+from asr.registry import resolve_model
+from eval.systems import CheckpointSystem, FasterWhisperSystem, System
 from eval.testset import TestSet, load_test_set
 
 EXAMPLE = """\
@@ -91,7 +92,7 @@ class ModelEntry:
     @property
     def kind(self) -> str:
         if self.checkpoint is not None:
-            return "checkpoint (CTC)" if self.decoding.method == "greedy" else f"checkpoint (CTC, {describe_decoding(self.decoding)})"
+            return "checkpoint (CTC)" if self.decoding.method == "greedy" else f"checkpoint (CTC, {self.decoding.label})"
         return f"faster-whisper {self.faster_whisper}, beam {self.beam_size} (zero-shot)"
 
 
@@ -113,6 +114,7 @@ class LeaderboardConfig:
     baseline: str | None = None
     normalizer: str = "auto"
     device: str = "auto"
+    precision: str = "auto"  # checkpoints: auto, fp32 or bf16 (asr.transcribe.resolve_precision)
     batch_size: int = 8
     resamples: int = 10_000
     seed: int = 0
@@ -123,8 +125,8 @@ class LeaderboardConfig:
 
 
 _TOP_KEYS = {"title": str, "output": str, "cache": str, "baseline": str, "normalizer": str, "device": str,
-             "batch_size": int, "resamples": int, "seed": int, "models": list, "test_sets": list}
-_MODEL_KEYS = {"name": str, "checkpoint": str, "faster_whisper": str, "beam_size": int, "compute_type": str,
+             "precision": str, "batch_size": int, "resamples": int, "seed": int, "models": list, "test_sets": list}
+_MODEL_KEYS = {"name": str, "checkpoint": str, "model": str, "faster_whisper": str, "beam_size": int, "compute_type": str,
                "decoder": str, "lm": str, "lexicon_free": bool, "lm_weight": float, "word_score": float, "boosts": list}
 _DECODER_KEYS = {"decoder", "lm", "lexicon_free", "lm_weight", "word_score", "boosts"}
 _TEST_SET_KEYS = {"name": str, "manifest": str, "lang": str}
@@ -148,8 +150,17 @@ def load_config(path: str | Path) -> LeaderboardConfig:
         where = f"{path}: [[models]] number {number}"
         _check(table, _MODEL_KEYS, {"name"}, where)
         where = f"{path}: model {table['name']!r}"
-        if ("checkpoint" in table) == ("faster_whisper" in table):
-            raise ConfigError(f"{where}: give exactly one of checkpoint (a .safetensors file) and faster_whisper (Whisper weights)")
+        if sum(key in table for key in ("checkpoint", "model", "faster_whisper")) != 1:
+            raise ConfigError(f"{where}: give exactly one of checkpoint (a .safetensors file), model (a shipped model's "
+                              "language or name) and faster_whisper (Whisper weights)")
+        if "model" in table:  # a shipped model: by default, beam search with its own LM
+            try:
+                ref = resolve_model(table["model"])
+            except LookupError as error:
+                raise ConfigError(f"{where}: {error}") from None
+            table = {**table, "checkpoint": str(ref.checkpoint)}
+            if ref.lm_dir and table.get("decoder", "beam") == "beam" and "lm" not in table and not table.get("lexicon_free"):
+                table = {**table, "decoder": "beam", "lm": str(ref.lm_dir)}
         if "checkpoint" in table:
             extra = {"compute_type"} & set(table) | ({"beam_size"} & set(table) if table.get("decoder") != "beam" else set())
             if extra:
@@ -208,7 +219,7 @@ def load_config(path: str | Path) -> LeaderboardConfig:
     return LeaderboardConfig(
         path=path, models=models, test_sets=test_sets, output=folder / data.get("output", "runs/leaderboard"),
         cache=folder / data["cache"] if "cache" in data else None,
-        **{k: data[k] for k in ("title", "baseline", "normalizer", "device", "batch_size", "resamples", "seed") if k in data},
+        **{k: data[k] for k in ("title", "baseline", "normalizer", "device", "precision", "batch_size", "resamples", "seed") if k in data},
     )
 
 
@@ -228,9 +239,10 @@ def _check(table: object, keys: dict[str, type], required: set[str], where: str)
         raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
 
 
-def build_system(entry: ModelEntry, device: str, batch_size: int) -> System:
+def build_system(entry: ModelEntry, device: str, batch_size: int, precision: str = "auto") -> System:
     if entry.checkpoint is not None:
-        return CheckpointSystem(entry.checkpoint, entry.name, device=device, batch_size=batch_size, decoding=entry.decoding)
+        return CheckpointSystem(entry.checkpoint, entry.name, device=device, batch_size=batch_size, decoding=entry.decoding,
+                                precision=precision)
     return FasterWhisperSystem(entry.faster_whisper, entry.name, device=device, beam_size=entry.beam_size, compute_type=entry.compute_type)
 
 
@@ -431,7 +443,7 @@ def run_leaderboard(config: LeaderboardConfig, command: str = "") -> Leaderboard
     results: dict[str, list[EvalResult]] = {}
     evaluated, cached = [], []
     for entry in config.models:
-        system = build_system(entry, config.device, config.batch_size)
+        system = build_system(entry, config.device, config.batch_size, config.precision)
         scored = []
         for test_set, normalizer in zip(test_sets, normalizers):
             pair = f"{entry.name} on {test_set.name}"
@@ -476,6 +488,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", help="folder for leaderboard.md/.csv/.json/.png and, unless the file names one, "
                         "the cache (default: the file's `output`)")
     parser.add_argument("--device", help="auto, cpu or cuda[:N] (default: the file's `device`, else auto)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                        help="checkpoints' precision; auto: bf16 on a GPU and on a CPU with native bf16 (default: the file's `precision`, else auto)")
 
 
 def run_from_args(args: argparse.Namespace, command: str) -> int:
@@ -489,6 +503,8 @@ def run_from_args(args: argparse.Namespace, command: str) -> int:
             config = replace(config, output=Path(args.output))
         if args.device:
             config = replace(config, device=args.device)
+        if args.precision:
+            config = replace(config, precision=args.precision)
         board = run_leaderboard(config, command)
     except (FileNotFoundError, ValueError, AudioError, PretrainedNotFound) as error:
         print(f"error: {error}", file=sys.stderr)

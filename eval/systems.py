@@ -55,25 +55,30 @@ class System(Protocol):
 
 
 class CheckpointSystem:
-    """A `.safetensors` checkpoint of this project, transcribed by `asr.transcribe.Transcriber`."""
+    """A model of this project (a checkpoint, a run folder or a shipped model's name), run by `asr.transcribe.Transcriber`."""
 
-    def __init__(self, path: str | Path, name: str | None = None, device: str = "auto", batch_size: int = 8, decoding=None):
+    def __init__(self, model: str | Path, name: str | None = None, device: str = "auto", batch_size: int = 8, decoding=None,
+                 precision: str = "auto"):
         from asr.decoding import DecodeOptions
+        from asr.registry import resolve_model
+        from asr.transcribe import resolve_device, resolve_precision
 
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: no such checkpoint; train one with `asr train` or give the path of a .safetensors checkpoint")
+        self.path = resolve_model(model).checkpoint
         self.decoding = decoding or DecodeOptions()
-        self.name = name or (str(path) if self.decoding.method == "greedy" else f"{path} ({describe_decoding(self.decoding)})")
+        self.name = name or (str(model) if self.decoding.method == "greedy" else f"{model} ({self.decoding.label})")
         self._device = device
+        # Resolved now, so that the fingerprint (and the cache) tells bf16 from fp32 results.
+        self.precision = resolve_precision(precision, resolve_device(device))
         self.batch_size = batch_size
 
     @cached_property
     def fingerprint(self) -> str:
-        if self.decoding.method == "greedy":
+        # fp32 fingerprints are those of results recorded before precision was a setting.
+        precision = "" if self.precision == "fp32" else f"precision {self.precision}\n"
+        if self.decoding.method == "greedy" and not precision:
             # Greedy decoding has no settings, so the file's content decides the output.
             return sha256_file(self.path)
-        digest = hashlib.sha256(f"{sha256_file(self.path)}\n".encode())
+        digest = hashlib.sha256(f"{sha256_file(self.path)}\n{precision}".encode())
         digest.update(json.dumps(self.decoding.fingerprint, sort_keys=True, default=str).encode())
         if self.decoding.lm_dir:
             for file in sorted(Path(self.decoding.lm_dir).iterdir()):
@@ -85,7 +90,8 @@ class CheckpointSystem:
     def transcriber(self):
         from asr.transcribe import Transcriber, TranscribeOptions
 
-        return Transcriber(self.path, device=self._device, options=TranscribeOptions(batch_size=self.batch_size), decoding=self.decoding)
+        return Transcriber(self.path, device=self._device, options=TranscribeOptions(batch_size=self.batch_size),
+                           decoding=self.decoding, precision=self.precision)
 
     @property
     def language(self) -> str:
@@ -101,7 +107,7 @@ class CheckpointSystem:
 
     @property
     def device(self) -> str:
-        return str(self.transcriber.device)
+        return f"{self.transcriber.device} ({self.precision})"
 
     def load(self) -> None:
         _ = self.transcriber  # a cached property: the checkpoint loads once
@@ -110,12 +116,6 @@ class CheckpointSystem:
         if language is not None and language != self.language:
             raise ValueError(f"{self.name} is a {self.language!r} model, but the test set's language is {language!r}")
         return [t.text for t in self.transcriber.transcribe(waves)]
-
-
-def describe_decoding(decoding) -> str:
-    """A short label for a beam-search configuration, for system names."""
-    what = f"beam {decoding.beam_size}" + (f", LM {Path(decoding.lm_dir).name}" if decoding.lm_dir else ", lexicon-free")
-    return what + (f", {len(decoding.boosts)} boosts" if decoding.boosts else "")
 
 
 class FasterWhisperSystem:

@@ -26,12 +26,16 @@ def _add_serve(commands) -> None:
         "lookahead, and the chunks of all streams share batched forward passes. SIGTERM drains: no new calls, open "
         "streams get their final results.",
         epilog="examples:\n"
+        "  asr serve --model de                       # the shipped German model, beam search with its LM\n"
         "  asr serve --model runs/de.safetensors --device cuda --listen 0.0.0.0:50051 --metrics-port 9090\n"
         "  asr serve --model runs/de.safetensors --model runs/it.safetensors --token-file token.txt \\\n"
         "      --tls-cert server.crt --tls-key server.key",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", action="append", required=True, help="checkpoint (.safetensors); repeat to serve several, the first is the default")
+    p.add_argument("--model", action="append", required=True, help="a shipped model (de), a run folder or a checkpoint "
+                   "(.safetensors); repeat to serve several, the first is the default")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="auto: bf16 autocast on a GPU and on a CPU with native bf16, else fp32 (default: auto)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument("--listen", default=defaults.listen, help="ADDRESS:PORT; 0.0.0.0:PORT for every interface, port 0 for any free one (default: %(default)s)")
     g = p.add_argument_group("streaming")
@@ -83,7 +87,7 @@ def _run_serve(args) -> int:
         metrics_port=args.metrics_port,
         grace_seconds=args.grace_seconds,
     )
-    return serve(args.model, args.device, options, decode_options(args))
+    return serve(args.model, args.device, options, lambda ref: decode_options(args, ref.lm_dir), args.precision)
 
 
 # --- stream ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from asr.decoding import DecodeOptions
+from asr.registry import ModelRef, resolve_model
 from asr.streaming import ChunkingOptions, Window, window_log_probs
 from asr.transcribe import Transcriber
 from serving.auth import TokenAuth
@@ -61,17 +63,27 @@ class RunningServer:
             executor.shutdown(wait=False, cancel_futures=True)
 
 
-def load_models(paths: list[str | Path], device: str, decoding: DecodeOptions = DecodeOptions()) -> list[tuple[str, Transcriber]]:
-    """(name, transcriber) per checkpoint; the name is the file stem, which must be unique.
+def load_models(
+    specs: list[str | Path], device: str, decoding: Callable[[ModelRef], DecodeOptions] = lambda ref: DecodeOptions(),
+    precision: str = "auto",
+) -> list[tuple[str, Transcriber]]:
+    """(name, transcriber) per model (a shipped model's language or name, a run folder or a checkpoint).
 
-    `decoding` applies to every model; with beam search each stream keeps its open
-    utterance's frames and searches them when the utterance ends (asr.streaming).
+    The name is the shipped model's name or the checkpoint's file stem, and must be unique.
+    `decoding` gives each model its decoding (by default, beam search with its own LM where
+    it ships one); with beam search each stream keeps its open utterance's frames and
+    searches them when the utterance ends (asr.streaming).
     """
     models = []
-    for path in map(Path, paths):
-        if path.stem in {name for name, _ in models}:
-            raise ValueError(f"two models named {path.stem!r}; every checkpoint's file name must differ")
-        models.append((path.stem, Transcriber(path, device=device, decoding=decoding)))
+    for spec in specs:
+        ref = resolve_model(spec)
+        name = ref.name if ref.card else ref.checkpoint.stem
+        if name in {known for known, _ in models}:
+            raise ValueError(f"two models named {name!r}; every checkpoint's file name must differ")
+        transcriber = Transcriber(ref.checkpoint, device=device, decoding=decoding(ref), precision=precision)
+        print(f"model {name} ({transcriber.bundle.language}): decoding {transcriber.decoding.label}, "
+              f"{transcriber.precision} on {transcriber.device}", file=sys.stderr, flush=True)
+        models.append((name, transcriber))
     return models
 
 
@@ -124,9 +136,10 @@ def _warm_up(transcriber: Transcriber, chunking: ChunkingOptions) -> None:
     window_log_probs(transcriber, [Window(torch.zeros(samples), 0, None, 0)])
 
 
-def serve(model_paths: list[str | Path], device: str, options: ServerOptions, decoding: DecodeOptions = DecodeOptions()) -> int:
+def serve(model_specs: list[str | Path], device: str, options: ServerOptions,
+          decoding: Callable[[ModelRef], DecodeOptions] = lambda ref: DecodeOptions(), precision: str = "auto") -> int:
     """Run until SIGTERM or SIGINT, then drain; the `asr serve` command."""
-    models = load_models(model_paths, device, decoding)
+    models = load_models(model_specs, device, decoding, precision)
 
     async def run() -> None:
         running = await start_server(models, options)

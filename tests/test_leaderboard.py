@@ -79,8 +79,8 @@ def workspace(tmp_path, monkeypatch):
         transcribed.append(f"{system.name} on {test_set.name}")
         return real_transcribe(system, test_set, batch_size)
 
-    def build(entry, device, batch_size):
-        return FakeSystem(entry.name) if entry.faster_whisper == "fake" else real_build(entry, "cpu", batch_size)
+    def build(entry, device, batch_size, precision):
+        return FakeSystem(entry.name) if entry.faster_whisper == "fake" else real_build(entry, "cpu", batch_size, precision)
 
     monkeypatch.setattr(leaderboard, "transcribe_test_set", spy)
     monkeypatch.setattr(leaderboard, "build_system", build)

@@ -188,7 +188,10 @@ def test_cli_decoder_flags(tmp_path, lm_dir, capsys):
     assert (tmp_path / "a.txt").exists()
     assert main(["transcribe", str(audio), "--model", str(model), "--decoder", "beam", "--lm", str(tmp_path / "nope")]) == 2
     assert "asr lm build" in capsys.readouterr().err
-    assert main(["transcribe", str(audio), "--model", str(model), "--lm", str(lm_dir)]) == 2
+    # An LM asks for beam search; greedy decoding with one is a contradiction.
+    assert main(["transcribe", str(audio), "--model", str(model), "--lm", str(lm_dir), "--output-dir", str(tmp_path)]) == 0
+    assert "decoding: beam 50, LM lm" in capsys.readouterr().err
+    assert main(["transcribe", str(audio), "--model", str(model), "--decoder", "greedy", "--lm", str(lm_dir)]) == 2
     with pytest.raises(SystemExit):
         main(["lm", "build", "--help"])
     assert "asr lm build --lang de" in capsys.readouterr().out

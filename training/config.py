@@ -65,7 +65,7 @@ class TrainConfig:
         "on-the-fly waveform augmentation: off, default or telephone (presets), a JSON file, or "
         "probabilities as key=value,... of asr.corpora.augment.AugmentConfig (noise_prob=0.5,telephone_prob=0.3)",
     )
-    precision: str = _option("auto", "auto (bf16 autocast on GPU, fp32 on CPU), fp32 or bf16")
+    precision: str = _option("auto", "auto (bf16 autocast on a GPU and on a CPU with native bf16, else fp32), fp32 or bf16")
     # Evaluation, checkpoints, logging
     eval_every: int = _option(0, "evaluate on the dev set every this many steps (0: at the end only)")
     early_stop_patience: int = _option(0, "stop after this many evaluations without a better dev WER (0: never)")

@@ -48,7 +48,7 @@ from asr.corpora.manifest import Utterance, read_manifest
 from asr.models import ARCHITECTURES, build_model
 from asr.pretrained import new_ctc_model
 from asr.text import Vocabulary, normalize_transcript
-from asr.transcribe import Transcriber, resolve_device
+from asr.transcribe import Transcriber, resolve_device, resolve_precision
 from training.config import RESUMABLE_CHANGES, TrainConfig, augment_config, parse_key_values
 
 
@@ -110,7 +110,7 @@ def train(config: TrainConfig) -> Path:
         raise ValueError("gradual unfreezing (--unfreeze-every) is not supported with several processes")
     ddp_model = DistributedDataParallel(model) if world_size > 1 else model
 
-    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    use_bf16 = resolve_precision(config.precision, device) == "bf16"
     log = JsonLog(out_dir) if main_process else None
     if main_process:
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

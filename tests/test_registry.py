@@ -1,0 +1,131 @@
+"""Shipped models by name, compact exports and precision selection: what `--model` and `--precision` mean."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from asr.checkpoint import save_checkpoint
+from asr.cli import main
+from asr.export import export_compact, load_compact
+from asr.pretrained import new_ctc_model
+from asr.registry import resolve_model
+from asr.text import Vocabulary
+from asr.transcribe import Transcriber, resolve_precision
+from tests.tiny import tiny_openai_pt, write_tone
+
+VOCAB = Vocabulary.from_transcripts(["hello world the cat sat kat"])
+
+
+def fine_tuned(base, seed: int = 1):
+    """A tiny model on `base` whose layer 0 stayed frozen and whose layer 1 and head moved, layer 1 by a rank-2 change."""
+    bundle = new_ctc_model(str(base), VOCAB, "en")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in bundle.model.named_parameters():
+            if name.startswith("encoder.blocks.1.") and tensor.dim() == 2:
+                rows, cols = tensor.shape
+                tensor += 0.05 * torch.randn(rows, 2, generator=generator) @ torch.randn(2, cols, generator=generator)
+            elif name.startswith("encoder.blocks.1.") or name.startswith("head"):
+                tensor += 0.05 * torch.randn(tensor.shape, generator=generator)
+    return bundle
+
+
+def test_a_compact_export_rebuilds_the_model_on_its_base_and_is_smaller(tmp_path):
+    base = tiny_openai_pt(tmp_path / "base.pt")
+    bundle = fine_tuned(base)
+    save_checkpoint(tmp_path / "full.safetensors", bundle)
+    stored = export_compact(bundle, str(base), tmp_path / "compact.safetensors", rank=4)
+    assert stored["frozen"] > 0 and stored["stored"]["low_rank"] > 0
+    assert stored["bytes"] < (tmp_path / "full.safetensors").stat().st_size / 2
+    rebuilt = load_compact(tmp_path / "compact.safetensors")
+    original = bundle.model.state_dict()
+    for name, tensor in rebuilt.model.state_dict().items():
+        if name.startswith("encoder.blocks.0."):
+            assert torch.equal(tensor, original[name]), name  # frozen: the base's own tensor
+        else:
+            assert torch.allclose(tensor, original[name], atol=2e-3, rtol=1e-3), name  # fp16, and rank 4 >= the change's rank 2
+    assert rebuilt.vocabulary == bundle.vocabulary and rebuilt.language == "en"
+
+
+def test_a_compact_export_refuses_a_base_that_is_not_the_one_it_was_made_from(tmp_path):
+    base = tiny_openai_pt(tmp_path / "base.pt")
+    export_compact(fine_tuned(base), str(base), tmp_path / "compact.safetensors", rank=4)
+    tiny_openai_pt(base, seed=7)  # the same name, other weights
+    with pytest.raises(ValueError, match="differs"):
+        load_compact(tmp_path / "compact.safetensors")
+
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    """models/en/ as the release recipe writes it: a compact model, its LM and card.json."""
+    from tests.test_lm import write_arpa
+    from asr.lm import build as lm_build
+    from asr.lm import folder as lm
+
+    base = tiny_openai_pt(tmp_path / "base.pt")
+    folder = tmp_path / "models" / "en"
+    export_compact(fine_tuned(base), str(base), folder / "model.safetensors", rank=4)
+    (folder / "lm").mkdir()
+    write_arpa(folder / "lm" / lm.ARPA)
+    lm.write_lexicon(lm_build.arpa_unigrams(folder / "lm" / lm.ARPA), VOCAB, folder / "lm" / lm.LEXICON)
+    card = {"name": "tiny-ctc-en", "language": "en", "model": "model.safetensors", "lm": "lm", "scores": {"summary": {"test WER": "1.0 %"}}}
+    (folder / "card.json").write_text(json.dumps(card))
+    monkeypatch.setenv("ASR_MODELS_DIR", str(tmp_path / "models"))
+    return folder
+
+
+def test_a_shipped_model_is_found_by_language_and_by_name_and_brings_its_lm(shipped):
+    for spec in ("en", "tiny-ctc-en"):
+        ref = resolve_model(spec)
+        assert ref.checkpoint == shipped / "model.safetensors" and ref.lm_dir == shipped / "lm"
+    with pytest.raises(LookupError, match="en \\(tiny-ctc-en\\)"):
+        resolve_model("fr")
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        resolve_model("runs/nothing/best.safetensors")
+
+
+def test_a_run_folder_names_its_best_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    base = tiny_openai_pt(tmp_path / "base.pt")
+    save_checkpoint(run / "last.safetensors", fine_tuned(base))
+    assert resolve_model(run).checkpoint == run / "last.safetensors"
+    shutil.copy(run / "last.safetensors", run / "best.safetensors")
+    assert resolve_model(run).checkpoint == run / "best.safetensors"
+
+
+def test_transcribe_with_a_shipped_model_decodes_with_its_lm_by_default_and_greedy_on_request(shipped, tmp_path, capsys):
+    audio = write_tone(tmp_path / "a.wav")
+    assert main(["transcribe", str(audio), "--model", "en", "--output-dir", str(tmp_path)]) == 0
+    assert f"model tiny-ctc-en (en), decoding: beam 50, LM lm" in capsys.readouterr().err
+    assert main(["transcribe", str(audio), "--model", "en", "--decoder", "greedy", "--output-dir", str(tmp_path)]) == 0
+    assert "decoding: greedy" in capsys.readouterr().err
+    assert main(["models"]) == 0
+    assert "tiny-ctc-en" in capsys.readouterr().out
+
+
+def test_auto_precision_is_bf16_on_a_gpu_and_on_a_cpu_with_native_bf16(monkeypatch):
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert resolve_precision("fp32", gpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    assert resolve_precision("auto", gpu) == "bf16"
+    monkeypatch.setattr("asr.transcribe.cpu_has_native_bf16", lambda: True)
+    assert resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr("asr.transcribe.cpu_has_native_bf16", lambda: False)
+    assert resolve_precision("auto", cpu) == "fp32"
+    with pytest.raises(ValueError, match="auto, fp32 or bf16"):
+        resolve_precision("fp16", cpu)
+
+
+def test_bf16_and_fp32_transcribers_agree_and_give_fp32_log_probs(tmp_path):
+    base = tiny_openai_pt(tmp_path / "base.pt")
+    bundle = fine_tuned(base)
+    wave = torch.randn(16000) * 0.1
+    fp32 = Transcriber(bundle, device="cpu", precision="fp32")
+    bf16 = Transcriber(bundle, device="cpu", precision="bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    a, _ = fp32.log_probs([wave])
+    b, _ = bf16.log_probs([wave])
+    assert b.dtype == torch.float32
+    assert not torch.equal(a, b)  # bf16 did run
+    assert (a - b).abs().max() < 0.1
