@@ -19,24 +19,50 @@ from asr.files import atomic_path
 SAMPLE_RATE = 16000
 
 
+# What a file's header may declare: telephone to studio rates, up to 7.1 surround.
+MIN_FILE_RATE, MAX_FILE_RATE = 8000, 192000
+MAX_FILE_CHANNELS = 8
+
+
 class AudioError(ValueError):
     """An audio file that cannot be used, with the file's name and the reason."""
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
-    """Read an audio file as a mono float32 waveform at `sample_rate`."""
+class AudioTooLong(AudioError):
+    """An audio file longer than the caller allows."""
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None) -> torch.Tensor:
+    """Read an audio file as a mono float32 waveform at `sample_rate`.
+
+    The header's rate, channels and length are checked before anything is
+    decoded, and at most `max_seconds` are decoded: a small file whose header
+    claims 1 Hz, or hours of audio, cannot make the reader allocate gigabytes.
+    """
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
     try:
-        samples, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        info = soundfile.info(str(path))
+        if not MIN_FILE_RATE <= info.samplerate <= MAX_FILE_RATE:
+            raise AudioError(f"{path}: its header says {info.samplerate} Hz; audio files must be {MIN_FILE_RATE} to {MAX_FILE_RATE} Hz")
+        if not 1 <= info.channels <= MAX_FILE_CHANNELS:
+            raise AudioError(f"{path}: its header says {info.channels} channels; audio files may have 1 to {MAX_FILE_CHANNELS}")
+        if max_seconds is not None and info.frames > max_seconds * info.samplerate:
+            raise AudioTooLong(f"{path}: {info.frames / info.samplerate:.1f} s of audio, more than the {max_seconds:g} s allowed")
+        frames = -1 if max_seconds is None else int(max_seconds * info.samplerate) + 1
+        samples, file_rate = soundfile.read(str(path), frames=frames, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        if isinstance(error, AudioError):
+            raise
         raise AudioError(
             f"{path}: cannot decode audio ({error}); formats libsndfile reads "
             f"(WAV, FLAC, OGG, MP3, ...) are supported"
         ) from None
     if samples.shape[0] == 0:
         raise AudioError(f"{path}: the file holds no audio samples")
+    if max_seconds is not None and samples.shape[0] > max_seconds * file_rate:  # a header that understated the length
+        raise AudioTooLong(f"{path}: more than the {max_seconds:g} s of audio allowed")
     return resample(torch.from_numpy(samples.mean(axis=1)), file_rate, sample_rate)
 
 

@@ -403,6 +403,8 @@ def _add_lm(commands) -> None:
     b.add_argument("--text", action="append", metavar="FILE", help="text file, one sentence a line; repeatable (default: the train split's fortunes)")
     b.add_argument("--lang", required=True, choices=["de", "en", "it", "es"], help="language: normaliser and alphabet")
     b.add_argument("--order", type=int, default=4, help="n-gram order (default: 4)")
+    b.add_argument("--prune", type=int, default=0, help="drop n-grams (order 2 and up) seen this many times or fewer; "
+                   "1 drops singletons, for an LM small enough to ship (default: 0, keep all)")
     b.add_argument("--seed", type=int, default=0, help="the corpus split seed of `asr data synth` (default: 0)")
     b.add_argument("--out", required=True, metavar="DIR", help="output folder")
     b.set_defaults(run=_run_lm_build)
@@ -418,7 +420,7 @@ def _run_lm_build(args) -> int:
     else:
         texts = train_sentences(args.lang, args.seed)
     vocabulary = Vocabulary(SPECIAL_TOKENS + tuple(sorted(ALPHABETS[args.lang])))
-    out = build_lm(texts, args.out, vocabulary, order=args.order, language=args.lang)
+    out = build_lm(texts, args.out, vocabulary, order=args.order, language=args.lang, prune=args.prune)
     info = json.loads((out / "lm.json").read_text())
     print(f"{out}: {info['order']}-gram LM from {info['sentences']} sentences ({info['words']} words), "
           f"{info['vocabulary']} word types, {info['lexicon']} in the lexicon", file=sys.stderr)

@@ -16,8 +16,10 @@ OPEN_SERVICES = ("/grpc.health.v1.Health/",)
 
 
 class TokenAuth(grpc.aio.ServerInterceptor):
+    """Checks the token from the call's metadata, before any request message is read or parsed."""
+
     def __init__(self, token: str, metrics: Metrics):
-        self._expected = f"Bearer {token}".encode()
+        self._token = token.encode()
         self._metrics = metrics
 
     async def intercept_service(self, continuation, details: grpc.HandlerCallDetails):
@@ -25,7 +27,9 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         if handler is None or details.method.startswith(OPEN_SERVICES):
             return handler
         given = dict(details.invocation_metadata or ()).get("authorization")
-        if given is not None and hmac.compare_digest(given.encode(), self._expected):
+        # RFC 6750: the scheme is case-insensitive ("bearer" and "Bearer" alike); the token is not.
+        scheme, _, token = (given or "").strip().partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self._token):
             return handler
         message = (
             "this server needs a token: send the metadata 'authorization: Bearer TOKEN'"
@@ -37,16 +41,15 @@ class TokenAuth(grpc.aio.ServerInterceptor):
 
 
 def _refusal(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
-    """A handler of the same kind as `handler` that ends the call with UNAUTHENTICATED."""
+    """A handler that ends the call with UNAUTHENTICATED without reading a request message.
 
-    async def refuse(request_or_iterator, context: grpc.aio.ServicerContext):
+    It takes requests as a stream, whatever the method: a unary handler would
+    first receive and parse the whole body (up to the receive limit); a
+    streaming one runs as soon as the call's headers are in.
+    """
+
+    async def refuse(requests, context: grpc.aio.ServicerContext):
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
-    kinds = {
-        (False, False): grpc.unary_unary_rpc_method_handler,
-        (False, True): grpc.unary_stream_rpc_method_handler,
-        (True, False): grpc.stream_unary_rpc_method_handler,
-        (True, True): grpc.stream_stream_rpc_method_handler,
-    }
-    make = kinds[(handler.request_streaming, handler.response_streaming)]
-    return make(refuse, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+    make = grpc.stream_stream_rpc_method_handler if handler.response_streaming else grpc.stream_unary_rpc_method_handler
+    return make(refuse, request_deserializer=None, response_serializer=handler.response_serializer)

@@ -82,7 +82,9 @@ class Batcher:
                 continue
             elapsed = time.monotonic() - started
             self.forward_calls += 1
-            new_audio = sum(len(o) for o in outputs) * FRAME_MS / 1000
+            # Each second of a stream once: the chunk's frames, not the lookahead that the next window decodes again.
+            new_audio = sum(len(o) if p.window.keep_to is None else p.window.keep_to - p.window.keep_from
+                            for p, o in zip(batch, outputs)) * FRAME_MS / 1000
             self.metrics.batch_size.observe(len(batch))
             self.metrics.forward_seconds.observe(elapsed)
             self.metrics.audio_seconds.labels("StreamingRecognize").inc(new_audio)

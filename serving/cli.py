@@ -51,6 +51,8 @@ def _add_serve(commands) -> None:
     g.add_argument("--max-chunk-bytes", type=int, default=limits.max_chunk_bytes, help="largest audio message of a stream (default: %(default)s)")
     g.add_argument("--max-realtime-factor", type=float, default=limits.max_realtime_factor, help="fastest a stream may send audio after its burst; 0: no limit (default: %(default)s)")
     g.add_argument("--realtime-burst-seconds", type=float, default=limits.realtime_burst_seconds, help="audio a stream may send ahead of that pace (default: %(default)s)")
+    g.add_argument("--idle-timeout-seconds", type=float, default=limits.idle_timeout_seconds, help="a stream that sends nothing this long ends with OUT_OF_RANGE, its results so far sent (default: %(default)s)")
+    g.add_argument("--max-recognize-bytes", type=int, default=limits.max_recognize_bytes, help="largest request message, a Recognize call's whole audio included; larger ones get RESOURCE_EXHAUSTED (default: %(default)s)")
     g = p.add_argument_group("operations")
     g.add_argument("--token-file", help="require 'authorization: Bearer TOKEN' with the token in this file (health checks stay open)")
     g.add_argument("--tls-cert", help="PEM certificate chain: serve TLS (with --tls-key)")
@@ -80,6 +82,8 @@ def _run_serve(args) -> int:
             max_chunk_bytes=args.max_chunk_bytes,
             max_realtime_factor=args.max_realtime_factor,
             realtime_burst_seconds=args.realtime_burst_seconds,
+            idle_timeout_seconds=args.idle_timeout_seconds,
+            max_recognize_bytes=args.max_recognize_bytes,
         ),
         token=token,
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,

@@ -28,13 +28,19 @@ class Limits:
     # A stream may run ahead of real time by `realtime_burst_seconds`, then at most this fast; 0: no limit.
     max_realtime_factor: float = 2.0
     realtime_burst_seconds: float = 3.0
+    # The largest request message, Recognize's whole audio included: gRPC's own receive limit, so a
+    # larger body is refused with RESOURCE_EXHAUSTED before it is read into memory.
     max_recognize_bytes: int = 64 * 1024 * 1024
+    # A stream that sends no message for this long ends with OUT_OF_RANGE and frees its slot.
+    idle_timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if self.max_streams < 1:
             raise ValueError(f"max_streams must be at least 1, got {self.max_streams}")
         if self.max_stream_seconds <= 0 or self.max_chunk_bytes <= 0 or self.max_recognize_bytes <= 0:
             raise ValueError("max_stream_seconds, max_chunk_bytes and max_recognize_bytes must be positive")
+        if self.idle_timeout_seconds <= 0:
+            raise ValueError(f"idle_timeout_seconds must be positive, got {self.idle_timeout_seconds}")
         if self.max_realtime_factor < 0 or self.realtime_burst_seconds < 0:
             raise ValueError("max_realtime_factor and realtime_burst_seconds must be at least 0")
 

@@ -29,6 +29,7 @@ from asr.transcribe import Transcriber
 from serving.auth import TokenAuth
 from serving.batcher import Batcher
 from serving.metrics import Metrics
+from serving.parsing import RequestParsing
 from serving.options import ServerOptions
 from serving.proto import recognizer_pb2 as pb
 from serving.proto import recognizer_pb2_grpc as pb_grpc
@@ -103,10 +104,12 @@ async def start_server(models: list[tuple[str, Transcriber]], options: ServerOpt
         batchers.append(batcher)
         served[name] = Model(name, transcriber, batcher)
     service = RecognizerService(served, options.chunking, options.endpointing, options.limits, metrics, recognize)
-    # A message may be a whole Recognize file; stream messages are checked against max_chunk_bytes by the service.
-    message_limit = max(options.limits.max_recognize_bytes, options.limits.max_chunk_bytes) + 64 * 1024
+    # One limit on every request message: a Recognize request (its whole audio) is at most max_recognize_bytes,
+    # refused by gRPC itself with RESOURCE_EXHAUSTED beyond it; stream messages are checked against max_chunk_bytes.
+    message_limit = max(options.limits.max_recognize_bytes, options.limits.max_chunk_bytes)
     server = grpc.aio.server(
-        interceptors=[TokenAuth(options.token, metrics)] if options.token else None,
+        # Authentication first, before a request message is read; then parsing errors as INVALID_ARGUMENT.
+        interceptors=([TokenAuth(options.token, metrics)] if options.token else []) + [RequestParsing(metrics)],
         options=[("grpc.max_receive_message_length", message_limit), ("grpc.so_reuseport", 0)],
     )
     pb_grpc.add_RecognizerServicer_to_server(service, server)

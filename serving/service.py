@@ -22,7 +22,7 @@ import grpc
 import torch
 from google.protobuf.duration_pb2 import Duration
 
-from asr.audio import AudioError, load_audio, resample
+from asr.audio import AudioError, AudioTooLong, load_audio, resample
 from asr.decoding import Word, make_decoder
 from asr.lm.boosting import Boost
 from asr.streaming import ChunkingOptions, EndpointOptions, Stream, Utterance
@@ -144,9 +144,11 @@ class RecognizerService(pb_grpc.RecognizerServicer):
 
     async def _first_message(self, requests) -> pb.StreamingRecognitionConfig:
         try:
-            first = await anext(aiter(requests))
+            first = await asyncio.wait_for(anext(aiter(requests)), self.limits.idle_timeout_seconds)
         except StopAsyncIteration:
             raise invalid("the stream ended before its first message; send streaming_config first") from None
+        except TimeoutError:
+            raise idle(self.limits.idle_timeout_seconds, before_config=True) from None
         if first.WhichOneof("streaming_request") != "streaming_config":
             raise invalid("the first message must hold streaming_config (encoding, sample rate, ...); audio_content comes in later messages")
         return first.streaming_config
@@ -196,6 +198,8 @@ class RecognizerService(pb_grpc.RecognizerServicer):
                 intake.end()
             except RequestError as error:
                 failure.append(error)
+                if error.code == grpc.StatusCode.OUT_OF_RANGE:
+                    intake.end()  # a limit cut the stream: its audio so far still gets its finals
             finally:
                 arrived.set()
 
@@ -203,7 +207,7 @@ class RecognizerService(pb_grpc.RecognizerServicer):
         self._wakers.add(arrived)
         try:
             while True:
-                if failure:
+                if failure and failure[0].code != grpc.StatusCode.OUT_OF_RANGE:
                     raise failure[0]
                 if self.cut_off and not stream.closed:
                     cut = True  # shutting down: decode what has arrived, send the finals
@@ -214,7 +218,12 @@ class RecognizerService(pb_grpc.RecognizerServicer):
                     if stream.done:
                         break
                     arrived.clear()
-                    await arrived.wait()
+                    try:
+                        await asyncio.wait_for(arrived.wait(), self.limits.idle_timeout_seconds)
+                    except TimeoutError:  # a stream that sends nothing must not hold its slot
+                        failure.append(idle(self.limits.idle_timeout_seconds))
+                        reader.cancel()
+                        intake.end()
                     continue
                 ready_at = intake.last_arrival or time.monotonic()
                 log_probs = await setup.model.batcher.decode(window)
@@ -229,6 +238,8 @@ class RecognizerService(pb_grpc.RecognizerServicer):
             final = stream.finish()
             if final is not None:
                 yield self._response(setup, stream, [final], None, interim=False)
+            if failure:
+                raise failure[0]
             if cut:
                 raise RequestError(grpc.StatusCode.UNAVAILABLE, f"the server is shutting down; results up to {stream.decoded_seconds:.2f} s of audio were sent; send the rest in a new stream")
         finally:
@@ -274,15 +285,11 @@ class RecognizerService(pb_grpc.RecognizerServicer):
             model = select_model(request.config, self.models)
             search = await self._search_for(model, speech_context_boosts(request.config, model))
             data = request.audio_content
-            if len(data) > self.limits.max_recognize_bytes:
-                raise invalid(f"audio_content of {len(data)} bytes is larger than this server's limit of {self.limits.max_recognize_bytes}; stream it with StreamingRecognize")
             if not data:
                 raise invalid("audio_content is empty")
             loop = asyncio.get_running_loop()
-            wave = await loop.run_in_executor(None, _read_audio, data, fmt, model.transcriber.sample_rate)
+            wave = await loop.run_in_executor(None, _read_audio, data, fmt, model.transcriber.sample_rate, self.limits.max_stream_seconds)
             seconds = len(wave) / model.transcriber.sample_rate
-            if seconds > self.limits.max_stream_seconds:
-                raise RequestError(grpc.StatusCode.OUT_OF_RANGE, f"the audio is {seconds:.0f} s long, more than this server's maximum of {self.limits.max_stream_seconds:g} s")
             (transcription,) = await loop.run_in_executor(self.recognize_executor, model.transcriber.transcribe, [wave], search)
         except RequestError as error:
             await self._abort(context, "Recognize", error)
@@ -344,16 +351,40 @@ def _alternative(words: list[Word], word_times: bool, final: bool) -> pb.SpeechR
     return alternative
 
 
-def _read_audio(data: bytes, fmt: AudioFormat, sample_rate: int) -> torch.Tensor:
-    """The request's audio as mono samples at the model's rate; files go through asr.audio like every file."""
+def _read_audio(data: bytes, fmt: AudioFormat, sample_rate: int, max_seconds: float) -> torch.Tensor:
+    """The request's audio as mono samples at the model's rate; files go through asr.audio like every file.
+
+    Its length is known before anything is decoded (raw audio from its size, a
+    file from its header), and audio longer than `max_seconds` is refused then.
+    """
     if fmt.encoding != Encoding.ENCODING_UNSPECIFIED:
         if len(data) % fmt.bytes_per_frame:
             raise invalid(f"audio_content of {len(data)} bytes is not a whole number of samples ({fmt.bytes_per_frame} bytes per sample of all channels)")
+        seconds = len(data) // fmt.bytes_per_frame / fmt.sample_rate
+        if seconds > max_seconds:
+            raise too_long(seconds, max_seconds)
         return resample(torch.from_numpy(decode_raw(data, fmt)), fmt.sample_rate, sample_rate)
     with tempfile.NamedTemporaryFile(suffix=".audio") as f:
         f.write(data)
         f.flush()
         try:
-            return load_audio(f.name, sample_rate)
+            return load_audio(f.name, sample_rate, max_seconds=max_seconds)
+        except AudioTooLong:
+            raise RequestError(grpc.StatusCode.OUT_OF_RANGE, f"the audio is longer than this server's maximum of {max_seconds:g} s; "
+                               "split it, or stream it with StreamingRecognize") from None
         except AudioError as error:
             raise invalid(str(error).replace(f.name, "audio_content")) from None
+
+
+def too_long(seconds: float, max_seconds: float) -> RequestError:
+    return RequestError(grpc.StatusCode.OUT_OF_RANGE, f"the audio is {seconds:.0f} s long, more than this server's maximum of {max_seconds:g} s; "
+                        "split it, or stream it with StreamingRecognize")
+
+
+def idle(seconds: float, before_config: bool = False) -> RequestError:
+    """A stream that went quiet for the server's idle timeout (Google's "Audio Timeout Error")."""
+    if before_config:
+        return RequestError(grpc.StatusCode.OUT_OF_RANGE, f"no streaming_config arrived for {seconds:g} s (this server's idle "
+                            "timeout); send it as soon as the stream opens")
+    return RequestError(grpc.StatusCode.OUT_OF_RANGE, f"no audio arrived for {seconds:g} s (this server's idle timeout); send audio "
+                        "close to real time; the results of the audio so far have been sent")

@@ -52,6 +52,11 @@ def invalid(message: str) -> RequestError:
     return RequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
+def quoted(value: str, limit: int = 40) -> str:
+    """A caller's value for an error message: repr'd, and cut to `limit` characters, so a huge field is not echoed back."""
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} characters)"
+
+
 def audio_format(config: pb.RecognitionConfig, streaming: bool) -> AudioFormat:
     names = ", ".join(n for n in Encoding.keys() if n != "ENCODING_UNSPECIFIED")
     if config.encoding == Encoding.ENCODING_UNSPECIFIED:
@@ -72,13 +77,13 @@ def select_model(config: pb.RecognitionConfig, models: dict[str, Model]) -> Mode
     if config.model:
         model = models.get(config.model)
         if model is None:
-            raise invalid(f"config.model {config.model!r} is not served here; available: {', '.join(models)}")
+            raise invalid(f"config.model {quoted(config.model)} is not served here; available: {', '.join(models)}")
     else:
         model = next(iter(models.values()))
     language = model.transcriber.bundle.language
     if config.language_code and config.language_code.split("-")[0].lower() != language:
         served = ", ".join(f"{m.name} ({m.transcriber.bundle.language})" for m in models.values())
-        raise invalid(f"config.language_code {config.language_code!r} does not match model {model.name!r}, which recognises {language!r}; models: {served}")
+        raise invalid(f"config.language_code {quoted(config.language_code)} does not match model {model.name!r}, which recognises {language!r}; models: {served}")
     if not 0 <= config.max_alternatives <= MAX_ALTERNATIVES:
         raise invalid(f"config.max_alternatives must be 0 to {MAX_ALTERNATIVES}, got {config.max_alternatives}")
     return model

@@ -29,10 +29,19 @@ def kenlm_tool(name: str) -> Path | None:
     return Path(found) if found else None
 
 
-def build_lm(texts: Iterable[str], out_dir: str | Path, vocabulary: Vocabulary, order: int = 4, language: str = "") -> Path:
-    """Build `out_dir` (ARPA, binary, lexicon, lm.json) from normalised sentences, one per item."""
+def build_lm(texts: Iterable[str], out_dir: str | Path, vocabulary: Vocabulary, order: int = 4, language: str = "",
+             prune: int = 0) -> Path:
+    """Build `out_dir` (ARPA, binary, lexicon, lm.json) from normalised sentences, one per item.
+
+    `prune` drops the bigrams and longer n-grams seen that many times or fewer:
+    1 removes the singletons, most of a small corpus's n-grams, for an LM
+    small enough to ship. The binary is a trie with 8-bit quantized
+    probabilities and backoffs, KenLM's smallest format, which loads in well under a second.
+    """
     if order < 2:
         raise ValueError(f"order must be at least 2, got {order}")
+    if prune < 0:
+        raise ValueError(f"prune must be 0 or more, got {prune}")
     lmplz = kenlm_tool("lmplz")
     if lmplz is None:
         raise FileNotFoundError(f"KenLM's lmplz not found; {BUILD_HINT}")
@@ -49,13 +58,16 @@ def build_lm(texts: Iterable[str], out_dir: str | Path, vocabulary: Vocabulary, 
         # Kneser-Ney's discounts are estimated from; KenLM then uses fixed ones.
         command = [str(lmplz), "-o", str(order), "--discount_fallback", "-S", "20%", "-T", scratch,
                    "--text", str(corpus), "--arpa", str(out_dir / ARPA)]
+        if prune:
+            command += ["--prune", "0", *[str(prune)] * (order - 1)]
         _run(command)
     binary = kenlm_tool("build_binary")
     if binary is not None:
-        _run([str(binary), str(out_dir / ARPA), str(out_dir / BINARY)])
+        _run([str(binary), "-q", "8", "-b", "8", "trie", str(out_dir / ARPA), str(out_dir / BINARY)])
     words = arpa_unigrams(out_dir / ARPA)
     spelled = write_lexicon(words, vocabulary, out_dir / LEXICON)
     info = {"order": order, "language": language, "smoothing": "modified Kneser-Ney (KenLM lmplz, discount fallback)",
+            "pruned": f"n-grams of order 2 and up seen {prune} times or fewer" if prune else "no",
             "sentences": len(lines), "words": sum(len(line.split()) for line in lines), "vocabulary": len(words),
             "lexicon": spelled, "alphabet": "".join(vocabulary.tokens[3:])}
     write_atomically(out_dir / INFO, json.dumps(info, indent=2, ensure_ascii=False) + "\n")

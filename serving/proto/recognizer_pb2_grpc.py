@@ -66,10 +66,13 @@ class RecognizerServicer:
         INVALID_ARGUMENT    the first message is not a config, a config field
         is not supported (encoding, rate, language, model,
         max_alternatives), an audio message is larger than
-        the server's limit or not a whole number of samples
+        the server's limit or not a whole number of samples,
+        or a message does not parse
         OUT_OF_RANGE        audio arrives faster than the server's real-time
-        factor allows, or the stream runs longer than the
-        server's maximum duration
+        factor allows, the stream runs longer than the
+        server's maximum duration, or no message arrives
+        for the server's idle timeout; the finals of the
+        audio received so far are sent first
         RESOURCE_EXHAUSTED  the server already serves its maximum number of
         streams
         UNAUTHENTICATED     the server wants a token ("authorization: Bearer
@@ -86,6 +89,19 @@ class RecognizerServicer:
         """Whole audio in one request, all results in one response. Takes raw
         LINEAR16 or MULAW, or (encoding ENCODING_UNSPECIFIED) a file in any format
         libsndfile reads: WAV, FLAC, OGG, MP3 and more.
+
+        Errors:
+        INVALID_ARGUMENT    a config field is not supported, the audio cannot be
+        decoded, a file's header declares a rate outside
+        8000 to 192000 Hz or more than 8 channels, or the
+        request does not parse
+        OUT_OF_RANGE        the audio is longer than the server's maximum
+        duration (known from the header or the size, before
+        anything is decoded)
+        RESOURCE_EXHAUSTED  the request is larger than `max_recognize_bytes`
+        (gRPC's receive limit: it is not read)
+        UNAUTHENTICATED     as for StreamingRecognize, checked before the
+        request is read
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
