@@ -45,7 +45,7 @@ demo: setup
 	$(BIN)/asr transcribe $$(ls $(DEMO_DATA)/wav/test/*.wav | head -n 1) \
 		--model $(DEMO_RUNS)/whisper-base-de/last.safetensors --format all --output-dir $(DEMO_RUNS)/transcripts
 
-# Regenerate serving/proto's stubs from protos/asr/v1/recognizer.proto (a test checks they are current).
+# Regenerate serving/proto's stubs from protos/ (asr/v1 and google/cloud/speech/v1; a test checks they are current).
 .PHONY: protos
 protos:
 	$(BIN)/python -m serving.proto.generate

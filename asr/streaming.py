@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from asr.decoding import Word, greedy_decode
+from asr.decoding import Hypothesis, Word, greedy_decode
 from asr.text import Vocabulary
 from asr.transcribe import Transcriber
 
@@ -110,6 +110,9 @@ class Utterance:
     words: list[Word]
     end: float  # seconds from the start of the stream
     endpointed: bool  # True: ended by a pause; False: by the end of the stream
+    # Beam search with nbest > 1: the runners-up's (text, beam score), best first; the best's score first.
+    alternatives: tuple[tuple[str, float], ...] = ()
+    score: float = 0.0
 
 
 def window_log_probs(transcriber: Transcriber, windows: list[Window]) -> list[torch.Tensor]:
@@ -254,9 +257,9 @@ class Stream:
             if self._stop_frames and self._has_speech and self._quiet_frames >= self._stop_frames:
                 self._push(log_probs[segment_from : i + 1], window.first_frame + segment_from)
                 end_frame = window.first_frame + i + 1
-                words = self._utterance_words()
+                words, score, alternatives = self._utterance_result()
                 if words:  # speech the model made nothing of ends silently
-                    ended.append(Utterance(words, end_frame * self.frame_seconds, endpointed=True))
+                    ended.append(Utterance(words, end_frame * self.frame_seconds, True, alternatives, score))
                 self._reset_utterance()
                 segment_from = i + 1
         self._push(log_probs[segment_from:], window.first_frame + segment_from)
@@ -281,9 +284,9 @@ class Stream:
 
     def finish(self) -> Utterance | None:
         """End the open utterance at the end of the stream; None if it holds no words."""
-        words = self._utterance_words()
+        words, score, alternatives = self._utterance_result()
         self._reset_utterance()
-        return Utterance(words, self.decoded_seconds, endpointed=False) if words else None
+        return Utterance(words, self.decoded_seconds, False, alternatives, score) if words else None
 
     # --- internals -------------------------------------------------------------------------
 
@@ -339,12 +342,19 @@ class Stream:
     def _open_words(self) -> list[Word]:
         return self._decode(self._tail, self._tail_start) if len(self._tail) else []
 
-    def _utterance_words(self) -> list[Word]:
+    def _utterance_result(self) -> tuple[list[Word], float, tuple[tuple[str, float], ...]]:
+        """The open utterance's words, the best's score and the runners-up (beam search with nbest > 1)."""
         if self.search is not None:
-            return self._decode(self._tail, self._tail_start, self.search) if len(self._tail) else []
-        return self._closed_words + self._open_words()
+            if not len(self._tail):
+                return [], 0.0, ()
+            hypothesis = self._hypothesis(self._tail, self._tail_start, self.search)
+            return hypothesis.words, hypothesis.score, tuple((h.text, h.score) for h in hypothesis.alternatives)
+        return self._closed_words + self._open_words(), 0.0, ()
 
     def _decode(self, log_probs: torch.Tensor, first_frame: int, search=None) -> list[Word]:
+        return self._hypothesis(log_probs, first_frame, search).words
+
+    def _hypothesis(self, log_probs: torch.Tensor, first_frame: int, search=None) -> Hypothesis:
         lengths = torch.tensor([len(log_probs)])
         if search is None:
             (hypothesis,) = greedy_decode(log_probs[None], lengths, self.vocabulary, self.frame_seconds)
@@ -354,5 +364,5 @@ class Stream:
         def moved(seconds: float) -> float:
             return (first_frame + round(seconds / self.frame_seconds)) * self.frame_seconds
 
-        return [dataclasses.replace(w, start=moved(w.start), end=moved(w.end)) for w in hypothesis.words]
+        return dataclasses.replace(hypothesis, words=[dataclasses.replace(w, start=moved(w.start), end=moved(w.end)) for w in hypothesis.words])
 

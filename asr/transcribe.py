@@ -57,6 +57,7 @@ class Transcription:
     # Beam search with nbest > 1: (text, score) of the runners-up, best first; for audio
     # decoded in one window only, as chunks of long audio are searched separately.
     alternatives: tuple[tuple[str, float], ...] = ()
+    score: float = 0.0  # beam search, audio decoded in one window: the best hypothesis's score
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class Transcriber:
         chunks = [c for i, wave in enumerate(waves) for c in self._chunks(i, wave)]
         words: list[list[Word]] = [[] for _ in waves]
         alternatives: dict[int, tuple[tuple[str, float], ...]] = {}
+        scores: dict[int, float] = {}
         # Similar lengths together: less padding per batch.
         chunks.sort(key=lambda c: len(c.wave), reverse=True)
         batches = [chunks[first : first + self.options.batch_size] for first in range(0, len(chunks), self.options.batch_size)]
@@ -139,6 +141,7 @@ class Transcriber:
             for chunk, hypothesis in zip(batch, hypotheses):
                 if chunk.keep_from == float("-inf") and chunk.keep_to == float("inf"):
                     alternatives[chunk.utterance] = tuple((h.text, h.score) for h in hypothesis.alternatives)
+                    scores[chunk.utterance] = hypothesis.score
                 offset = chunk.start / self.sample_rate
                 for w in hypothesis.words:
                     midpoint = chunk.start + round((w.start + w.end) / 2 * self.sample_rate)
@@ -155,6 +158,7 @@ class Transcriber:
                     duration=len(wave) / self.sample_rate,
                     language=self.bundle.language,
                     alternatives=alternatives.get(index, ()),
+                    score=scores.get(index, 0.0),
                 )
             )
         return results

@@ -28,6 +28,7 @@ def _add_serve(commands) -> None:
         epilog="examples:\n"
         "  asr serve --model de                       # the shipped German model, beam search with its LM\n"
         "  asr serve --model runs/de.safetensors --device cuda --listen 0.0.0.0:50051 --metrics-port 9090\n"
+        "  asr serve --model de --http-port 8000      # also OpenAI's POST /v1/audio/transcriptions\n"
         "  asr serve --model runs/de.safetensors --model runs/it.safetensors --token-file token.txt \\\n"
         "      --tls-cert server.crt --tls-key server.key",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -58,6 +59,8 @@ def _add_serve(commands) -> None:
     g.add_argument("--tls-cert", help="PEM certificate chain: serve TLS (with --tls-key)")
     g.add_argument("--tls-key", help="PEM private key of --tls-cert")
     g.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on http://ADDRESS:PORT/metrics, ADDRESS as in --listen")
+    g.add_argument("--http-port", type=int, help="also serve OpenAI's transcription API (POST /v1/audio/transcriptions, "
+                   "GET /v1/models, GET /healthz) on http://ADDRESS:PORT, ADDRESS as in --listen; 0: any free port")
     g.add_argument("--grace-seconds", type=float, default=defaults.grace_seconds, help="on SIGTERM, how long open streams may go on (default: %(default)s)")
     add_decode_arguments(p)
     p.set_defaults(run=_run_serve)
@@ -89,6 +92,7 @@ def _run_serve(args) -> int:
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
         metrics_port=args.metrics_port,
+        http_port=args.http_port,
         grace_seconds=args.grace_seconds,
     )
     return serve(args.model, args.device, options, lambda ref: decode_options(args, ref.lm_dir), args.precision)

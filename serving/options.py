@@ -56,6 +56,7 @@ class ServerOptions:
     tls_cert: Path | None = None  # PEM certificate chain and key; both or neither
     tls_key: Path | None = None
     metrics_port: int | None = None  # None: no /metrics endpoint
+    http_port: int | None = None  # None: no OpenAI-compatible HTTP API (serving/openai_http.py)
     grace_seconds: float = 30.0
 
     def __post_init__(self) -> None:

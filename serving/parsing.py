@@ -15,7 +15,7 @@ import grpc
 from serving.metrics import Metrics
 from serving.session import invalid
 
-CHECKED_SERVICES = ("/asr.v1.Recognizer/",)
+CHECKED_SERVICES = ("/asr.v1.Recognizer/", "/google.cloud.speech.v1.Speech/")
 
 
 class MalformedRequest:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import grpc
 import torch
+from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
@@ -31,12 +32,18 @@ from serving.batcher import Batcher
 from serving.metrics import Metrics
 from serving.parsing import RequestParsing
 from serving.options import ServerOptions
+from serving.google_speech import GoogleSpeechService
+from serving.openai_http import start_http
+from serving.proto import cloud_speech_pb2 as gpb
+from serving.proto import cloud_speech_pb2_grpc as gpb_grpc
 from serving.proto import recognizer_pb2 as pb
 from serving.proto import recognizer_pb2_grpc as pb_grpc
 from serving.service import RecognizerService
 from serving.session import Model
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Recognizer"].full_name  # asr.v1.Recognizer
+GOOGLE_SERVICE_NAME = gpb.DESCRIPTOR.services_by_name["Speech"].full_name  # google.cloud.speech.v1.Speech
+SERVICE_NAMES = (SERVICE_NAME, GOOGLE_SERVICE_NAME)
 
 
 @dataclass
@@ -49,6 +56,11 @@ class RunningServer:
     metrics_port: int | None
     batchers: list[Batcher] = field(default_factory=list)
     executors: list[ThreadPoolExecutor] = field(default_factory=list)
+    http: web.AppRunner | None = None  # the OpenAI-compatible HTTP API, with --http-port
+
+    @property
+    def http_port(self) -> int | None:
+        return self.http.addresses[0][1] if self.http is not None else None
 
     async def stop(self, grace: float) -> None:
         """Stop taking calls, let open streams finish within `grace` seconds, then free everything."""
@@ -58,6 +70,8 @@ class RunningServer:
         cut_off = asyncio.get_running_loop().call_later(max(0.0, grace - min(5.0, grace / 4)), self.service.cut_off_streams)
         await self.server.stop(grace)
         cut_off.cancel()
+        if self.http is not None:
+            await self.http.cleanup()
         for batcher in self.batchers:
             await batcher.stop()
         for executor in self.executors:
@@ -113,19 +127,21 @@ async def start_server(models: list[tuple[str, Transcriber]], options: ServerOpt
         options=[("grpc.max_receive_message_length", message_limit), ("grpc.so_reuseport", 0)],
     )
     pb_grpc.add_RecognizerServicer_to_server(service, server)
+    gpb_grpc.add_SpeechServicer_to_server(GoogleSpeechService(service), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection([SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server)
+    reflection.enable_server_reflection([*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server)
     if options.tls_cert:
         credentials = grpc.ssl_server_credentials([(options.tls_key.read_bytes(), options.tls_cert.read_bytes())])
         port = server.add_secure_port(options.listen, credentials)
     else:
         port = server.add_insecure_port(options.listen)
     await server.start()
-    for name in ("", SERVICE_NAME):
+    for name in ("", *SERVICE_NAMES):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics_port = metrics.serve_http(options.metrics_port, listen_host(options.listen)) if options.metrics_port is not None else None
-    return RunningServer(server, service, health, port, metrics, metrics_port, batchers, [inference, recognize])
+    http = await start_http(service, options.token, listen_host(options.listen), options.http_port) if options.http_port is not None else None
+    return RunningServer(server, service, health, port, metrics, metrics_port, batchers, [inference, recognize], http)
 
 
 def listen_host(listen: str) -> str:
@@ -150,6 +166,8 @@ def serve(model_specs: list[str | Path], device: str, options: ServerOptions,
         print(f"serving {', '.join(name for name, _ in models)} on {host}:{running.port} ({models[0][1].device})", flush=True)
         if running.metrics_port is not None:
             print(f"metrics on http://{host}:{running.metrics_port}/metrics", flush=True)
+        if running.http_port is not None:
+            print(f"OpenAI-compatible HTTP on http://{host}:{running.http_port}/v1", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -56,6 +56,7 @@ class StreamingSetup:
     word_times: bool
     endpointing: EndpointOptions
     boosts: tuple[Boost, ...] = ()  # the request's speech contexts
+    alternatives: int = 1  # the request's max_alternatives: n-best finals with beam search
 
 
 MAX_BOOSTED_DECODERS = 16
@@ -134,9 +135,9 @@ class RecognizerService(pb_grpc.RecognizerServicer):
                 self.active_streams -= 1
                 self.metrics.active_streams.dec()
         except RequestError as error:
-            await self._abort(context, "StreamingRecognize", error)
+            await self.abort(context, "StreamingRecognize", error)
         except Exception as error:  # a bug or a failed forward pass: this stream ends, the server goes on
-            await self._abort(context, "StreamingRecognize", _internal(error))
+            await self.abort(context, "StreamingRecognize", _internal(error))
         except asyncio.CancelledError:
             code = "DEADLINE_EXCEEDED" if (context.time_remaining() or 1) <= 0 else "CANCELLED"
             self.metrics.errors.labels("StreamingRecognize", code).inc()
@@ -164,16 +165,22 @@ class RecognizerService(pb_grpc.RecognizerServicer):
             word_times=config.config.enable_word_time_offsets,
             endpointing=endpoint_options(config.endpointing, self.endpointing),
             boosts=speech_context_boosts(config.config, model),
+            alternatives=max(1, config.config.max_alternatives),
         )
 
-    async def _search_for(self, model: Model, boosts: tuple[Boost, ...]):
-        """The beam decoder with a request's boosts added to the server's, or None for the model's own."""
-        if not boosts:
+    async def _search_for(self, model: Model, boosts: tuple[Boost, ...], alternatives: int = 1):
+        """The beam decoder with a request's boosts and n-best size, or None for the model's own.
+
+        A model served with greedy decoding has one alternative whatever is asked (the boosts were refused before).
+        """
+        transcriber = model.transcriber
+        nbest = max(alternatives, transcriber.decoding.nbest)
+        if transcriber.decoding.method != "beam" or (not boosts and nbest == transcriber.decoding.nbest):
             return None
-        key = (model.name, boosts)
+        key = (model.name, boosts, nbest)
         if key not in self._boosted_decoders:
-            transcriber = model.transcriber
-            options = replace(transcriber.decoding, boosts=transcriber.decoding.boosts + boosts)
+            options = replace(transcriber.decoding, boosts=transcriber.decoding.boosts + boosts, nbest=nbest,
+                              beam_size=max(transcriber.decoding.beam_size, nbest))
             decoder = await asyncio.to_thread(make_decoder, transcriber.bundle.vocabulary, options)
             if len(self._boosted_decoders) >= MAX_BOOSTED_DECODERS:
                 self._boosted_decoders.pop(next(iter(self._boosted_decoders)))  # the oldest
@@ -181,7 +188,7 @@ class RecognizerService(pb_grpc.RecognizerServicer):
         return self._boosted_decoders[key]
 
     async def _recognize_stream(self, setup: StreamingSetup, requests) -> AsyncIterator[pb.StreamingRecognizeResponse]:
-        search = await self._search_for(setup.model, setup.boosts)
+        search = await self._search_for(setup.model, setup.boosts, setup.alternatives)
         stream = Stream.for_model(setup.model.transcriber, self.chunking, setup.endpointing, search)
         intake = AudioIntake(setup.fmt, stream, self.limits)
         arrived = asyncio.Event()  # set by the reader on audio, end or error, and by a cut-off
@@ -250,7 +257,7 @@ class RecognizerService(pb_grpc.RecognizerServicer):
         language = setup.model.transcriber.bundle.language
         results = [
             pb.StreamingRecognitionResult(
-                alternatives=[_alternative(u.words, setup.word_times, final=True)],
+                alternatives=_nbest(u.words, u.score, u.alternatives[: setup.alternatives - 1], setup.word_times),
                 is_final=True,
                 result_end_time=_duration(u.end),
                 language_code=language,
@@ -283,27 +290,37 @@ class RecognizerService(pb_grpc.RecognizerServicer):
         try:
             fmt = audio_format(request.config, streaming=False)
             model = select_model(request.config, self.models)
-            search = await self._search_for(model, speech_context_boosts(request.config, model))
+            alternatives = max(1, request.config.max_alternatives)
+            search = await self._search_for(model, speech_context_boosts(request.config, model), alternatives)
             data = request.audio_content
             if not data:
                 raise invalid("audio_content is empty")
             loop = asyncio.get_running_loop()
-            wave = await loop.run_in_executor(None, _read_audio, data, fmt, model.transcriber.sample_rate, self.limits.max_stream_seconds)
+            wave = await loop.run_in_executor(None, read_request_audio, data, fmt, model.transcriber.sample_rate, self.limits.max_stream_seconds)
             seconds = len(wave) / model.transcriber.sample_rate
             (transcription,) = await loop.run_in_executor(self.recognize_executor, model.transcriber.transcribe, [wave], search)
         except RequestError as error:
-            await self._abort(context, "Recognize", error)
+            await self.abort(context, "Recognize", error)
         except Exception as error:
-            await self._abort(context, "Recognize", _internal(error))
+            await self.abort(context, "Recognize", _internal(error))
         self.metrics.audio_seconds.labels("Recognize").inc(seconds)
-        results = [
-            pb.SpeechRecognitionResult(
-                alternatives=[_alternative(s.words, request.config.enable_word_time_offsets, final=True)],
-                result_end_time=_duration(s.end),
+        word_times = request.config.enable_word_time_offsets
+        if alternatives > 1 and transcription.alternatives:
+            # The n-best list is of the whole audio: one result carries it.
+            results = [pb.SpeechRecognitionResult(
+                alternatives=_nbest(transcription.words, transcription.score, transcription.alternatives[: alternatives - 1], word_times),
+                result_end_time=_duration(transcription.duration),
                 language_code=transcription.language,
-            )
-            for s in transcription.segments
-        ]
+            )]
+        else:
+            results = [
+                pb.SpeechRecognitionResult(
+                    alternatives=[_alternative(s.words, word_times, final=True)],
+                    result_end_time=_duration(s.end),
+                    language_code=transcription.language,
+                )
+                for s in transcription.segments
+            ]
         return pb.RecognizeResponse(results=results, total_audio_duration=_duration(seconds))
 
     # --- ListModels ---------------------------------------------------------------------
@@ -330,7 +347,7 @@ class RecognizerService(pb_grpc.RecognizerServicer):
         )
         return pb.ListModelsResponse(models=models, limits=limits)
 
-    async def _abort(self, context: grpc.aio.ServicerContext, method: str, error: RequestError) -> None:
+    async def abort(self, context: grpc.aio.ServicerContext, method: str, error: RequestError) -> None:
         self.metrics.errors.labels(method, error.code.name).inc()
         await context.abort(error.code, error.message)
 
@@ -351,7 +368,18 @@ def _alternative(words: list[Word], word_times: bool, final: bool) -> pb.SpeechR
     return alternative
 
 
-def _read_audio(data: bytes, fmt: AudioFormat, sample_rate: int, max_seconds: float) -> torch.Tensor:
+def _nbest(words: list[Word], score: float, runners_up: tuple[tuple[str, float], ...], word_times: bool) -> list[pb.SpeechRecognitionAlternative]:
+    """The best alternative, then the runners-up (transcripts only). With runners-up, each confidence is the
+    alternative's share of the n-best list (a softmax of the beam scores); alone, the mean word confidence."""
+    best = _alternative(words, word_times, final=True)
+    if not runners_up:
+        return [best]
+    shares = torch.softmax(torch.tensor([score, *(s for _, s in runners_up)], dtype=torch.float64), dim=0).tolist()
+    best.confidence = shares[0]
+    return [best, *(pb.SpeechRecognitionAlternative(transcript=text, confidence=share) for (text, _), share in zip(runners_up, shares[1:]))]
+
+
+def read_request_audio(data: bytes, fmt: AudioFormat, sample_rate: int, max_seconds: float) -> torch.Tensor:
     """The request's audio as mono samples at the model's rate; files go through asr.audio like every file.
 
     Its length is known before anything is decoded (raw audio from its size, a

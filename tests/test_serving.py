@@ -561,8 +561,30 @@ def test_speech_contexts_boost_the_streams_and_requests_that_send_them(make_serv
     responses, code, _ = collect(running.stub, [config(speech_contexts=contexts)] + audio(pcm16(UTTERANCES)))
     assert code == Code.OK and finals(responses)
     (key,) = running.service._boosted_decoders
-    assert key == ("tone", (Boost("ab", 7.0), Boost("ba", 7.0), Boost("bab", 5.0)))
+    assert key == ("tone", (Boost("ab", 7.0), Boost("ba", 7.0), Boost("bab", 5.0)), 1)
     assert running.service._boosted_decoders[key].options.boosts == key[1]
     recognition = pb.RecognitionConfig(encoding=pb.RecognitionConfig.LINEAR16, sample_rate_hertz=16000, speech_contexts=contexts)
     running.stub.Recognize(pb.RecognizeRequest(config=recognition, audio_content=pcm16(UTTERANCES)))
     assert len(running.service._boosted_decoders) == 1  # the same boosts reuse their decoder
+
+
+def test_max_alternatives_gives_distinct_n_best_alternatives_with_beam_search(make_server):
+    running = make_server(decoding=DecodeOptions(method="beam", lexicon_free=True))
+    recognition = pb.RecognitionConfig(encoding=pb.RecognitionConfig.LINEAR16, sample_rate_hertz=16000, max_alternatives=3)
+    response = running.stub.Recognize(pb.RecognizeRequest(config=recognition, audio_content=pcm16(UTTERANCES)))
+    (result,) = response.results  # the n-best list is of the whole audio
+    transcripts = [a.transcript for a in result.alternatives]
+    assert len(transcripts) == 3 and len(set(transcripts)) == 3
+    assert transcripts[0] == running.transcriber.transcribe([torch.from_numpy(UTTERANCES)])[0].text
+    confidences = [a.confidence for a in result.alternatives]
+    assert confidences == sorted(confidences, reverse=True) and 0 < sum(confidences) <= 1 + 1e-6
+    responses, code, _ = collect(running.stub, [config(interim=False, max_alternatives=3)] + audio(pcm16(UTTERANCES)))
+    assert code == Code.OK
+    for final in finals(responses):
+        texts = [a.transcript for a in final.alternatives]
+        assert 1 <= len(texts) <= 3 and len(set(texts)) == len(texts)
+    assert max(len(f.alternatives) for f in finals(responses)) == 3
+    # greedy decoding has one alternative, whatever is asked
+    greedy = make_server()
+    response = greedy.stub.Recognize(pb.RecognizeRequest(config=recognition, audio_content=pcm16(UTTERANCES)))
+    assert all(len(r.alternatives) == 1 for r in response.results)

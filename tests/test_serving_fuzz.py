@@ -1,4 +1,4 @@
-"""Random requests against a live server: only documented status codes, no traceback logged, healthy afterwards.
+"""Random requests against a live server, both gRPC APIs: only documented status codes, no traceback logged, healthy afterwards.
 
 Hypothesis draws configs (every field, in and out of range), audio bytes (random, raw
 PCM of random framing, WAV headers with random rates and channels) and whole raw
@@ -101,12 +101,13 @@ def test_streams_of_random_messages_end_with_documented_codes(server, config, in
 
 
 @FUZZ
-@given(bodies=st.lists(st.binary(max_size=512), min_size=1, max_size=3), unary=st.booleans())
-def test_raw_bodies_that_may_not_parse_end_with_documented_codes(server, bodies, unary):
+@given(bodies=st.lists(st.binary(max_size=512), min_size=1, max_size=3), unary=st.booleans(),
+       service=st.sampled_from(["/asr.v1.Recognizer/", "/google.cloud.speech.v1.Speech/"]))
+def test_raw_bodies_that_may_not_parse_end_with_documented_codes(server, bodies, unary, service):
     try:
         if unary:
-            server.channel.unary_unary("/asr.v1.Recognizer/Recognize")(bodies[0], timeout=20)
+            server.channel.unary_unary(service + "Recognize")(bodies[0], timeout=20)
         else:
-            list(server.channel.stream_stream("/asr.v1.Recognizer/StreamingRecognize")(iter(bodies), timeout=20))
+            list(server.channel.stream_stream(service + "StreamingRecognize")(iter(bodies), timeout=20))
     except grpc.RpcError as error:
         assert error.code() in DOCUMENTED, (error.code(), error.details())

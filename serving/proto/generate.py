@@ -1,11 +1,15 @@
-"""Regenerate the Python stubs of the service's protocol: `make protos` runs this.
+"""Regenerate the Python stubs of the served protocols: `make protos` runs this.
 
     python -m serving.proto.generate
 
-protoc maps the proto's folder onto serving/proto (`-Iserving/proto=protos/asr/v1`),
-so the generated modules live here and import each other as `serving.proto.*`.
-With a plain `-Iprotos` they would import `asr.v1.*`, which this repository's
-own `asr` package shadows. The proto package stays `asr.v1` either way.
+Two protos: the project's own service (protos/asr/v1/recognizer.proto) and the
+subset of Google Cloud Speech v1 it also serves
+(protos/google/cloud/speech/v1/cloud_speech.proto). protoc maps each proto's
+folder onto serving/proto (`-Iserving/proto=protos/asr/v1`), so the generated
+modules live here and import each other as `serving.proto.*`. With a plain
+`-Iprotos` they would import `asr.v1.*`, which this repository's own `asr`
+package shadows, and `google.cloud.speech.v1.*`, which is Google's client
+package. The proto packages stay `asr.v1` and `google.cloud.speech.v1`.
 """
 
 from __future__ import annotations
@@ -15,8 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PROTO = ROOT / "protos" / "asr" / "v1" / "recognizer.proto"
-STUBS = ("recognizer_pb2.py", "recognizer_pb2.pyi", "recognizer_pb2_grpc.py")
+PROTOS = (ROOT / "protos" / "asr" / "v1" / "recognizer.proto", ROOT / "protos" / "google" / "cloud" / "speech" / "v1" / "cloud_speech.proto")
 
 
 def generate(out_root: Path = ROOT) -> list[Path]:
@@ -25,20 +28,23 @@ def generate(out_root: Path = ROOT) -> list[Path]:
 
     well_known = resources.files("grpc_tools") / "_proto"  # google/protobuf/duration.proto
     out = str(out_root)
-    code = protoc.main(
-        [
-            "protoc",
-            f"-I{well_known}",
-            f"-Iserving/proto={PROTO.parent}",
-            f"--python_out={out}",
-            f"--pyi_out={out}",
-            f"--grpc_python_out={out}",
-            str(PROTO),
-        ]
-    )
-    if code != 0:
-        raise RuntimeError(f"protoc failed on {PROTO} (exit status {code}); its message is above")
-    return [out_root / "serving" / "proto" / name for name in STUBS]
+    written = []
+    for proto in PROTOS:
+        code = protoc.main(
+            [
+                "protoc",
+                f"-I{well_known}",
+                f"-Iserving/proto={proto.parent}",
+                f"--python_out={out}",
+                f"--pyi_out={out}",
+                f"--grpc_python_out={out}",
+                str(proto),
+            ]
+        )
+        if code != 0:
+            raise RuntimeError(f"protoc failed on {proto} (exit status {code}); its message is above")
+        written += [out_root / "serving" / "proto" / f"{proto.stem}{suffix}" for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")]
+    return written
 
 
 if __name__ == "__main__":

@@ -1,0 +1,141 @@
+"""OpenAI's transcription API over HTTP (`asr serve --http-port N`), so the `openai` client works unchanged.
+
+    POST /v1/audio/transcriptions   multipart: file, model, language, response_format,
+                                    timestamp_granularities[], prompt, temperature
+    GET  /v1/models                 the served models
+    GET  /healthz                   200 while serving, 503 while draining
+
+It runs on the gRPC server's event loop (aiohttp) and shares its models, the
+executor that transcribes whole files, the limits and the metrics; files are
+read as `Recognize` reads them (header checked before decoding, at most
+--max-stream-seconds). With token auth on, `Authorization: Bearer TOKEN` is
+checked before the body is read. `model` is a served model's name or a
+language code; OpenAI's own names (whisper-1, gpt-4o-transcribe, ...) take
+the model of `language`, else the default. `prompt` and `temperature` are
+accepted and not applied (CTC decoding has neither). Errors have OpenAI's
+shape: {"error": {"message", "type", "param", "code"}}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+
+import grpc
+from aiohttp import web
+
+from asr.writers import to_srt, to_vtt
+from serving.service import RecognizerService, read_request_audio
+from serving.session import AudioFormat, Encoding, RequestError, quoted
+
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNAVAILABLE: 503,
+}
+METHOD = "OpenAITranscriptions"  # the metrics' method label
+
+
+def error_response(status: int, message: str, param: str | None = None, code: str | None = None) -> web.Response:
+    kind = {401: "authentication_error", 413: "invalid_request_error", 429: "rate_limit_error", 503: "server_error"}.get(status, "invalid_request_error")
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return web.json_response(body, status=status)
+
+
+def build_app(service: RecognizerService, token: str | None) -> web.Application:
+    limits, metrics = service.limits, service.metrics
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler):
+        if token is not None and request.path != "/healthz":
+            scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+                metrics.errors.labels(METHOD, "UNAUTHENTICATED").inc()
+                return error_response(401, "this server needs a token: send 'Authorization: Bearer TOKEN'", code="invalid_api_key")
+        return await handler(request)
+
+    async def transcriptions(request: web.Request) -> web.Response:
+        try:
+            form = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            metrics.errors.labels(METHOD, "RESOURCE_EXHAUSTED").inc()
+            return error_response(413, f"the request is larger than this server's limit of {limits.max_recognize_bytes} bytes", code="file_too_large")
+        try:
+            upload = form.get("file")
+            if not isinstance(upload, web.FileField):
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "the form needs a 'file' part holding the audio")
+            response_format = str(form.get("response_format", "json"))
+            if response_format not in RESPONSE_FORMATS:
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"response_format {quoted(response_format)} is not one of {', '.join(RESPONSE_FORMATS)}")
+            model = _model(service, str(form.get("model", "")), str(form.get("language", "")))
+            data = upload.file.read()
+            if not data:
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "the file is empty")
+            loop = asyncio.get_running_loop()
+            file = AudioFormat(Encoding.ENCODING_UNSPECIFIED, 0, 0)
+            wave = await loop.run_in_executor(None, read_request_audio, data, file, model.transcriber.sample_rate, limits.max_stream_seconds)
+            (result,) = await loop.run_in_executor(service.recognize_executor, model.transcriber.transcribe, [wave])
+        except RequestError as error:
+            metrics.errors.labels(METHOD, error.code.name).inc()
+            return error_response(HTTP_STATUS.get(error.code, 400), error.message.replace("audio_content", "file"), param="file")
+        metrics.audio_seconds.labels(METHOD).inc(result.duration)
+        if response_format == "text":
+            return web.Response(text=result.text + "\n", content_type="text/plain")
+        if response_format in ("srt", "vtt"):
+            return web.Response(text=to_srt(result) if response_format == "srt" else to_vtt(result), content_type="text/plain")
+        if response_format == "json":
+            return web.json_response({"text": result.text})
+        granularities = form.getall("timestamp_granularities[]", []) or ["segment"]
+        body = {"task": "transcribe", "language": result.language, "duration": round(result.duration, 3), "text": result.text}
+        if "segment" in granularities:
+            body["segments"] = [
+                {"id": i, "seek": 0, "start": round(s.start, 3), "end": round(s.end, 3), "text": s.text, "tokens": [],
+                 "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 0.0, "no_speech_prob": 0.0}
+                for i, s in enumerate(result.segments)
+            ]
+        if "word" in granularities:
+            body["words"] = [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)} for w in result.words]
+        return web.Response(text=json.dumps(body, ensure_ascii=False), content_type="application/json")
+
+    async def models(request: web.Request) -> web.Response:
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "transfer-asr", "language": m.transcriber.bundle.language}
+                for name, m in service.models.items()]
+        return web.json_response({"object": "list", "data": data})
+
+    async def health(request: web.Request) -> web.Response:
+        if service.draining:
+            return web.json_response({"status": "draining"}, status=503)
+        return web.json_response({"status": "ok"})
+
+    # The body limit of the whole form: the file and the few small fields around it.
+    app = web.Application(middlewares=[authenticate], client_max_size=limits.max_recognize_bytes)
+    app.add_routes([web.post("/v1/audio/transcriptions", transcriptions), web.get("/v1/models", models), web.get("/healthz", health)])
+    return app
+
+
+def _model(service: RecognizerService, name: str, language: str):
+    """The served model `name` (or language code) asks for; OpenAI's model names take the language's model."""
+    models = service.models
+    if name in models:
+        return models[name]
+    wanted = (language or (name if len(name) in (2, 3) else "")).split("-")[0].lower()
+    if wanted:
+        for model in models.values():
+            if model.transcriber.bundle.language == wanted:
+                return model
+        served = ", ".join(f"{n} ({m.transcriber.bundle.language})" for n, m in models.items())
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"no model for language {quoted(wanted)} is served here; models: {served}")
+    return next(iter(models.values()))
+
+
+async def start_http(service: RecognizerService, token: str | None, host: str, port: int) -> web.AppRunner:
+    """Serve the app on host:port in the running event loop; returns the runner (its port: runner.addresses)."""
+    runner = web.AppRunner(build_app(service, token), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner

@@ -1,0 +1,75 @@
+"""OpenAI's transcription API, served by `asr serve --http-port`, driven by the official `openai` client."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+import soundfile
+
+from asr.audio import load_audio
+from serving.options import Limits
+from tests.test_serving import make_server  # noqa: F401  (a fixture)
+from tests.test_streaming import UTTERANCES
+
+openai = pytest.importorskip("openai", reason="the official client: pip install openai")
+
+
+@pytest.fixture
+def speech_file(tmp_path):
+    path = tmp_path / "speech.wav"
+    soundfile.write(str(path), UTTERANCES, 16000, subtype="PCM_16")
+    return path
+
+
+def client(server, key: str = "anything") -> "openai.OpenAI":
+    return openai.OpenAI(base_url=f"http://127.0.0.1:{server.running.http_port}/v1", api_key=key, max_retries=0)
+
+
+def test_every_response_format_gives_asr_transcribes_transcript(make_server, speech_file):
+    server = make_server(http_port=0)
+    expected = server.transcriber.transcribe([load_audio(speech_file)])[0]
+    api = client(server)
+    with open(speech_file, "rb") as f:
+        assert api.audio.transcriptions.create(model="whisper-1", file=f).text == expected.text
+    with open(speech_file, "rb") as f:
+        assert api.audio.transcriptions.create(model="de", file=f, response_format="text").strip() == expected.text
+    with open(speech_file, "rb") as f:
+        srt = api.audio.transcriptions.create(model="tone", file=f, response_format="srt")
+    assert srt.startswith("1\n00:00:00,300 --> ") and expected.segments[0].text in srt
+    with open(speech_file, "rb") as f:
+        vtt = api.audio.transcriptions.create(model="tone", file=f, response_format="vtt")
+    assert vtt.startswith("WEBVTT") and expected.segments[0].text in vtt
+    with open(speech_file, "rb") as f:
+        verbose = api.audio.transcriptions.create(model="tone", file=f, language="de", response_format="verbose_json",
+                                                  timestamp_granularities=["word", "segment"], prompt="ab", temperature=0.0)
+    assert verbose.text == expected.text and verbose.language == "de"
+    assert verbose.duration == pytest.approx(len(UTTERANCES) / 16000, abs=1e-3)
+    assert [w.word for w in verbose.words] == [w.word for w in expected.words]
+    assert verbose.words[0].start == pytest.approx(expected.words[0].start, abs=1e-3)
+    assert [s.text for s in verbose.segments] == [s.text for s in expected.segments]
+    assert [m.id for m in api.models.list().data] == ["tone"]
+
+
+def test_limits_and_bad_input_reach_the_client_as_its_own_errors(make_server, speech_file, tmp_path):
+    server = make_server(http_port=0, token="s3cret", limits=Limits(max_realtime_factor=0, max_recognize_bytes=200_000))
+    with open(speech_file, "rb") as f, pytest.raises(openai.AuthenticationError):
+        client(server, "wrong").audio.transcriptions.create(model="whisper-1", file=f)
+    api = client(server, "s3cret")
+    (tmp_path / "noise.wav").write_bytes(b"RIFF not really a wave file")
+    with open(tmp_path / "noise.wav", "rb") as f, pytest.raises(openai.BadRequestError) as error:
+        api.audio.transcriptions.create(model="whisper-1", file=f)
+    assert "cannot decode" in error.value.message
+    with open(speech_file, "rb") as f, pytest.raises(openai.BadRequestError) as error:
+        api.audio.transcriptions.create(model="whisper-1", file=f, language="fr")
+    assert "fr" in error.value.message
+    soundfile.write(str(tmp_path / "long.wav"), UTTERANCES.repeat(4), 16000, subtype="PCM_16")  # 370 kB
+    with open(tmp_path / "long.wav", "rb") as f, pytest.raises(openai.APIStatusError) as error:
+        api.audio.transcriptions.create(model="whisper-1", file=f)
+    assert error.value.status_code == 413 and error.value.body["code"] == "file_too_large"
+    # still healthy, and still serving
+    health = urllib.request.urlopen(f"http://127.0.0.1:{server.running.http_port}/healthz", timeout=10)
+    assert health.status == 200 and json.loads(health.read())["status"] == "ok"
+    with open(speech_file, "rb") as f:
+        assert api.audio.transcriptions.create(model="whisper-1", file=f).text
