@@ -20,7 +20,7 @@ system:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[weights,test,bench]"
+	$(BIN)/pip install --quiet -e ".[weights,test,bench,onnx]"
 	touch $@
 
 # KenLM's lmplz and build_binary for `asr lm build`, built once from the kenlm sdist.

@@ -135,6 +135,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) 
                         "a training run folder, or a checkpoint (.safetensors)")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="auto: bf16 autocast on a GPU and on a CPU with native bf16 (AVX512-BF16, AMX), else fp32 (default: auto)")
+    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                        help="torch: PyTorch at --precision; onnx: the model's int8 ONNX export run by ONNX Runtime, the fastest "
+                        "on a CPU (made once per checkpoint and cached; an .onnx model always runs so) (default: torch)")
 
 
 def expand_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
@@ -185,9 +188,10 @@ def _run_transcribe(args) -> int:
     options = TranscribeOptions(batch_size=args.batch_size, chunk_seconds=min(args.chunk_seconds, 30.0), overlap_seconds=args.overlap_seconds)
     model = resolve_model(args.model)
     decoding = decode_options(args, model.lm_dir)
-    transcriber = Transcriber(model.checkpoint, device=args.device, options=options, decoding=decoding, precision=args.precision)
+    transcriber = Transcriber(model.checkpoint, device=args.device, options=options, decoding=decoding, precision=args.precision,
+                              backend=args.backend)
     print(f"model {model.name} ({transcriber.bundle.language}), decoding: {decoding.label}, "
-          f"{transcriber.precision} on {transcriber.device}", file=sys.stderr)
+          f"{transcriber.backend} {transcriber.precision} on {transcriber.device}", file=sys.stderr)
     failed = len(problems)
     audio_seconds = 0.0
     started = time.monotonic()
@@ -444,14 +448,22 @@ def _add_export(commands) -> None:
     p.add_argument("--out", required=True, help="the compact .safetensors file to write")
     p.add_argument("--base", default=None, help="pretrained weights it was fine-tuned from (default: whisper-base)")
     p.add_argument("--rank", type=int, default=64, help="rank kept of each weight matrix's change (default: 64)")
+    p.add_argument("--onnx", action="store_true", help="write an ONNX model instead (--out NAME.onnx), its MatMuls int8, "
+                   "for `--backend onnx` / `--model NAME.onnx`: the fastest on a CPU")
+    p.add_argument("--no-int8", dest="int8", action="store_false", help="with --onnx: keep fp32 weights")
     p.set_defaults(run=_run_export)
 
 
 def _run_export(args) -> int:
     from asr.export import export_compact
+    from asr.onnx_model import export_onnx
     from asr.registry import load_model
 
     bundle = load_model(args.model)
+    if args.onnx:
+        written = export_onnx(bundle, args.out, int8=args.int8)
+        print(f"{args.out}: {written['bytes'] / 1e6:.1f} MB ONNX, {'int8 MatMuls' if args.int8 else 'fp32'}", file=sys.stderr)
+        return 0
     stored = export_compact(bundle, args.base or "whisper-base", args.out, rank=args.rank)
     print(f"{args.out}: {stored['bytes'] / 1e6:.1f} MB, relative to {stored['base']}: {stored['stored']} tensors stored "
           f"(rank {stored['rank']}), {stored['frozen']} taken from the pretrained weights", file=sys.stderr)

@@ -98,7 +98,8 @@ class WhisperEncoder(nn.Module):
         x = x + self.positional_embedding[:frames].to(x.dtype)
         lengths = self.output_lengths(feature_lengths)
         mask = None
-        if bool((lengths < frames).any()):
+        # An ONNX export always has the mask: its graph must serve padded batches whatever it was traced with.
+        if torch.onnx.is_in_onnx_export() or bool((lengths < frames).any()):
             valid = torch.arange(frames, device=x.device)[None, :] < lengths[:, None]
             mask = valid[:, None, None, :]  # True where a key may be attended to
         for block in self.blocks:

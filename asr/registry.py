@@ -4,6 +4,7 @@
 
 - a path to a checkpoint (`.safetensors`): a full one from `asr train`, or a
   compact export (`asr export`), rebuilt on the pretrained weights it names;
+  or an ONNX export (`.onnx`, `asr export --onnx`), run by ONNX Runtime;
 - a training run folder: its `best.safetensors`, else `last.safetensors`;
 - a shipped model, by language code (`de`) or name (`whisper-base-ctc-de`):
   `models/<lang>/` in the repository, holding `model.safetensors` (compact),
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from asr.checkpoint import ModelBundle, load_checkpoint
 from asr.export import is_compact, load_compact
+from asr.onnx_model import load_onnx
 
 CARD = "card.json"
 RUN_CHECKPOINTS = ("best.safetensors", "last.safetensors")
@@ -82,8 +84,11 @@ def resolve_model(spec: str | Path) -> ModelRef:
 
 
 def load_model(spec: str | Path) -> ModelBundle:
-    """The model `spec` names, loaded on the CPU: full checkpoints as they are, compact exports on their base."""
+    """The model `spec` names, loaded on the CPU: full checkpoints as they are, compact exports on their base,
+    ONNX exports (`.onnx`) as ONNX Runtime sessions."""
     ref = resolve_model(spec)
+    if ref.checkpoint.suffix == ".onnx":
+        return load_onnx(ref.checkpoint)
     return load_compact(ref.checkpoint) if is_compact(ref.checkpoint) else load_checkpoint(ref.checkpoint)
 
 

@@ -19,7 +19,8 @@ from asr.audio import AudioError, load_audio
 from asr.checkpoint import ModelBundle
 from asr.decoding import DecodeOptions, Hypothesis, Word, make_decoder
 from asr.features import LogMelFrontend
-from asr.registry import load_model
+from asr.onnx_model import OnnxModel, cached_onnx, load_onnx
+from asr.registry import load_model, resolve_model
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def resolve_device(device: str) -> torch.device:
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+BACKENDS = ("torch", "onnx")
 
 
 def cpu_has_native_bf16() -> bool:
@@ -114,10 +116,20 @@ class Transcriber:
         options: TranscribeOptions = TranscribeOptions(),
         decoding: DecodeOptions = DecodeOptions(),
         precision: str = "auto",
+        backend: str = "torch",
     ):
+        """`backend` "onnx" runs the model's int8 ONNX export with ONNX Runtime (made once and cached for a
+        checkpoint; `precision` does not apply); "torch" runs PyTorch at `precision`. An `.onnx` model is always onnx."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be {' or '.join(BACKENDS)}, not {backend!r}")
         self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
         self.bundle = model if isinstance(model, ModelBundle) else load_model(model)
+        if backend == "onnx" and not isinstance(self.bundle.model, OnnxModel):
+            if isinstance(model, ModelBundle):
+                raise ValueError("the onnx backend needs a checkpoint file (or an .onnx export), not a model in memory")
+            self.bundle = load_onnx(cached_onnx(resolve_model(model).checkpoint, self.bundle))
+        self.backend = "onnx" if isinstance(self.bundle.model, OnnxModel) else "torch"
+        self.precision = "int8" if self.backend == "onnx" else resolve_precision(precision, self.device)
         self.model = self.bundle.model.to(self.device).eval()
         self.frontend = LogMelFrontend(self.bundle.frontend).to(self.device)
         self.options = options

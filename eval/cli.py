@@ -40,6 +40,7 @@ def _add_eval(commands) -> None:
     p.add_argument("--baseline", help="model every --model is compared with (as --model)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="auto: bf16 autocast on a GPU and on a CPU with native bf16, else fp32 (default: auto)")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="torch, or onnx: the int8 ONNX export (default: torch)")
     p.add_argument("--rescore", metavar="REPORT", help="score the hypotheses saved in a JSON report again, instead of --model/--manifest")
     p.add_argument("--normalizer", choices=["auto", *NORMALIZERS], default=None,
                    help="text normaliser for references and hypotheses; auto: the test set's language "
@@ -80,9 +81,9 @@ def _run_eval(args) -> int:
         specs = args.model + ([args.baseline] if args.baseline else [])
         # Each model decodes as asked, by default with its own LM where it ships one.
         systems = [CheckpointSystem(spec, device=args.device, batch_size=args.batch_size, precision=args.precision,
-                                    decoding=decode_options(args, resolve_model(spec).lm_dir)) for spec in specs]
+                                    backend=args.backend, decoding=decode_options(args, resolve_model(spec).lm_dir)) for spec in specs]
         for system in systems:
-            print(f"{system.name}: decoding {system.decoding.label}, {system.precision}", file=sys.stderr)
+            print(f"{system.name}: decoding {system.decoding.label}, {system.backend} {system.precision}", file=sys.stderr)
         if args.baseline_decoder:
             systems.append(CheckpointSystem(args.model[0], f"{args.model[0]} (greedy)", device=args.device,
                                             batch_size=args.batch_size, precision=args.precision))

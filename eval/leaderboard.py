@@ -88,6 +88,7 @@ class ModelEntry:
     beam_size: int = 5
     compute_type: str = "default"
     decoding: DecodeOptions = DecodeOptions()  # checkpoints only
+    backend: str = "torch"  # checkpoints: torch, or onnx (the int8 ONNX export)
 
     @property
     def kind(self) -> str:
@@ -126,7 +127,7 @@ class LeaderboardConfig:
 
 _TOP_KEYS = {"title": str, "output": str, "cache": str, "baseline": str, "normalizer": str, "device": str,
              "precision": str, "batch_size": int, "resamples": int, "seed": int, "models": list, "test_sets": list}
-_MODEL_KEYS = {"name": str, "checkpoint": str, "model": str, "faster_whisper": str, "beam_size": int, "compute_type": str,
+_MODEL_KEYS = {"name": str, "checkpoint": str, "model": str, "backend": str, "faster_whisper": str, "beam_size": int, "compute_type": str,
                "decoder": str, "lm": str, "lexicon_free": bool, "lm_weight": float, "word_score": float, "boosts": list}
 _DECODER_KEYS = {"decoder", "lm", "lexicon_free", "lm_weight", "word_score", "boosts"}
 _TEST_SET_KEYS = {"name": str, "manifest": str, "lang": str}
@@ -177,9 +178,11 @@ def load_config(path: str | Path) -> LeaderboardConfig:
                 )
             except ValueError as error:
                 raise ConfigError(f"{where}: {error}") from None
-            models.append(ModelEntry(table["name"], checkpoint=checkpoint, decoding=decoding))
+            if table.get("backend", "torch") not in ("torch", "onnx"):
+                raise ConfigError(f"{where}: backend must be torch or onnx, got {table['backend']!r}")
+            models.append(ModelEntry(table["name"], checkpoint=checkpoint, decoding=decoding, backend=table.get("backend", "torch")))
         else:
-            extra = _DECODER_KEYS & set(table)
+            extra = (_DECODER_KEYS | {"backend"}) & set(table)
             if extra:
                 raise ConfigError(f"{where}: {', '.join(sorted(extra))} applies to checkpoint models only")
             if table.get("beam_size", 1) < 1:
@@ -242,7 +245,7 @@ def _check(table: object, keys: dict[str, type], required: set[str], where: str)
 def build_system(entry: ModelEntry, device: str, batch_size: int, precision: str = "auto") -> System:
     if entry.checkpoint is not None:
         return CheckpointSystem(entry.checkpoint, entry.name, device=device, batch_size=batch_size, decoding=entry.decoding,
-                                precision=precision)
+                                precision=precision, backend=entry.backend)
     return FasterWhisperSystem(entry.faster_whisper, entry.name, device=device, beam_size=entry.beam_size, compute_type=entry.compute_type)
 
 

@@ -58,7 +58,7 @@ class CheckpointSystem:
     """A model of this project (a checkpoint, a run folder or a shipped model's name), run by `asr.transcribe.Transcriber`."""
 
     def __init__(self, model: str | Path, name: str | None = None, device: str = "auto", batch_size: int = 8, decoding=None,
-                 precision: str = "auto"):
+                 precision: str = "auto", backend: str = "torch"):
         from asr.decoding import DecodeOptions
         from asr.registry import resolve_model
         from asr.transcribe import resolve_device, resolve_precision
@@ -68,7 +68,8 @@ class CheckpointSystem:
         self.name = name or (str(model) if self.decoding.method == "greedy" else f"{model} ({self.decoding.label})")
         self._device = device
         # Resolved now, so that the fingerprint (and the cache) tells bf16 from fp32 results.
-        self.precision = resolve_precision(precision, resolve_device(device))
+        self.precision = "int8" if backend == "onnx" or self.path.suffix == ".onnx" else resolve_precision(precision, resolve_device(device))
+        self.backend = backend
         self.batch_size = batch_size
 
     @cached_property
@@ -91,7 +92,8 @@ class CheckpointSystem:
         from asr.transcribe import Transcriber, TranscribeOptions
 
         return Transcriber(self.path, device=self._device, options=TranscribeOptions(batch_size=self.batch_size),
-                           decoding=self.decoding, precision=self.precision)
+                           decoding=self.decoding, precision=self.precision if self.precision != "int8" else "auto",
+                           backend=self.backend)
 
     @property
     def language(self) -> str:

@@ -37,6 +37,8 @@ def _add_serve(commands) -> None:
                    "(.safetensors); repeat to serve several, the first is the default")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="auto: bf16 autocast on a GPU and on a CPU with native bf16, else fp32 (default: auto)")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="torch, or onnx: the int8 ONNX export, "
+                   "the fastest on a CPU (default: torch)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument("--listen", default=defaults.listen, help="ADDRESS:PORT; 0.0.0.0:PORT for every interface, port 0 for any free one (default: %(default)s)")
     g = p.add_argument_group("streaming")
@@ -95,7 +97,7 @@ def _run_serve(args) -> int:
         http_port=args.http_port,
         grace_seconds=args.grace_seconds,
     )
-    return serve(args.model, args.device, options, lambda ref: decode_options(args, ref.lm_dir), args.precision)
+    return serve(args.model, args.device, options, lambda ref: decode_options(args, ref.lm_dir), args.precision, args.backend)
 
 
 # --- stream ----------------------------------------------------------------------------

@@ -80,7 +80,7 @@ class RunningServer:
 
 def load_models(
     specs: list[str | Path], device: str, decoding: Callable[[ModelRef], DecodeOptions] = lambda ref: DecodeOptions(),
-    precision: str = "auto",
+    precision: str = "auto", backend: str = "torch",
 ) -> list[tuple[str, Transcriber]]:
     """(name, transcriber) per model (a shipped model's language or name, a run folder or a checkpoint).
 
@@ -95,9 +95,9 @@ def load_models(
         name = ref.name if ref.card else ref.checkpoint.stem
         if name in {known for known, _ in models}:
             raise ValueError(f"two models named {name!r}; every checkpoint's file name must differ")
-        transcriber = Transcriber(ref.checkpoint, device=device, decoding=decoding(ref), precision=precision)
+        transcriber = Transcriber(ref.checkpoint, device=device, decoding=decoding(ref), precision=precision, backend=backend)
         print(f"model {name} ({transcriber.bundle.language}): decoding {transcriber.decoding.label}, "
-              f"{transcriber.precision} on {transcriber.device}", file=sys.stderr, flush=True)
+              f"{transcriber.backend} {transcriber.precision} on {transcriber.device}", file=sys.stderr, flush=True)
         models.append((name, transcriber))
     return models
 
@@ -156,9 +156,10 @@ def _warm_up(transcriber: Transcriber, chunking: ChunkingOptions) -> None:
 
 
 def serve(model_specs: list[str | Path], device: str, options: ServerOptions,
-          decoding: Callable[[ModelRef], DecodeOptions] = lambda ref: DecodeOptions(), precision: str = "auto") -> int:
+          decoding: Callable[[ModelRef], DecodeOptions] = lambda ref: DecodeOptions(), precision: str = "auto",
+          backend: str = "torch") -> int:
     """Run until SIGTERM or SIGINT, then drain; the `asr serve` command."""
-    models = load_models(model_specs, device, decoding, precision)
+    models = load_models(model_specs, device, decoding, precision, backend)
 
     async def run() -> None:
         running = await start_server(models, options)

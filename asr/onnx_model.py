@@ -1,0 +1,133 @@
+"""The int8 CPU backend: a model exported to ONNX, its MatMuls quantized to int8, run by ONNX Runtime.
+
+    asr export --model de --onnx --out de.onnx          # or: any command with --backend onnx
+    asr transcribe talk.wav --model de.onnx
+
+The export takes dynamic batch and length and always builds the padding mask,
+so a padded batch gives each input the frames it gets alone, as in PyTorch.
+Dynamic int8 quantization of the MatMuls (weights int8 per tensor, activations
+quantized per call) is what ONNX Runtime runs fastest on a CPU with VNNI; the
+convolutions, layer norms and softmax stay fp32. The file is self-contained:
+the vocabulary, frontend and language travel in its metadata, as in a
+checkpoint's header. `OnnxModel` stands where a PyTorch model stands in
+`asr.transcribe.Transcriber`, so decoding, streaming and serving are the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr.checkpoint import METADATA_KEY, ModelBundle, bundle_from_header, bundle_header
+from asr.files import atomic_path, sha256_file
+
+INPUTS, OUTPUTS = ("features", "feature_lengths"), ("log_probs", "lengths")
+INSTALL_HINT = "the onnx backend needs onnxruntime and onnx: pip install 'transfer-asr[onnx]' (make setup installs them)"
+
+
+def _require():
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError:
+        raise ImportError(INSTALL_HINT) from None
+    return onnx, onnxruntime
+
+
+def export_onnx(bundle: ModelBundle, path: str | Path, int8: bool = True) -> dict:
+    """Write `bundle` as an ONNX model (int8 MatMuls unless `int8` is False); returns what was written."""
+    onnx, _ = _require()
+
+    if bundle.architecture != "whisper-encoder-ctc":
+        raise ValueError(f"only whisper-encoder-ctc models are exported to ONNX, not {bundle.architecture}")
+    model = bundle.model.float().eval()
+    n_mels = bundle.frontend.n_mels
+    # Two inputs of different lengths: the traced graph is the padded one, mask included.
+    features, lengths = torch.randn(2, n_mels, 400), torch.tensor([400, 300])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        plain = Path(scratch) / "model.onnx"
+        torch.onnx.export(
+            model, (features, lengths), str(plain), input_names=list(INPUTS), output_names=list(OUTPUTS), opset_version=17,
+            dynamic_axes={"features": {0: "batch", 2: "frames"}, "feature_lengths": {0: "batch"},
+                          "log_probs": {0: "batch", 1: "output_frames"}, "lengths": {0: "batch"}},
+            dynamo=False,
+        )
+        final = plain
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            final = Path(scratch) / "model.int8.onnx"
+            quantize_dynamic(str(plain), str(final), op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
+        graph = onnx.load(str(final))
+        header = {**bundle_header(bundle), "onnx": {"int8": int8}}
+        graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(header))
+        with atomic_path(path) as partial:
+            onnx.save(graph, str(partial))
+    return {"int8": int8, "bytes": path.stat().st_size}
+
+
+class OnnxModel:
+    """An ONNX Runtime session with the calls Transcriber makes of a PyTorch model."""
+
+    def __init__(self, path: str | Path, threads: int = 0):
+        _, onnxruntime = _require()
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.path = Path(path)
+
+    def __call__(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        log_probs, lengths = self.session.run(
+            list(OUTPUTS), {"features": features.float().cpu().numpy(), "feature_lengths": feature_lengths.cpu().numpy().astype(np.int64)}
+        )
+        return torch.from_numpy(log_probs), torch.from_numpy(lengths)
+
+    def to(self, device) -> OnnxModel:
+        if torch.device(device).type != "cpu":
+            raise ValueError("the onnx backend runs on the CPU; use --backend torch on a GPU")
+        return self
+
+    def eval(self) -> OnnxModel:
+        return self
+
+    def parameters(self):
+        import onnx
+
+        for initializer in onnx.load(str(self.path)).graph.initializer:
+            yield torch.from_numpy(onnx.numpy_helper.to_array(initializer).copy())
+
+    @staticmethod
+    def seconds_per_output_frame(seconds_per_feature_frame: float) -> float:
+        return 2 * seconds_per_feature_frame  # Whisper's encoder: two feature frames per output frame
+
+
+def load_onnx(path: str | Path) -> ModelBundle:
+    onnx, _ = _require()
+
+    path = Path(path)
+    metadata = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    if METADATA_KEY not in metadata:
+        raise ValueError(f"{path}: not an ONNX export of Transfer ASR (no {METADATA_KEY!r} metadata); make one with `asr export --onnx`")
+    header = json.loads(metadata[METADATA_KEY])
+    bundle = bundle_from_header(header)
+    bundle.model = OnnxModel(path)
+    return bundle
+
+
+def cached_onnx(checkpoint: str | Path, bundle: ModelBundle) -> Path:
+    """The int8 ONNX export of a checkpoint, made once and kept in the cache, keyed by the checkpoint's content."""
+    from asr.pretrained import cache_dir
+
+    key = hashlib.sha256(f"{sha256_file(checkpoint)} int8 v1".encode()).hexdigest()[:24]
+    path = cache_dir() / "onnx" / f"{Path(checkpoint).stem}-{key}.int8.onnx"
+    if not path.is_file():
+        export_onnx(bundle, path, int8=True)
+    return path

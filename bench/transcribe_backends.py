@@ -1,0 +1,90 @@
+"""Batch transcription side by side: this project's backends against faster-whisper, RTFx and WER on the same clips.
+
+Systems, each loaded before its clock starts and run over the same utterances
+of a test manifest (the first --utterances):
+
+  torch fp32, torch bf16   `asr.transcribe.Transcriber`, greedy CTC
+  onnx int8                the same model's int8 ONNX export on ONNX Runtime, greedy
+  faster-whisper int8      Whisper base with the same encoder weights, zero-shot, greedy and beam 5
+
+RTFx is audio seconds over transcription seconds (the whole set, batched as
+`asr eval` batches it); WER and CER come from `eval`'s scorer after the test
+set's normaliser. Prints a table and writes JSON with the command, machine and load.
+
+    python bench/transcribe_backends.py --model de --manifest data/release-de/test.jsonl --utterances 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from eval.evaluate import evaluate
+from eval.normalize import get_normalizer
+from eval.systems import CheckpointSystem, FasterWhisperSystem
+from eval.testset import load_test_set
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a shipped model (de), a run folder or a checkpoint")
+    parser.add_argument("--manifest", required=True, help="test manifest (.jsonl)")
+    parser.add_argument("--utterances", type=int, default=200, help="the first N utterances (default: 200)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--skip-faster-whisper", action="store_true", help="leave the peer out (it is slow on a CPU)")
+    parser.add_argument("--out", default="bench/results/transcribe_backends-cpu.json")
+    args = parser.parse_args()
+
+    full = load_test_set(args.manifest)
+    subset = Path(args.manifest).with_name(f"{Path(args.manifest).stem}-first{args.utterances}.jsonl")
+    subset.write_text("".join(Path(args.manifest).read_text().splitlines(keepends=True)[: args.utterances]))
+    test_set = load_test_set(subset, language=full.language)
+    normalizer = get_normalizer("auto", test_set.language)
+    systems = [
+        CheckpointSystem(args.model, "torch fp32 (greedy)", device="cpu", batch_size=args.batch_size, precision="fp32"),
+        CheckpointSystem(args.model, "torch bf16 (greedy)", device="cpu", batch_size=args.batch_size, precision="bf16"),
+        CheckpointSystem(args.model, "onnx int8 (greedy)", device="cpu", batch_size=args.batch_size, backend="onnx"),
+    ]
+    if not args.skip_faster_whisper:
+        systems += [
+            FasterWhisperSystem("whisper-base", "faster-whisper base int8 (greedy)", device="cpu", beam_size=1, compute_type="int8"),
+            FasterWhisperSystem("whisper-base", "faster-whisper base int8 (beam 5)", device="cpu", beam_size=5, compute_type="int8"),
+        ]
+    rows = []
+    print(f"{len(test_set.utterances)} utterances, {test_set.audio_seconds:.0f} s of audio from {args.manifest}")
+    print("| system | RTFx | WER % | CER % |\n|---|---|---|---|")
+    for system in systems:
+        result = evaluate(system, test_set, normalizer, args.batch_size)
+        row = {"system": system.name, "device": system.device, "rtfx": round(result.transcripts.rtfx, 1),
+               "wer": result.scores.wer, "cer": result.scores.cer, "wall_seconds": round(result.transcripts.wall_seconds, 2)}
+        rows.append(row)
+        print(f"| {row['system']} | {row['rtfx']} | {100 * row['wer']:.2f} | {100 * row['cer']:.2f} |", flush=True)
+    fastest = max(rows[:3], key=lambda r: r["rtfx"])
+    peer = next((r for r in rows if r["system"].startswith("faster-whisper base int8 (greedy)")), None)
+    report = {
+        "benchmark": "transcribe_backends",
+        "command": "python " + " ".join(sys.argv),
+        "model": args.model,
+        "test_set": {"manifest": args.manifest, "utterances": len(test_set.utterances), "audio_seconds": round(test_set.audio_seconds, 1)},
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "torch": torch.__version__, "load_average_1min_at_end": round(os.getloadavg()[0], 2)},
+        "results": rows,
+        "fastest_backend": fastest["system"],
+        "fastest_vs_fp32_wer_points": round(100 * (fastest["wer"] - rows[0]["wer"]), 2),
+        "fastest_vs_faster_whisper_greedy_speed": round(fastest["rtfx"] / peer["rtfx"], 1) if peer else None,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    subset.unlink()
+    print(f"fastest: {fastest['system']} at RTFx {fastest['rtfx']}, WER {report['fastest_vs_fp32_wer_points']:+.2f} points against fp32"
+          + (f", {report['fastest_vs_faster_whisper_greedy_speed']}x faster-whisper greedy" if peer else "") + f"; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""The int8 CPU backend: ONNX export, agreement with PyTorch on padded batches, and backend selection."""
+
+import pytest
+import torch
+
+from asr.checkpoint import save_checkpoint
+from asr.cli import main
+from asr.onnx_model import OnnxModel, export_onnx, load_onnx
+from asr.transcribe import Transcriber
+from tests.tiny import tiny_bundle, write_tone
+
+pytest.importorskip("onnxruntime", reason="the onnx backend: pip install onnxruntime onnx")
+
+
+def features(lengths: list[int], n_mels: int = 80) -> tuple[torch.Tensor, torch.Tensor]:
+    """A padded batch as the frontend makes it: each input's frames, zeros past its end."""
+    generator = torch.Generator().manual_seed(0)
+    batch = torch.zeros(len(lengths), n_mels, max(lengths))
+    for i, n in enumerate(lengths):
+        batch[i, :, :n] = torch.randn(n_mels, n, generator=generator)
+    return batch, torch.tensor(lengths)
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_the_onnx_export_gives_pytorchs_frames_on_padded_and_unpadded_inputs(tmp_path, int8):
+    bundle = tiny_bundle()
+    export_onnx(bundle, tmp_path / "m.onnx", int8=int8)
+    onnx_model = load_onnx(tmp_path / "m.onnx").model
+    assert isinstance(onnx_model, OnnxModel)
+    tolerance = 0.1 if int8 else 1e-4  # int8 MatMuls round; fp32 is the same arithmetic
+    batch, lengths = features([300, 170, 41])
+    with torch.no_grad():
+        reference, reference_lengths = bundle.model(batch, lengths)
+    padded, padded_lengths = onnx_model(batch, lengths)
+    assert padded_lengths.tolist() == reference_lengths.tolist() == [150, 85, 21]
+    for i, n in enumerate(padded_lengths.tolist()):
+        alone, _ = onnx_model(batch[i : i + 1, :, : lengths[i]], lengths[i : i + 1])
+        torch.testing.assert_close(padded[i, :n], reference[i, :n], atol=tolerance, rtol=0)
+        torch.testing.assert_close(alone[0], padded[i, :n], atol=1e-4 if not int8 else tolerance, rtol=0)  # padding is invisible
+
+
+def test_backend_selection_and_the_export_command(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TRANSFER_ASR_CACHE", str(tmp_path / "cache"))  # where --backend onnx keeps its export
+    checkpoint = tmp_path / "m.safetensors"
+    save_checkpoint(checkpoint, tiny_bundle())
+    torch_transcriber = Transcriber(checkpoint, device="cpu", precision="fp32")
+    onnx_transcriber = Transcriber(checkpoint, device="cpu", backend="onnx")
+    assert (torch_transcriber.backend, torch_transcriber.precision) == ("torch", "fp32")
+    assert (onnx_transcriber.backend, onnx_transcriber.precision) == ("onnx", "int8")
+    wave = torch.randn(16000) * 0.1
+    a, _ = torch_transcriber.log_probs([wave])
+    b, _ = onnx_transcriber.log_probs([wave])
+    assert (a - b).abs().max() < 0.1
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.int8.onnx"))) == 1
+    with pytest.raises(ValueError, match="torch or onnx"):
+        Transcriber(checkpoint, device="cpu", backend="tensorrt")
+
+    assert main(["export", "--model", str(checkpoint), "--onnx", "--out", str(tmp_path / "m.onnx")]) == 0
+    assert "int8 MatMuls" in capsys.readouterr().err
+    audio = write_tone(tmp_path / "a.wav")
+    assert main(["transcribe", str(audio), "--model", str(tmp_path / "m.onnx"), "--output-dir", str(tmp_path)]) == 0
+    assert "onnx int8 on cpu" in capsys.readouterr().err
+    assert main(["transcribe", str(audio), "--model", str(checkpoint), "--backend", "onnx", "--output-dir", str(tmp_path)]) == 0
+    assert "onnx int8" in capsys.readouterr().err
