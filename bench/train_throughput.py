@@ -27,9 +27,20 @@ import torch.nn.functional as F
 from asr.features import LogMelFrontend
 from asr.pretrained import huggingface_name, new_ctc_model
 from asr.text import ALPHABETS, Vocabulary
+from asr.transcribe import resolve_precision
 
 # Dense bf16 peak of the GPUs this project is measured on, for MFU.
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
+
+
+def random_whisper_base(vocabulary: Vocabulary):
+    """whisper-base + CTC with random weights: for machines without the weights (a lent GPU), same shapes and FLOPs."""
+    from asr.checkpoint import ModelBundle
+    from asr.features import FrontendConfig
+    from asr.models import WhisperCTC, WhisperCTCConfig, WhisperEncoderConfig
+
+    config = WhisperCTCConfig(encoder=WhisperEncoderConfig(), vocab_size=len(vocabulary))
+    return ModelBundle("whisper-encoder-ctc", config.to_dict(), WhisperCTC(config), vocabulary, FrontendConfig(), "de")
 
 
 def hf_encoder_with_head(bundle):
@@ -74,13 +85,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="timed steps per side (default: 5)")
     parser.add_argument("--freeze-layers", type=int, default=3, help="lower encoder layers frozen (default: 3)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="auto: bf16 on a GPU and on a CPU with native bf16 (default: auto)")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="whisper-base's shape with random weights, where its weights are not installed (the same computation)")
     parser.add_argument("--out", default=None, help="JSON output (default: bench/results/train_throughput-<device>.json)")
     args = parser.parse_args()
     device = torch.device(args.device)
-    use_bf16 = device.type == "cuda"
+    use_bf16 = resolve_precision(args.precision, device) == "bf16"
 
     vocabulary = Vocabulary.from_transcripts([ALPHABETS["de"]])
-    bundle = new_ctc_model("whisper-base", vocabulary, "de")
+    bundle = random_whisper_base(vocabulary) if args.random_weights else new_ctc_model("whisper-base", vocabulary, "de")
     hf_encoder, hf_head = hf_encoder_with_head(bundle)
     with torch.no_grad():  # the same encoder: equal outputs on an input both accept
         probe = torch.randn(1, bundle.frontend.n_mels, 3000)
@@ -144,7 +159,7 @@ def main() -> None:
     report = {
         "benchmark": "train_throughput",
         "command": "python " + " ".join(sys.argv),
-        "model": "whisper-base encoder + linear CTC head",
+        "model": "whisper-base encoder + linear CTC head" + (" (random weights)" if args.random_weights else ""),
         "batch": args.batch, "utterance_seconds": args.seconds, "freeze_layers": args.freeze_layers, "steps": args.steps,
         "precision": "bf16 autocast" if use_bf16 else "fp32",
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,

@@ -26,6 +26,7 @@ import torch
 from asr.pretrained import new_ctc_model
 from asr.text import ALPHABETS, Vocabulary
 from asr.transcribe import Transcriber, TranscribeOptions
+from train_throughput import random_whisper_base
 
 
 def measure(transcriber: Transcriber, waves: list[torch.Tensor], repeats: int) -> dict:
@@ -50,18 +51,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each clip (default: 10)")
     parser.add_argument("--batch-sizes", default="1,8,32", help="comma-separated batch sizes (default: 1,8,32)")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per setting; the best is kept (default: 2)")
+    parser.add_argument("--random-weights", action="store_true", help="without --model: whisper-base's shape with random weights")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: the CPU, and the GPU if there is one)")
     parser.add_argument("--out", default="bench/results/transcribe_rtfx.json", help="JSON output file")
     args = parser.parse_args()
 
     generator = torch.Generator().manual_seed(0)
     waves = [0.1 * torch.randn(int(args.seconds * 16000), generator=generator) for _ in range(args.clips)]
-    model = args.model or new_ctc_model("whisper-base", Vocabulary.from_transcripts([ALPHABETS["de"]]), "de")
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    vocabulary = Vocabulary.from_transcripts([ALPHABETS["de"]])
+    model = args.model or (random_whisper_base(vocabulary) if args.random_weights else new_ctc_model("whisper-base", vocabulary, "de"))
+    devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
     for device in devices:
         for batch_size in map(int, args.batch_sizes.split(",")):
             transcriber = Transcriber(model, device=device, options=TranscribeOptions(batch_size=batch_size))
-            row = {"device": device, "batch_size": batch_size, **measure(transcriber, waves, args.repeats)}
+            row = {"device": device, "precision": transcriber.precision, "batch_size": batch_size, **measure(transcriber, waves, args.repeats)}
             rows.append(row)
             print(f"{device:5s} batch {batch_size:3d}: {row['audio_seconds']:.0f} s audio in {row['wall_seconds']:.2f} s -> RTFx {row['rtfx']}")
     report = {

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The one prepared GPU check: where `device` lends a machine, one call runs the CUDA-relevant tests and the speed
+# benchmarks on the GPU within about 8 minutes and writes their JSON to $OUT (bench/results/gpu/ outside the tool):
+#   - the tests that exercise device placement, bf16 and the training loop;
+#   - training throughput against transformers' WhisperEncoder, bf16, with model FLOPs utilisation;
+#   - batch transcription RTFx at batch sizes up to 256;
+#   - stream load, batched against unbatched, stepping up to 1000 concurrent real-time streams.
+# The lent machine has PyTorch but not all of this project's packages, and no Whisper weights (145 MB do not travel):
+# bench/gpu_wheels.sh downloads the missing wheels into .whl/ here, and the benchmarks run whisper-base's shape with
+# random weights (the same computation). The call, from this checkout:
+#   bash bench/gpu_wheels.sh        # here, once
+#   device run: bash bench/gpu_check.sh     (carry: .whl; timeout_s 600)
+# Dry run on a CPU, tiny settings, to prove the script end to end:
+#   bash bench/gpu_check.sh --device cpu
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEVICE=cuda
+[ "${1:-}" = "--device" ] && DEVICE=${2:?--device needs cpu or cuda}
+OUT=${OUT:-bench/results/gpu}
+mkdir -p "$OUT"
+PY=${PY:-python3}
+[ -x .venv/bin/python ] && [ "$DEVICE" = cpu ] && PY=.venv/bin/python
+if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site:$PWD
+else
+  export PYTHONPATH=$PWD
+fi
+export PYTHONUNBUFFERED=1
+if [ "$DEVICE" = cpu ]; then
+  STEPS=1 BATCH=2 CLIPS=4 BATCHES=1,2 STREAMS=1,2 DURATION=3 TESTS_TIMEOUT=300
+else
+  STEPS=20 BATCH=64 CLIPS=512 BATCHES=1,32,256 STREAMS=1,10,100,300,1000 DURATION=15 TESTS_TIMEOUT=120
+fi
+log() { echo "[$(date +%H:%M:%S)] $*"; }
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi"; $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } | tee "$OUT/machine.txt"
+
+log "tests"
+timeout $TESTS_TIMEOUT $PY -m pytest -q -x -p no:cacheprovider tests/test_models.py tests/test_registry.py tests/test_train.py 2>&1 | tail -5 | tee "$OUT/tests.txt" || true
+
+log "training throughput"
+$PY bench/train_throughput.py --device "$DEVICE" --random-weights --steps $STEPS --batch $BATCH --out "$OUT/train_throughput.json"
+
+log "transcription RTFx"
+$PY bench/transcribe_rtfx.py --device "$DEVICE" --random-weights --clips $CLIPS --batch-sizes $BATCHES --out "$OUT/transcribe_rtfx.json"
+
+log "stream load"
+DATA=$(mktemp -d)
+$PY - "$DATA" <<'PY'
+import json, sys
+from pathlib import Path
+import numpy as np, soundfile
+from asr.checkpoint import save_checkpoint
+sys.path.insert(0, "bench")
+from train_throughput import random_whisper_base
+from asr.text import ALPHABETS, Vocabulary
+folder = Path(sys.argv[1])
+save_checkpoint(folder / "whisper-base-random.safetensors", random_whisper_base(Vocabulary.from_transcripts([ALPHABETS["de"]])))
+rng = np.random.default_rng(0)
+lines = []
+for i in range(8):  # speech-like bursts: streaming cost does not depend on what is said
+    wave = (rng.normal(0, 0.1, 16000 * 4) * np.repeat(rng.random(40) > 0.3, 1600)).astype(np.float32)
+    soundfile.write(str(folder / f"{i}.wav"), wave, 16000)
+    lines.append(json.dumps({"audio_filepath": f"{i}.wav", "text": "x", "duration": 4.0}))
+(folder / "test.jsonl").write_text("\n".join(lines) + "\n")
+PY
+$PY bench/stream_load.py --model "$DATA/whisper-base-random.safetensors" --manifest "$DATA/test.jsonl" --device "$DEVICE" \
+  --streams $STREAMS --duration $DURATION --keep-going --processes $([ "$DEVICE" = cpu ] && echo 1 || echo 12) --out "$OUT/stream_load.json"
+log "done: $(ls "$OUT")"
