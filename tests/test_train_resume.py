@@ -1,4 +1,5 @@
-"""A run killed at any moment resumes and ends exactly where an uninterrupted run ends."""
+"""A run killed at any moment resumes and ends exactly where an uninterrupted run ends, whatever the
+number of input-pipeline workers (augmentation and SpecAugment on)."""
 
 import os
 import signal
@@ -6,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from asr.checkpoint import load_checkpoint
@@ -13,14 +15,15 @@ from tests.test_train import make_corpus
 from tests.tiny import tiny_openai_pt
 
 
-def command(corpus, pretrained, out_dir):
+def command(corpus, pretrained, out_dir, workers: int = 0):
     return [sys.executable, "-m", "asr", "train", "--train-manifest", str(corpus), "--out-dir", str(out_dir),
             "--init", str(pretrained), "--max-steps", "30", "--save-every", "5", "--warmup-steps", "5",
-            "--batch-seconds", "1.3", "--grad-accum", "2", "--spec-augment", "--lr-head", "3e-3", "--lr-encoder", "3e-3",
-            "--device", "cpu", "--seed", "3"]
+            "--batch-seconds", "1.3", "--grad-accum", "2", "--spec-augment", "--augment", "noise_prob=0.5,gain_prob=0.5",
+            "--lr-head", "3e-3", "--lr-encoder", "3e-3", "--device", "cpu", "--seed", "3", "--data-workers", str(workers)]
 
 
-def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, workers):
     corpus = make_corpus(tmp_path / "corpus", copies=4)
     pretrained = tiny_openai_pt(tmp_path / "tiny.pt")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -28,7 +31,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     subprocess.run(command(corpus, pretrained, tmp_path / "straight"), check=True, env=env, capture_output=True, timeout=600)
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen(command(corpus, pretrained, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command(corpus, pretrained, killed, workers), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not list((killed / "state").glob("step-00000015.pt")) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -37,7 +40,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     states = sorted((killed / "state").glob("step-*.pt"))
     assert states and states[-1].name < "step-00000030.pt", "the run was not killed before its end"
 
-    resumed = subprocess.run(command(corpus, pretrained, killed), check=True, env=env, capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(command(corpus, pretrained, killed, workers), check=True, env=env, capture_output=True, text=True, timeout=600)
     assert "resuming" in resumed.stdout
 
     a = load_checkpoint(tmp_path / "straight" / "last.safetensors").model.state_dict()

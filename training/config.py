@@ -65,6 +65,8 @@ class TrainConfig:
         "on-the-fly waveform augmentation: off, default or telephone (presets), a JSON file, or "
         "probabilities as key=value,... of asr.corpora.augment.AugmentConfig (noise_prob=0.5,telephone_prob=0.3)",
     )
+    data_workers: int = _option(-1, "input-pipeline worker processes that read, augment and featurise micro-batches ahead "
+                                "of training; -1: 4 beside a GPU, none on a CPU")
     precision: str = _option("auto", "auto (bf16 autocast on a GPU and on a CPU with native bf16, else fp32), fp32 or bf16")
     # Evaluation, checkpoints, logging
     eval_every: int = _option(0, "evaluate on the dev set every this many steps (0: at the end only)")
@@ -87,7 +89,8 @@ class TrainConfig:
 
 
 # Fields that may change when a run is resumed: how long and how often, not what.
-RESUMABLE_CHANGES = {"max_steps", "time_budget", "eval_every", "save_every", "keep_last", "log_every", "early_stop_patience", "device"}
+RESUMABLE_CHANGES = {"max_steps", "time_budget", "eval_every", "save_every", "keep_last", "log_every", "early_stop_patience", "device",
+                     "data_workers"}
 
 
 def parse_key_values(text: str) -> dict[str, str]:

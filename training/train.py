@@ -39,12 +39,12 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from asr.audio import load_audio
-from asr.corpora.augment import augment
 from asr.checkpoint import ModelBundle, load_checkpoint, save_checkpoint
 from asr.files import atomic_path, write_atomically
-from asr.features import FrontendConfig, LogMelFrontend
+from asr.features import FrontendConfig
 from asr.progress import progress as progress_bar
 from asr.corpora.manifest import Utterance, read_manifest
+from training.data import MicroBatches, SpecAugment, micro_batch_loader, resolve_workers
 from asr.models import ARCHITECTURES, build_model
 from asr.pretrained import new_ctc_model
 from asr.text import Vocabulary, normalize_transcript
@@ -77,7 +77,6 @@ def train(config: TrainConfig) -> Path:
     torch.manual_seed(config.seed)
     bundle = initial_model(config, vocabulary, report=main_process)
     model = bundle.model.to(device).train()
-    frontend = LogMelFrontend(bundle.frontend).to(device)
     augment_options = augment_config(config.augment)
     head = list(model.head.parameters())
     head_ids = {id(p) for p in head}
@@ -136,6 +135,9 @@ def train(config: TrainConfig) -> Path:
     )
     started = time.monotonic() - p["train_seconds"]
     stop_reason = "max_steps"
+    spec_augment = SpecAugment(config.freq_masks, config.freq_mask_width, config.time_masks, config.time_mask_width) if config.spec_augment else None
+    workers = resolve_workers(config.data_workers, device)
+    micro_batches = None
     while p["step"] < config.max_steps:
         if config.time_budget is not None and p["train_seconds"] >= config.time_budget:
             stop_reason = "time_budget"
@@ -145,29 +147,26 @@ def train(config: TrainConfig) -> Path:
             plan = epoch_plan(utterances, config, p["epoch"])
             if len(plan) < micro_per_step:
                 raise ValueError(f"{len(plan)} micro-batches an epoch, fewer than the {micro_per_step} one step needs: lower --batch-seconds")
+            micro_batches = None
+        if micro_batches is None:  # the rest of this epoch's micro-batches, read ahead by the loader's workers
+            micro_batches = iter(micro_batch_loader(
+                MicroBatches(plan, p["position"], p["step"], rank, world_size, config.grad_accum, utterances, targets,
+                             bundle.frontend, augment_options, spec_augment, config.seed),
+                workers, device))
         step = p["step"]
         model.freeze_lower(frozen_layers(step))
-        mine = plan[p["position"] + rank * config.grad_accum : p["position"] + (rank + 1) * config.grad_accum]
         optimizer.zero_grad(set_to_none=True)
         step_loss, step_audio = 0.0, 0.0
-        for micro, batch in enumerate(mine):
-            # Everything random in a micro-batch (augmentation, SpecAugment) is drawn from a seed of
-            # the step and the micro-batch's place in the global batch: a resumed run draws exactly
-            # what the uninterrupted one did, and N processes draw what one process accumulating N would.
-            seed = config.seed * 1_000_003 + step * 1009 + rank * config.grad_accum + micro
-            torch.manual_seed(seed)
-            generator = random.Random(seed)
-            waves = [load_audio(utterances[i].audio_filepath, bundle.frontend.sample_rate) for i in batch]
-            if augment_options.enabled:
-                waves = [augment(w, augment_options, generator) for w in waves]
-            features, feature_lengths = frontend.batch([w.to(device) for w in waves])
-            if config.spec_augment:
-                features = spec_augment(features, config)
-            sync = micro == len(mine) - 1 or world_size == 1
+        for micro in range(config.grad_accum):
+            batch = next(micro_batches)
+            assert (batch["step"], batch["micro"]) == (step, micro), "the input pipeline is out of step with training"
+            features = batch["features"].to(device, non_blocking=True)
+            feature_lengths = batch["feature_lengths"].to(device, non_blocking=True)
+            sync = micro == config.grad_accum - 1 or world_size == 1
             with (contextlib.nullcontext() if sync else ddp_model.no_sync()):
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    log_probs, frame_lengths = ddp_model(features, feature_lengths.to(device))
-                batch_targets = [targets[i] for i in batch]
+                    log_probs, frame_lengths = ddp_model(features, feature_lengths)
+                batch_targets = batch["targets"]
                 # torch's "mean": each utterance's loss over its target length, averaged over the
                 # micro-batch; zero_infinity drops an utterance whose transcript cannot fit its frames.
                 loss = F.ctc_loss(
@@ -177,7 +176,7 @@ def train(config: TrainConfig) -> Path:
                 ) / config.grad_accum
                 loss.backward()
             step_loss += loss.item()
-            step_audio += sum(utterances[i].duration for i in batch)
+            step_audio += batch["audio_seconds"]
         grad_norm = torch.nn.utils.clip_grad_norm_([q for q in model.parameters() if q.requires_grad], config.max_grad_norm)
         optimizer.step()
         scheduler.step()
@@ -355,15 +354,6 @@ def frozen_at(config: TrainConfig, step: int, num_layers: int) -> int:
     if config.unfreeze_every:
         frozen -= step // config.unfreeze_every
     return max(0, frozen)
-
-
-def spec_augment(features: torch.Tensor, config: TrainConfig) -> torch.Tensor:
-    """SpecAugment (Park et al., 2019): zero random mel bands and time spans, each utterance its own."""
-    for _ in range(config.freq_masks):
-        features = torchaudio.functional.mask_along_axis_iid(features, config.freq_mask_width, 0.0, axis=1)
-    for _ in range(config.time_masks):
-        features = torchaudio.functional.mask_along_axis_iid(features, config.time_mask_width, 0.0, axis=2)
-    return features
 
 
 # --- evaluation, state, logging -----------------------------------------------------------
