@@ -18,8 +18,9 @@ import argparse
 import json
 import platform
 import shutil
-import tomllib
 from pathlib import Path
+
+from asr.export import read_header
 
 LM_FILES = ("lm.bin", "lexicon.txt", "lm.json", "tuned.json")  # lm.arpa stays in the run: lm.bin is the same model
 
@@ -49,7 +50,8 @@ def _percent(value: float) -> str:
 def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command: str) -> None:
     card = json.loads((out / "card.json").read_text())
     dataset = json.loads((data / "dataset_card.json").read_text())
-    config = tomllib.loads((run / "config.toml").read_text())
+    shipped_metadata = read_header(run / "best.safetensors")["metadata"]  # the checkpoint exported: the best on dev
+    config = shipped_metadata["train_config"]
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
     steps = [entry for entry in log if "loss" in entry]
     evals = [entry for entry in log if "dev_wer" in entry]
@@ -73,13 +75,15 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
                                         "formant_semitones": dataset.get("formant_semitone_range")},
         },
         "training": {
-            "steps": steps[-1]["step"], "train_seconds": round(steps[-1]["train_seconds"]), "audio_seconds_seen": round(steps[-1]["audio_seconds"]),
+            "steps": shipped_metadata["steps"], "train_seconds": round(shipped_metadata["train_seconds"]),
+            "audio_seconds_seen": round(shipped_metadata["audio_seconds_seen"]), "run_steps": steps[-1]["step"],
             "final_loss": round(steps[-1]["loss"], 4), "best_dev_wer": min((e["dev_wer"] for e in evals), default=None),
+            "dev_wer_by_step": {e["step"]: round(e["dev_wer"], 4) for e in evals},
             "config": {k: config[k] for k in ("freeze_layers", "lr_head", "lr_encoder", "schedule", "warmup_steps", "max_steps",
                                               "batch_seconds", "spec_augment", "augment", "precision") if k in config},
             "machine": f"{platform.machine()}, {board['machine']}",
         },
-        "lm": {k: lm_info[k] for k in ("order", "sentences", "words", "vocabulary", "pruned") if k in lm_info},
+        "language_model": {k: lm_info[k] for k in ("order", "sentences", "words", "vocabulary", "pruned") if k in lm_info},
         "sizes_bytes": sizes,
         "scores": {
             "leaderboard": str(leaderboard), "command": command, "baseline": board["baseline"],
@@ -129,8 +133,9 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
         "utterance with its own speaking rate, pitch and formant shift; sentences from "
         f"`{card['data']['text']}`. Dev voice: {', '.join(card['data']['dev_voices'])}. Details: the corpus's dataset_card.json.", "",
         "## Training", "",
-        f"{t['steps']} steps, {t['train_seconds']} s of training ({t['audio_seconds_seen'] / 3600:.0f} h of audio seen) on "
-        f"{t['machine']}; final training loss {t['final_loss']}, best dev WER {_percent(t['best_dev_wer']) if t['best_dev_wer'] is not None else 'n/a'}. "
+        f"The shipped checkpoint is the run's best on the dev voice: step {t['steps']} of {t['run_steps']}, after {t['train_seconds']} s of "
+        f"training ({t['audio_seconds_seen'] / 3600:.0f} h of audio seen) on {t['machine']}; dev WER by step: "
+        f"{', '.join(f'{k}: {_percent(v)}' for k, v in t['dev_wer_by_step'].items())}; final training loss {t['final_loss']}. "
         f"Settings: {json.dumps(t['config'])}.", "",
         f"LM: {lm_info['order']}-gram, modified Kneser-Ney, from {lm_info['sentences']} sentences of the train split "
         f"({lm_info['vocabulary']} words); pruned: {lm_info['pruned']}. Chosen by tuned dev WER: {json.dumps(card['lm_choice'])}.", "",
