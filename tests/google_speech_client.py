@@ -89,6 +89,11 @@ def main() -> None:
     def long_running():
         return speech_client.long_running_recognize(config=speech.RecognitionConfig(language_code="de"), audio=speech.RecognitionAudio(content=wav))
 
+    def too_large():
+        config = speech.RecognitionConfig(encoding=speech.RecognitionConfig.AudioEncoding.LINEAR16, sample_rate_hertz=16000, language_code="de")
+        response = speech_client.recognize(config=config, audio=speech.RecognitionAudio(content=bytes(3 * 1024 * 1024)))
+        return {"results": len(response.results)}
+
     def unknown_language():
         return speech_client.recognize(config=speech.RecognitionConfig(language_code="fr-FR"), audio=speech.RecognitionAudio(content=wav))
 
@@ -98,6 +103,7 @@ def main() -> None:
     result["bad_rate"] = outcome(bad_rate)
     result["long_running"] = outcome(long_running)
     result["unknown_language"] = outcome(unknown_language)
+    result["too_large"] = outcome(too_large)
     print(json.dumps(result))
 
 

@@ -34,7 +34,7 @@ def official_client(address: str, audio, token: str | None = None) -> dict:
 def test_googles_client_recognizes_streams_and_gets_googles_errors(make_server, tmp_path):
     audio = tmp_path / "speech.wav"
     soundfile.write(str(audio), UTTERANCES, 16000, subtype="PCM_16")
-    server = make_server(limits=Limits(max_realtime_factor=0))
+    server = make_server(limits=Limits(max_realtime_factor=0, max_recognize_bytes=2 * 1024 * 1024))
     result = official_client(server.address, audio)
 
     # Recognize: the same transcript as asr.v1 (and `asr transcribe`) for the same audio and decoding
@@ -63,6 +63,8 @@ def test_googles_client_recognizes_streams_and_gets_googles_errors(make_server, 
     assert result["bad_rate"]["error"] == "InvalidArgument" and "sample_rate_hertz 1" in result["bad_rate"]["message"]
     assert result["long_running"]["error"] == "MethodNotImplemented" and "StreamingRecognize" in result["long_running"]["message"]
     assert result["unknown_language"]["error"] == "InvalidArgument" and "fr-FR" in result["unknown_language"]["message"]
+    assert result["too_large"]["error"] == "ResourceExhausted"
+    assert official_client(server.address, audio)["recognize"]["transcripts"]  # and the server goes on
 
 
 def test_googles_client_is_refused_without_the_token_and_served_with_it(make_server, tmp_path):
