@@ -61,7 +61,7 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
     sizes = {path.name: path.stat().st_size for path in [out / "model.safetensors", *sorted((out / "lm").iterdir())]}
 
     shipped, greedy = rows[f"{lang} (shipped: compact, beam + LM)"], rows[f"{lang} (shipped: compact, greedy)"]
-    full_greedy, whisper = rows[f"{lang} (full checkpoint, greedy)"], rows[board["baseline"]]
+    whisper = rows[board["baseline"]]
     clean, phone = (t["name"] for t in board["test_sets"])
     train = dataset["splits"]["train"]
     card.update({

@@ -26,7 +26,7 @@ from serving.proto import cloud_speech_pb2 as gpb
 from serving.proto import cloud_speech_pb2_grpc as gpb_grpc
 from serving.proto import recognizer_pb2 as pb
 from serving.service import RecognizerService
-from serving.session import RequestError, invalid, quoted
+from serving.session import RequestError, invalid, model_of_language
 
 GoogleEncoding = gpb.RecognitionConfig.AudioEncoding
 RAW = {GoogleEncoding.LINEAR16: pb.RecognitionConfig.LINEAR16, GoogleEncoding.MULAW: pb.RecognitionConfig.MULAW}
@@ -47,15 +47,10 @@ class GoogleSpeechService(gpb_grpc.SpeechServicer):
             accepted = "LINEAR16 or MULAW" if streaming else "LINEAR16, MULAW, FLAC, OGG_OPUS or MP3"
             raise invalid(f"config.encoding {name} is not supported {'when streaming' if streaming else ''}; use {accepted}".replace("  ", " "))
         models = self.recognizer.models
-        language = config.language_code.split("-")[0].lower()
         if config.model in models:
             model = config.model
-        elif language:
-            matching = [name for name, m in models.items() if m.transcriber.bundle.language == language]
-            if not matching:
-                served = ", ".join(f"{n} ({m.transcriber.bundle.language})" for n, m in models.items())
-                raise invalid(f"config.language_code {quoted(config.language_code)}: no model of that language is served here; models: {served}")
-            model = matching[0]
+        elif config.language_code:
+            model = model_of_language(models, config.language_code).name
         else:
             model = ""
         return pb.RecognitionConfig(

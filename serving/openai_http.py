@@ -27,7 +27,7 @@ from aiohttp import web
 
 from asr.writers import to_srt, to_vtt
 from serving.service import RecognizerService, read_request_audio
-from serving.session import AudioFormat, Encoding, RequestError, quoted
+from serving.session import AudioFormat, Encoding, RequestError, model_of_language, quoted
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 HTTP_STATUS = {
@@ -122,14 +122,8 @@ def _model(service: RecognizerService, name: str, language: str):
     models = service.models
     if name in models:
         return models[name]
-    wanted = (language or (name if len(name) in (2, 3) else "")).split("-")[0].lower()
-    if wanted:
-        for model in models.values():
-            if model.transcriber.bundle.language == wanted:
-                return model
-        served = ", ".join(f"{n} ({m.transcriber.bundle.language})" for n, m in models.items())
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"no model for language {quoted(wanted)} is served here; models: {served}")
-    return next(iter(models.values()))
+    wanted = language or (name if len(name) in (2, 3) else "")  # "de", or OpenAI's own model names with `language`
+    return model_of_language(models, wanted) if wanted else next(iter(models.values()))
 
 
 async def start_http(service: RecognizerService, token: str | None, host: str, port: int) -> web.AppRunner:

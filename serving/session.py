@@ -89,6 +89,16 @@ def select_model(config: pb.RecognitionConfig, models: dict[str, Model]) -> Mode
     return model
 
 
+def model_of_language(models: dict[str, Model], language_code: str) -> Model:
+    """The first served model of a language ("de", "de-DE"): how the APIs that name no model choose one."""
+    language = language_code.split("-")[0].lower()
+    for model in models.values():
+        if model.transcriber.bundle.language == language:
+            return model
+    served = ", ".join(f"{m.name} ({m.transcriber.bundle.language})" for m in models.values())
+    raise invalid(f"language {quoted(language_code)}: no model of that language is served here; models: {served}")
+
+
 def endpoint_options(config: pb.EndpointingConfig, defaults: EndpointOptions) -> EndpointOptions:
     """The stream's endpointing: the server's defaults where a field is 0 (unset)."""
     if config.stop_history_ms < -1:

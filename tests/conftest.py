@@ -42,3 +42,23 @@ def make_bundle(vocabulary):
         return tiny_bundle(vocabulary, seed=seed, language=language, encoder=encoder)
 
     return make
+
+
+@pytest.fixture
+def make_server():
+    """Start in-process servers of the tone model (tests/test_serving.py's ServerThread); all stopped afterwards."""
+    from serving.options import BatchOptions, ServerOptions
+    from asr.decoding import DecodeOptions
+    from tests.test_serving import CHUNKING, UNLIMITED, ServerThread
+
+    servers = []
+
+    def make(limits=UNLIMITED, batching=BatchOptions(max_wait_ms=5), bundle=None, chunking=CHUNKING,
+             decoding=DecodeOptions(), **options):
+        server = ServerThread(ServerOptions(listen="127.0.0.1:0", chunking=chunking, batching=batching, limits=limits, **options), bundle, decoding)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()

@@ -16,7 +16,7 @@ import soundfile
 
 from asr.audio import load_audio
 from serving.options import Limits
-from tests.test_serving import ROOT, make_server  # noqa: F401  (make_server: a fixture)
+from tests.test_serving import ROOT
 from tests.test_streaming import EXPECTED_WORDS, UTTERANCES
 
 # Looked up, not imported: importing it here would clash with the server's generated modules.

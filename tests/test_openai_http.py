@@ -10,7 +10,6 @@ import soundfile
 
 from asr.audio import load_audio
 from serving.options import Limits
-from tests.test_serving import make_server  # noqa: F401  (a fixture)
 from tests.test_streaming import UTTERANCES
 
 openai = pytest.importorskip("openai", reason="the official client: pip install openai")

@@ -81,21 +81,6 @@ class ServerThread:
         self.thread.join(10)
 
 
-@pytest.fixture
-def make_server():
-    servers = []
-
-    def make(limits: Limits = UNLIMITED, batching: BatchOptions = BatchOptions(max_wait_ms=5), bundle=None, chunking=CHUNKING,
-             decoding: DecodeOptions = DecodeOptions(), **options) -> ServerThread:
-        server = ServerThread(ServerOptions(listen="127.0.0.1:0", chunking=chunking, batching=batching, limits=limits, **options), bundle, decoding)
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
-
-
 @pytest.fixture(scope="module")
 def server():
     running = ServerThread(ServerOptions(listen="127.0.0.1:0", chunking=CHUNKING, batching=BatchOptions(max_wait_ms=5), limits=UNLIMITED))

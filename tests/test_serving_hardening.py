@@ -15,7 +15,7 @@ import pytest
 
 from serving.options import Limits
 from serving.proto import recognizer_pb2 as pb
-from tests.test_serving import UNLIMITED, audio, collect, config, make_server, pcm16  # noqa: F401  (make_server: a fixture)
+from tests.test_serving import audio, collect, config, pcm16
 from tests.test_streaming import UTTERANCES
 
 Code = grpc.StatusCode

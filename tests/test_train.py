@@ -1,7 +1,6 @@
 import json
 import random
 
-import numpy as np
 import pytest
 import soundfile
 import torch

@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
