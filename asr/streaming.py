@@ -101,6 +101,9 @@ class Window:
     keep_from: int  # first output frame of the chunk within the window
     keep_to: int | None  # one past the chunk's last frame, where the lookahead starts; None: the stream's last window, all chunk
     first_frame: int  # the stream's index of frame keep_from
+    # An early look at a chunk whose lookahead has not all arrived: its frames only feed interim results,
+    # and the chunk is decoded again, for good, once the lookahead is there.
+    provisional: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,8 +148,12 @@ class Stream:
         chunking: ChunkingOptions = ChunkingOptions(),
         endpointing: EndpointOptions = EndpointOptions(),
         search=None,
+        early_interim: bool = False,
     ):
         self.vocabulary = vocabulary
+        # Interim words from a chunk as soon as it has arrived, without waiting for its lookahead.
+        self.early_interim = early_interim
+        self._early_until = 0  # the audio received at the last early look (samples)
         self.search = search  # a beam decoder for final words; None: greedy
         self.sample_rate = sample_rate
         self.chunking = chunking
@@ -171,7 +178,7 @@ class Stream:
     @classmethod
     def for_model(
         cls, transcriber: Transcriber, chunking: ChunkingOptions = ChunkingOptions(), endpointing: EndpointOptions = EndpointOptions(),
-        search=None,
+        search=None, early_interim: bool = False,
     ) -> Stream:
         """A stream decoded by `transcriber`'s model, whose output frames must be 20 ms apart.
 
@@ -182,7 +189,7 @@ class Stream:
             raise ValueError(f"streaming needs a model with {FRAME_MS} ms output frames, this one has {seconds * 1000:g} ms")
         if search is None and transcriber.decoding.method == "beam":
             search = transcriber.decoder
-        return cls(transcriber.bundle.vocabulary, transcriber.sample_rate, chunking, endpointing, search)
+        return cls(transcriber.bundle.vocabulary, transcriber.sample_rate, chunking, endpointing, search, early_interim)
 
     # --- audio in, windows out ------------------------------------------------------
 
@@ -204,10 +211,15 @@ class Stream:
             return None
         start = self.next_frame * self._frame_samples
         full_end = start + (self._chunk + self._lookahead) * self._frame_samples
+        provisional = False
         if self.received >= full_end:
             end, keep = full_end, self._chunk
         elif self.closed and self.received > start:
             end, keep = self.received, None  # the stream's last window: everything left
+        elif self.early_interim and self.received >= max(start, self._early_until) + self._chunk * self._frame_samples:
+            # A chunk's worth of audio has come since the last look, but not the lookahead: an early look
+            end, keep, provisional = self.received, None, True
+            self._early_until = self.received
         else:
             return None
         if self._arrived:
@@ -217,7 +229,7 @@ class Stream:
         wave = self._audio[window_start - self._audio_start : end - self._audio_start]
         keep_from = (start - window_start) // self._frame_samples
         self._in_flight = True
-        return Window(wave, keep_from, None if keep is None else keep_from + keep, self.next_frame)
+        return Window(wave, keep_from, None if keep is None else keep_from + keep, self.next_frame, provisional)
 
     @property
     def decoded_seconds(self) -> float:
@@ -242,6 +254,9 @@ class Stream:
     def accept(self, window: Window, log_probs: torch.Tensor) -> list[Utterance]:
         """Take a window's frames from `window_log_probs`; return the utterances a pause ended in its chunk."""
         self._in_flight = False
+        if window.provisional:  # interim words only: nothing is decided on frames whose lookahead is missing
+            self._provisional = log_probs.float()
+            return []
         self._last_decoded = window.keep_to is None
         frames = log_probs.shape[0] if window.keep_to is None else window.keep_to - window.keep_from
         log_probs, self._provisional = log_probs[:frames], log_probs[frames:].float()

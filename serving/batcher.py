@@ -83,7 +83,7 @@ class Batcher:
             elapsed = time.monotonic() - started
             self.forward_calls += 1
             # Each second of a stream once: the chunk's frames, not the lookahead that the next window decodes again.
-            new_audio = sum(len(o) if p.window.keep_to is None else p.window.keep_to - p.window.keep_from
+            new_audio = sum(0 if p.window.provisional else len(o) if p.window.keep_to is None else p.window.keep_to - p.window.keep_from
                             for p, o in zip(batch, outputs)) * FRAME_MS / 1000
             self.metrics.batch_size.observe(len(batch))
             self.metrics.forward_seconds.observe(elapsed)

@@ -47,6 +47,9 @@ def _add_serve(commands) -> None:
     g.add_argument("--lookahead-ms", type=int, default=chunking.lookahead_ms, help="later audio each step waits for (default: %(default)s)")
     g.add_argument("--max-batch-size", type=int, default=batching.max_batch_size, help="most chunks per forward pass; 1 turns batching off (default: %(default)s)")
     g.add_argument("--max-wait-ms", type=float, default=batching.max_wait_ms, help="longest a chunk waits for others to share its pass (default: %(default)s)")
+    g.add_argument("--early-interim", action=argparse.BooleanOptionalAction, default=defaults.early_interim,
+                   help="interim results from each chunk as soon as it arrives, before its lookahead (one more forward pass "
+                   "of the chunk); finals still wait for the lookahead (default: on)")
     g.add_argument("--stop-history-ms", type=int, default=defaults.endpointing.stop_history_ms, help="pause that ends an utterance unless a stream says otherwise; 0: none (default: %(default)s)")
     g = p.add_argument_group("limits")
     g.add_argument("--max-streams", type=int, default=limits.max_streams, help="concurrent streams (default: %(default)s)")
@@ -81,6 +84,7 @@ def _run_serve(args) -> int:
         chunking=ChunkingOptions(args.chunk_ms, args.left_context_ms, args.lookahead_ms),
         batching=BatchOptions(args.max_batch_size, args.max_wait_ms),
         endpointing=EndpointOptions(stop_history_ms=args.stop_history_ms),
+        early_interim=args.early_interim,
         limits=Limits(
             max_streams=args.max_streams,
             max_stream_seconds=args.max_stream_seconds,

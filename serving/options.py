@@ -51,6 +51,8 @@ class ServerOptions:
     chunking: ChunkingOptions = ChunkingOptions()
     batching: BatchOptions = BatchOptions()
     endpointing: EndpointOptions = EndpointOptions()
+    # Interim results from each chunk as soon as it has arrived (one more forward pass of the chunk), not a lookahead later.
+    early_interim: bool = True
     limits: Limits = Limits()
     token: str | None = None  # None: no authentication
     tls_cert: Path | None = None  # PEM certificate chain and key; both or neither

@@ -117,7 +117,7 @@ async def start_server(models: list[tuple[str, Transcriber]], options: ServerOpt
         batcher.start()
         batchers.append(batcher)
         served[name] = Model(name, transcriber, batcher)
-    service = RecognizerService(served, options.chunking, options.endpointing, options.limits, metrics, recognize)
+    service = RecognizerService(served, options.chunking, options.endpointing, options.limits, metrics, recognize, options.early_interim)
     # One limit on every request message: a Recognize request (its whole audio) is at most max_recognize_bytes,
     # refused by gRPC itself with RESOURCE_EXHAUSTED beyond it; stream messages are checked against max_chunk_bytes.
     message_limit = max(options.limits.max_recognize_bytes, options.limits.max_chunk_bytes)

@@ -91,8 +91,10 @@ class RecognizerService(pb_grpc.RecognizerServicer):
         limits: Limits,
         metrics: Metrics,
         recognize_executor: Executor,
+        early_interim: bool = True,
     ):
         self.models = models
+        self.early_interim = early_interim  # interim words from a chunk before its lookahead arrives
         self.chunking = chunking
         self.endpointing = endpointing
         self.limits = limits
@@ -189,7 +191,8 @@ class RecognizerService(pb_grpc.RecognizerServicer):
 
     async def _recognize_stream(self, setup: StreamingSetup, requests) -> AsyncIterator[pb.StreamingRecognizeResponse]:
         search = await self._search_for(setup.model, setup.boosts, setup.alternatives)
-        stream = Stream.for_model(setup.model.transcriber, self.chunking, setup.endpointing, search)
+        stream = Stream.for_model(setup.model.transcriber, self.chunking, setup.endpointing, search,
+                                  early_interim=self.early_interim and setup.interim_results)
         intake = AudioIntake(setup.fmt, stream, self.limits)
         arrived = asyncio.Event()  # set by the reader on audio, end or error, and by a cut-off
         failure: list[RequestError] = []
@@ -241,7 +244,8 @@ class RecognizerService(pb_grpc.RecognizerServicer):
                 response = self._response(setup, stream, ended, Event.END_OF_UTTERANCE if ended else None, setup.interim_results)
                 if response is not None:
                     yield response
-                    self.metrics.chunk_latency.observe(time.monotonic() - ready_at)
+                    if not window.provisional:  # the chunk latency is of the chunk's decision, not of an early look
+                        self.metrics.chunk_latency.observe(time.monotonic() - ready_at)
             final = stream.finish()
             if final is not None:
                 yield self._response(setup, stream, [final], None, interim=False)

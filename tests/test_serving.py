@@ -573,3 +573,29 @@ def test_max_alternatives_gives_distinct_n_best_alternatives_with_beam_search(ma
     greedy = make_server()
     response = greedy.stub.Recognize(pb.RecognizeRequest(config=recognition, audio_content=pcm16(UTTERANCES)))
     assert all(len(r.alternatives) == 1 for r in response.results)
+
+
+@pytest.mark.parametrize("early", [True, False])
+def test_interim_words_arrive_before_the_lookahead_with_early_interim(make_server, early):
+    server = make_server(chunking=ChunkingOptions(chunk_ms=320, left_context_ms=640, lookahead_ms=960), early_interim=early)
+    data = pcm16(UTTERANCES)
+    rest_sent = []
+
+    def requests():
+        yield config(interim=True)
+        yield from audio(data[: 2 * 12800])  # 0.8 s: "ab" is in, no chunk has its 960 ms lookahead
+        time.sleep(1.5)
+        rest_sent.append(time.monotonic())
+        yield from audio(data[2 * 12800 :])
+
+    interims = [
+        (time.monotonic(), r.alternatives[0].transcript)
+        for response in server.stub.StreamingRecognize(requests())
+        for r in response.results
+        if not r.is_final and r.alternatives[0].transcript
+    ]
+    before_lookahead = [text for at, text in interims if at < rest_sent[0]]
+    if early:
+        assert any(text.startswith("ab") for text in before_lookahead)
+    else:
+        assert before_lookahead == []  # the lookahead had to arrive first

@@ -64,9 +64,10 @@ UTTERANCES = speech((None, 0.3), ("a", 0.2), ("b", 0.2), ("|", 0.1), ("b", 0.2),
 EXPECTED_WORDS = [[("ab", 0.3, 0.7), ("ba", 0.8, 1.2)], [("ab", 2.4, 2.8)]]
 
 
-def run_stream(transcriber: Transcriber, wave: np.ndarray, chunking: ChunkingOptions, endpointing: EndpointOptions, piece: int = 1234):
+def run_stream(transcriber: Transcriber, wave: np.ndarray, chunking: ChunkingOptions, endpointing: EndpointOptions, piece: int = 1234,
+               early_interim: bool = False):
     """Utterances of `wave` streamed in pieces of `piece` samples, one window at a time."""
-    stream = Stream.for_model(transcriber, chunking, endpointing)
+    stream = Stream.for_model(transcriber, chunking, endpointing, early_interim=early_interim)
     utterances = []
 
     def drain() -> None:
@@ -195,3 +196,25 @@ def test_interim_words_come_from_the_lookahead_before_they_are_fixed():
     # Only 160 ms are fixed, but the model has heard 800 ms: "ab" (0.3 to 0.7 s) shows, provisionally.
     assert stream.next_frame * 0.02 == pytest.approx(0.16) and stream.decoded_seconds == pytest.approx(0.8)
     assert [w.word for w in words] == ["ab"] and fixed == 0
+
+
+def test_early_interim_words_come_before_the_lookahead_and_change_no_final():
+    transcriber = Transcriber(tone_bundle(), device="cpu")
+    chunking = ChunkingOptions(chunk_ms=320, left_context_ms=640, lookahead_ms=960)
+    stream = Stream.for_model(transcriber, chunking, EndpointOptions(stop_history_ms=800), early_interim=True)
+    stream.append(torch.from_numpy(UTTERANCES[: int(0.8 * 16000)]))  # "ab ba" spoken up to 1.2 s: its first chunks are in
+    seen = []
+    while (window := stream.next_window()) is not None:
+        assert window.provisional  # no chunk has its 960 ms lookahead yet
+        (log_probs,) = window_log_probs(transcriber, [window])
+        assert stream.accept(window, log_probs) == []
+        seen.append(stream.interim()[0])
+    assert len(seen) == 1 and [w.word for w in seen[0]] == ["ab"]  # one look at all that came, words already
+    stream.append(torch.from_numpy(UTTERANCES[int(0.8 * 16000) : int(1.2 * 16000)]))  # a chunk more: another look
+    window = stream.next_window()
+    assert window.provisional and stream.accept(window, window_log_probs(transcriber, [window])[0]) == []
+    assert [w.word for w in stream.interim()[0]] == ["ab", "ba"]
+    assert stream.next_frame == 0  # nothing decided
+    early, _ = run_stream(transcriber, UTTERANCES, chunking, EndpointOptions(stop_history_ms=800), early_interim=True)
+    plain, _ = run_stream(transcriber, UTTERANCES, chunking, EndpointOptions(stop_history_ms=800))
+    assert [[(w.word, w.start, w.end) for w in u.words] for u in early] == [[(w.word, w.start, w.end) for w in u.words] for u in plain]
