@@ -97,7 +97,7 @@ async def _run_lanes(address, track_path, lanes, seconds, bad_probability, seed,
                 stream = recognize_stream(stub, pcm16(torch.from_numpy(wave)), StreamOptions(chunk_ms=chunk_ms, realtime=True), Pace.realtime(), log=log)
                 async for response in stream:
                     finals = sum(1 for r in response.results if r.is_final)
-                    responses.append((response.audio_processed.ToTimedelta().total_seconds(), time.monotonic(), [], finals))
+                    responses.append((response.audio_processed.ToTimedelta().total_seconds(), time.monotonic(), [], 0.0, finals))
 
             task = asyncio.create_task(consume())
             if cancel:  # the client goes away halfway: the server must free the stream
@@ -113,7 +113,7 @@ async def _run_lanes(address, track_path, lanes, seconds, bad_probability, seed,
                 await task
             except grpc.aio.AioRpcError as e:
                 error = e.code().name
-            measures = stream_measures({"sent": log.sent, "responses": [(a, b, c) for a, b, c, _ in responses], "error": error,
+            measures = stream_measures({"sent": log.sent, "responses": [r[:4] for r in responses], "error": error,
                                         "audio_seconds": len(wave) / rate})
             return {"kind": "good", "code": error or "OK", "at": time.time(), "audio_seconds": len(wave) / rate,
                     "finals": sum(n for *_, n in responses), "latencies": measures["latencies"]}

@@ -102,7 +102,9 @@ async def _run_clients(address, track_path, offsets, duration, chunk_ms, start_a
                         for r in response.results
                         if r.is_final and r.alternatives and r.alternatives[0].words
                     ]
-                    responses.append((response.audio_processed.ToTimedelta().total_seconds(), now, ends))
+                    shown = max((w.end_time.ToTimedelta().total_seconds() for r in response.results if r.alternatives
+                                 for w in r.alternatives[0].words), default=0.0)  # interim words included
+                    responses.append((response.audio_processed.ToTimedelta().total_seconds(), now, ends, shown))
             except grpc.aio.AioRpcError as e:
                 error = f"{e.code().name}: {e.details()}"
             return {"sent": log.sent, "responses": responses, "error": error, "audio_seconds": len(wave) / rate}
@@ -123,14 +125,23 @@ def stream_measures(stream: dict) -> dict:
         if r < len(responses):
             latencies.append(responses[r][1] - at)
     send_seconds = [s for s, _ in sent]
-    for _, received, ends in responses:
+    for _, received, ends, _ in responses:
         for end in ends:
             k = int(np.searchsorted(send_seconds, end - 1e-6))
             if k < len(sent):
                 finals.append(received - sent[k][1])
+    # From the send of a word's last sample to the first response that shows the word (interim or final).
+    first_shown = []
+    shown_so_far = np.maximum.accumulate([shown for *_, shown in responses]) if responses else np.array([])
+    for _, _, ends, _ in responses:
+        for end in ends:
+            k = int(np.searchsorted(send_seconds, end - 1e-6))
+            r = int(np.searchsorted(shown_so_far, end - 0.04))  # word ends agree to a frame or two
+            if k < len(sent) and r < len(responses):
+                first_shown.append(max(0.0, responses[r][1] - sent[k][1]))
     started = sent[0][1] - sent[0][0] if sent else 0.0  # the first message goes once its audio has "been spoken"
     span = (responses[-1][1] - started) if responses else float("inf")
-    return {"latencies": latencies, "finals": finals, "rtf": stream["audio_seconds"] / span, "error": stream["error"]}
+    return {"latencies": latencies, "finals": finals, "first_shown": first_shown, "rtf": stream["audio_seconds"] / span, "error": stream["error"]}
 
 
 def percentiles(values: list[float]) -> dict:
@@ -197,6 +208,7 @@ def measure(server: Server, track_path: str, track_seconds: float, n: int, args)
         "client_processes": processes,
         "chunk_latency_ms": latency,
         "time_to_final_ms": percentiles([x for m in measures for x in m["finals"]]),
+        "word_to_first_interim_ms": percentiles([x for m in measures for x in m["first_shown"]]),
         "errors": errors,
         "realtime_factor_mean": round(float(np.mean([m["rtf"] for m in measures])), 3),
         "realtime_factor_min": round(float(np.min([m["rtf"] for m in measures])), 3),
@@ -216,9 +228,9 @@ def run_server(label: str, extra: list[str], track_path: str, track_seconds: flo
         for n in args.streams:
             row = measure(server, track_path, track_seconds, n, args)
             rows.append(row)
-            lat, ttf = row["chunk_latency_ms"], row["time_to_final_ms"]
+            lat, ttf, shown = row["chunk_latency_ms"], row["time_to_final_ms"], row["word_to_first_interim_ms"]
             print(
-                f"| {label} | {n} | {lat['p50']} | {lat['p95']} | {lat['p99']} | {ttf['p50']} | {ttf['p95']} | "
+                f"| {label} | {n} | {lat['p50']} | {lat['p95']} | {lat['p99']} | {shown['p50']} | {ttf['p50']} | {ttf['p95']} | "
                 f"{sum(row['errors'].values())} | {row['realtime_factor_mean']} | {row['mean_batch_size']} | {row['mean_forward_ms']} | {'yes' if row['sustained'] else 'no'} |",
                 flush=True,
             )
@@ -251,8 +263,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         track_path = str(Path(folder) / "track.npy")
         np.save(track_path, track)
-        print("| server | streams | latency p50 ms | p95 | p99 | time to final p50 ms | p95 | errors | real-time factor | mean batch | forward ms | sustained |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        print("| server | streams | latency p50 ms | p95 | p99 | word to first interim p50 ms | time to final p50 ms | p95 | errors | real-time factor | mean batch | forward ms | sustained |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         extra = args.server_args.split()
         results = {"batched": run_server("batched", extra, track_path, len(track) / 16000, args)}
         if not args.no_unbatched:
