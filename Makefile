@@ -44,6 +44,7 @@ demo: setup
 	$(BIN)/asr leaderboard --config leaderboard.toml
 	$(BIN)/asr transcribe $$(ls $(DEMO_DATA)/wav/test/*.wav | head -n 1) \
 		--model $(DEMO_RUNS)/whisper-base-de/last.safetensors --format all --output-dir $(DEMO_RUNS)/transcripts
+	$(BIN)/asr transcribe $$(ls $(DEMO_DATA)/wav/test/*.wav | head -n 1) --model de --output-dir $(DEMO_RUNS)/transcripts-shipped
 
 # Regenerate serving/proto's stubs from protos/ (asr/v1 and google/cloud/speech/v1; a test checks they are current).
 .PHONY: protos
