@@ -76,7 +76,7 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
         },
         "training": {
             "steps": shipped_metadata["steps"], "train_seconds": round(shipped_metadata["train_seconds"]),
-            "audio_seconds_seen": round(shipped_metadata["audio_seconds_seen"]), "run_steps": steps[-1]["step"],
+            "audio_seconds_seen": round(shipped_metadata["audio_seconds_seen"]), "run_steps": max(steps[-1]["step"], shipped_metadata["steps"]),
             "final_loss": round(steps[-1]["loss"], 4), "best_dev_wer": min((e["dev_wer"] for e in evals), default=None),
             "dev_wer_by_step": {e["step"]: round(e["dev_wer"], 4) for e in evals},
             "config": {k: config[k] for k in ("freeze_layers", "lr_head", "lr_encoder", "schedule", "warmup_steps", "max_steps",
