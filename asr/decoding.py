@@ -235,7 +235,10 @@ class BeamDecoder:
                 self._hypothesis(h, [max(0, t - 1) for t in h.timesteps.tolist()], frames, seconds_per_frame)
                 for h in nbest
             ]
-            ranked = list({h.text: h for h in reversed(ranked)}.values())[::-1]  # one per text, the best-scored
+            distinct: dict[str, Hypothesis] = {}
+            for hypothesis in ranked:  # best first: each text keeps its best-scored path, in rank order
+                distinct.setdefault(hypothesis.text, hypothesis)
+            ranked = list(distinct.values())
             if not ranked:
                 ranked = [Hypothesis("", [], float("-inf"))]
             hypotheses.append(dataclasses.replace(ranked[0], alternatives=tuple(ranked[1:])))

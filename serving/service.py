@@ -176,7 +176,8 @@ class RecognizerService(pb_grpc.RecognizerServicer):
         A model served with greedy decoding has one alternative whatever is asked (the boosts were refused before).
         """
         transcriber = model.transcriber
-        nbest = max(alternatives, transcriber.decoding.nbest)
+        # Several of a beam's best paths can spell the same text: search for more, keep the distinct ones.
+        nbest = max(4 * alternatives if alternatives > 1 else 1, transcriber.decoding.nbest)
         if transcriber.decoding.method != "beam" or (not boosts and nbest == transcriber.decoding.nbest):
             return None
         key = (model.name, boosts, nbest)
