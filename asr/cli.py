@@ -130,9 +130,14 @@ def decode_options(args, model_lm: str | Path | None = None):
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    """--model and --precision, the same for every command that runs a model."""
+    """--model, and how it runs (add_runtime_arguments), the same for every command that runs one model."""
     parser.add_argument("--model", required=required, help="a shipped model by language or name (de; `asr models` lists them), "
                         "a training run folder, or a checkpoint (.safetensors)")
+    add_runtime_arguments(parser)
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """--precision and --backend, the same for every command that runs a model."""
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="auto: bf16 autocast on a GPU and on a CPU with native bf16 (AVX512-BF16, AMX), else fp32 (default: auto)")
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from asr.cli import add_decode_arguments, decode_options
+from asr.cli import add_decode_arguments, add_runtime_arguments, decode_options
 
 
 def add_commands(commands) -> None:
@@ -38,9 +38,7 @@ def _add_eval(commands) -> None:
                    "repeat to score several")
     p.add_argument("--manifest", help="test manifest (.jsonl)")
     p.add_argument("--baseline", help="model every --model is compared with (as --model)")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="auto: bf16 autocast on a GPU and on a CPU with native bf16, else fp32 (default: auto)")
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="torch, or onnx: the int8 ONNX export (default: torch)")
+    add_runtime_arguments(p)
     p.add_argument("--rescore", metavar="REPORT", help="score the hypotheses saved in a JSON report again, instead of --model/--manifest")
     p.add_argument("--normalizer", choices=["auto", *NORMALIZERS], default=None,
                    help="text normaliser for references and hypotheses; auto: the test set's language "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asr.cli import add_decode_arguments, decode_options
+from asr.cli import add_decode_arguments, add_runtime_arguments, decode_options
 
 
 def add_commands(commands) -> None:
@@ -35,10 +35,7 @@ def _add_serve(commands) -> None:
     )
     p.add_argument("--model", action="append", required=True, help="a shipped model (de), a run folder or a checkpoint "
                    "(.safetensors); repeat to serve several, the first is the default")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="auto: bf16 autocast on a GPU and on a CPU with native bf16, else fp32 (default: auto)")
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="torch, or onnx: the int8 ONNX export, "
-                   "the fastest on a CPU (default: torch)")
+    add_runtime_arguments(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument("--listen", default=defaults.listen, help="ADDRESS:PORT; 0.0.0.0:PORT for every interface, port 0 for any free one (default: %(default)s)")
     g = p.add_argument_group("streaming")
