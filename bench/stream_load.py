@@ -203,6 +203,24 @@ def measure(server: Server, track_path: str, track_seconds: float, n: int, args)
     batches = after["asr_batch_size_count"] - before.get("asr_batch_size_count", 0)
     windows = after["asr_batch_size_sum"] - before.get("asr_batch_size_sum", 0)
     forward = after["asr_forward_seconds_sum"] - before.get("asr_forward_seconds_sum", 0)
+
+    def mean_ms(metric: str) -> float | None:
+        count = after[f"{metric}_count"] - before.get(f"{metric}_count", 0)
+        return round(1000 * (after[f"{metric}_sum"] - before.get(f"{metric}_sum", 0)) / count, 1) if count else None
+
+    # Where a chunk's latency goes on the server, from its metrics: from the arrival of the audio that completes a window
+    # to the sending of its response, the window waits for a forward pass, goes through it (the whole pass: its batch
+    # shares it) and is decoded; "other" is the rest (the event loop's turns). The clients' figure is per message, not
+    # per window: a message that does not complete a window also waits for the audio after it (or for an early interim).
+    parts = {name: mean_ms(f"asr_{name}_seconds") for name in ("chunk_latency", "queue", "forward", "decode")}
+    breakdown = {
+        "client_mean": round(float(np.mean([x for m in measures for x in m["latencies"]])), 1) if any(m["latencies"] for m in measures) else None,
+        "server_mean": parts["chunk_latency"],
+        "queue_mean": parts["queue"],
+        "forward_mean": parts["forward"],
+        "decode_mean": parts["decode"],
+        "other_mean": None if None in parts.values() else round(parts["chunk_latency"] - parts["queue"] - parts["forward"] - parts["decode"], 1),
+    }
     row = {
         "streams": n,
         "client_processes": processes,
@@ -215,6 +233,7 @@ def measure(server: Server, track_path: str, track_seconds: float, n: int, args)
         "forward_passes": int(batches),
         "mean_batch_size": round(windows / batches, 2) if batches else None,
         "mean_forward_ms": round(1000 * forward / batches, 1) if batches else None,
+        "chunk_latency_breakdown_ms": breakdown,
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
     row["sustained"] = not errors and latency["p95"] is not None and latency["p95"] <= args.p95_bound_ms
@@ -229,9 +248,11 @@ def run_server(label: str, extra: list[str], track_path: str, track_seconds: flo
             row = measure(server, track_path, track_seconds, n, args)
             rows.append(row)
             lat, ttf, shown = row["chunk_latency_ms"], row["time_to_final_ms"], row["word_to_first_interim_ms"]
+            parts = row["chunk_latency_breakdown_ms"]
             print(
                 f"| {label} | {n} | {lat['p50']} | {lat['p95']} | {lat['p99']} | {shown['p50']} | {ttf['p50']} | {ttf['p95']} | "
-                f"{sum(row['errors'].values())} | {row['realtime_factor_mean']} | {row['mean_batch_size']} | {row['mean_forward_ms']} | {'yes' if row['sustained'] else 'no'} |",
+                f"{sum(row['errors'].values())} | {row['realtime_factor_mean']} | {row['mean_batch_size']} | {row['mean_forward_ms']} | "
+                f"{parts['server_mean']} | {parts['queue_mean']} | {parts['decode_mean']} | {'yes' if row['sustained'] else 'no'} |",
                 flush=True,
             )
             if not row["sustained"] and not args.keep_going:
@@ -263,8 +284,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         track_path = str(Path(folder) / "track.npy")
         np.save(track_path, track)
-        print("| server | streams | latency p50 ms | p95 | p99 | word to first interim p50 ms | time to final p50 ms | p95 | errors | real-time factor | mean batch | forward ms | sustained |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        print("| server | streams | latency p50 ms | p95 | p99 | word to first interim p50 ms | time to final p50 ms | p95 | errors | real-time factor | mean batch | forward ms | server chunk latency ms | queue ms | decode ms | sustained |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         extra = args.server_args.split()
         results = {"batched": run_server("batched", extra, track_path, len(track) / 16000, args)}
         if not args.no_unbatched:

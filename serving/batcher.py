@@ -73,6 +73,8 @@ class Batcher:
             if not batch:
                 continue
             started = time.monotonic()
+            for p in batch:
+                self.metrics.queue_seconds.observe(started - p.queued)
             try:
                 outputs = await loop.run_in_executor(self.executor, window_log_probs, self.transcriber, [p.window for p in batch])
             except Exception as error:  # e.g. out of GPU memory: fail these streams, keep serving the others

@@ -23,6 +23,13 @@ class Metrics:
         )
         self.batch_size = Histogram("asr_batch_size", "Windows per forward pass", buckets=_BATCH_BUCKETS, registry=r)
         self.forward_seconds = Histogram("asr_forward_seconds", "Wall time of one forward pass", buckets=_LATENCY_BUCKETS, registry=r)
+        # Where a chunk's latency goes on the server: waiting for its forward pass, the pass, then decoding its frames.
+        self.queue_seconds = Histogram(
+            "asr_queue_seconds", "From a window's submission to the start of the forward pass that takes it", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.decode_seconds = Histogram(
+            "asr_decode_seconds", "Decoding one window's frames and building its response (greedy or beam search)", buckets=_LATENCY_BUCKETS, registry=r
+        )
         self.real_time_factor = Histogram(
             "asr_batch_real_time_factor",
             "Forward-pass seconds per second of new stream audio it decoded; below 1 / streams keeps every stream real-time",

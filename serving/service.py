@@ -238,11 +238,13 @@ class RecognizerService(pb_grpc.RecognizerServicer):
                     continue
                 ready_at = intake.last_arrival or time.monotonic()
                 log_probs = await setup.model.batcher.decode(window)
+                decoding = time.monotonic()
                 ended = stream.accept(window, log_probs)
                 if setup.single_utterance and ended:
                     yield self._response(setup, stream, ended[:1], Event.END_OF_SINGLE_UTTERANCE, interim=False)
                     return
                 response = self._response(setup, stream, ended, Event.END_OF_UTTERANCE if ended else None, setup.interim_results)
+                self.metrics.decode_seconds.observe(time.monotonic() - decoding)
                 if response is not None:
                     yield response
                     if not window.provisional:  # the chunk latency is of the chunk's decision, not of an early look

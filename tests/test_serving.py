@@ -455,6 +455,11 @@ def test_health_reflection_and_metrics(make_server):
     for name in ("asr_active_streams 0.0", "asr_chunk_latency_seconds_bucket", "asr_batch_size_bucket", "asr_batch_real_time_factor_bucket",
                  'asr_errors_total{code="INVALID_ARGUMENT",method="StreamingRecognize"} 1.0', 'asr_audio_seconds_total{method="StreamingRecognize"}'):  # fmt: skip
         assert name in text
+    # The latency breakdown: every window decoded is counted once in the queue and once in decoding.
+    values = {line.rpartition(" ")[0]: float(line.rpartition(" ")[2]) for line in text.splitlines() if line and not line.startswith("#")}
+    assert values["asr_batch_size_sum"] > 0
+    assert values["asr_queue_seconds_count"] == values["asr_batch_size_sum"] == values["asr_decode_seconds_count"]
+    assert values["asr_forward_seconds_count"] == values["asr_batch_size_count"]
 
 
 def always_a_checkpoint(path: Path) -> Path:
