@@ -235,7 +235,8 @@ def _add_data(commands) -> None:
     s = data.add_parser(
         "synth",
         help="synthesize a corpus with Debian's speech synthesizers",
-        description="Synthesize train/dev/test manifests from the fortunes texts of a language with many voices "
+        description="Synthesize train/dev/test manifests from a language's texts (Debian's fortunes and translated "
+        "manual pages) with many voices "
         "(espeak-ng, MBROLA, SVOX Pico, festival, flite, RHVoice, where each has the language), each utterance at a "
         "random speaking rate and pitch, 16 kHz mono. No sentence is in two splits; test voices are heard only in "
         "test, dev voices only in dev. Sentences with digits are dropped, not spelled out. Resumable: rerun the same "
@@ -395,7 +396,7 @@ def _add_lm(commands) -> None:
         description="Word n-gram language models (KenLM, modified Kneser-Ney) for `--decoder beam --lm DIR`.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-        "  asr lm build --lang de --order 4 --out runs/lm-de     # the fortunes-de sentences of the train split\n"
+        "  asr lm build --lang de --order 4 --out runs/lm-de     # the German sentences of the train split\n"
         "  asr lm build --text corpus.txt --lang de --out runs/lm-de\n"
         "  asr lm tune --lm runs/lm-de --model runs/de.safetensors --manifest data/synth-de/dev.jsonl",
     )
@@ -406,10 +407,11 @@ def _add_lm(commands) -> None:
         help="build an ARPA LM and its lexicon from text",
         description="Build DIR/lm.arpa (and lm.bin) with KenLM's lmplz, and DIR/lexicon.txt: the LM's words that the "
         "language's alphabet spells. Text is normalised like transcripts. Without --text, the sentences of the "
-        "fortunes that `asr data synth` (same --seed) puts in the train split: never a dev or test sentence.",
+        "language's texts (fortunes, manual pages) that `asr data synth` (same --seed) puts in the train split: never a "
+        "dev or test sentence.",
         epilog="example: asr lm build --lang de --order 4 --out runs/lm-de",
     )
-    b.add_argument("--text", action="append", metavar="FILE", help="text file, one sentence a line; repeatable (default: the train split's fortunes)")
+    b.add_argument("--text", action="append", metavar="FILE", help="text file, one sentence a line; repeatable (default: the train split's sentences)")
     b.add_argument("--lang", required=True, choices=["de", "en", "it", "es"], help="language: normaliser and alphabet")
     b.add_argument("--order", type=int, default=4, help="n-gram order (default: 4)")
     b.add_argument("--prune", type=int, default=0, help="drop n-grams (order 2 and up) seen this many times or fewer; "
@@ -420,7 +422,7 @@ def _add_lm(commands) -> None:
 
 
 def _run_lm_build(args) -> int:
-    from asr.corpora.synth import train_sentences
+    from asr.corpora.texts import train_sentences
     from asr.lm.build import build_lm
     from asr.text import ALPHABETS, SPECIAL_TOKENS, Vocabulary, normalize_transcript
 

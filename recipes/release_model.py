@@ -22,6 +22,11 @@ from pathlib import Path
 
 from asr.export import read_header
 
+# The terms of each text source (asr.corpora.texts.TEXT_SOURCES), for the model card.
+TEXT_LICENCES = {
+    "fortunes": "the fortune files' own terms (public domain and quotations)",
+    "manual pages": "the translations' GPL-3+ (manpages-l10n) and each page's own free licence",
+}
 LM_FILES = ("lm.bin", "lexicon.txt", "lm.json", "tuned.json")  # lm.arpa stays in the run: lm.bin is the same model
 
 
@@ -70,7 +75,7 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
         "data": {
             "corpus": f"synthetic, {dataset['size']}", "train_hours": train["hours"], "train_utterances": train["utterances"],
             "train_voices": len(train["voices"]), "test_voices": list(dataset["splits"]["test"]["voices"]),
-            "dev_voices": list(dataset["splits"]["dev"]["voices"]), "text": dataset["text_source"]["package"],
+            "dev_voices": list(dataset["splits"]["dev"]["voices"]), "text": ", ".join(source["package"] for source in dataset["text_sources"]),
             "variation_per_utterance": {"rate": dataset["speaking_rate_factor_range"], "pitch_semitones": dataset["pitch_semitone_range"],
                                         "formant_semitones": dataset.get("formant_semitone_range")},
         },
@@ -97,7 +102,7 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
         "licences": {
             "model": "MIT (this project); the base weights are OpenAI Whisper's, MIT",
             "voices": "espeak-ng GPL-3+; MBROLA voices: non-commercial, research use (Debian non-free); SVOX Pico Apache-2.0 (test only)",
-            "texts": f"Debian {dataset['text_source']['package']}: the fortune files' own terms (public domain and quotations)",
+            "texts": "; ".join(f"Debian {source['package']}: {TEXT_LICENCES[source['name']]}" for source in dataset["text_sources"]),
         },
     })
     (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
@@ -131,7 +136,7 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
         f"{card['data']['train_hours']:.1f} h of synthetic speech ({card['data']['train_utterances']} utterances) from "
         f"{card['data']['train_voices']} training voices (espeak-ng variants and MBROLA, engines in equal shares), each "
         "utterance with its own speaking rate, pitch and formant shift; sentences from "
-        f"`{card['data']['text']}`. Dev voice: {', '.join(card['data']['dev_voices'])}. Details: the corpus's dataset_card.json.", "",
+        f"{card['data']['text']}. Dev voice: {', '.join(card['data']['dev_voices'])}. Details: the corpus's dataset_card.json.", "",
         "## Training", "",
         f"The shipped checkpoint is the run's best on the dev voice: step {t['steps']} of {t['run_steps']}, after {t['train_seconds']} s of "
         f"training ({t['audio_seconds_seen'] / 3600:.0f} h of audio seen) on {t['machine']}; dev WER by step: "

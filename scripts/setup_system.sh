@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Transfer ASR uses: the speech synthesizers and
 # voices that make its training and test corpora (asr/corpora/synth.py's VOICES table),
-# and the fortunes texts they read; and the compilers and libraries that the
+# and the texts they read (fortunes, translated manual pages: asr/corpora/texts.py); and the compilers and libraries that the
 # `kenlm` Python package and KenLM's lmplz (scripts/build_kenlm.sh) build from. MBROLA, SVOX Pico and RHVoice voices live in
 # Debian's contrib and non-free components, so those are enabled first.
 # Idempotent: a second run only checks.
@@ -18,6 +18,7 @@ PACKAGES=(
   flite
   rhvoice rhvoice-english
   fortunes fortunes-de fortunes-it fortunes-es
+  manpages-de manpages-it manpages-es
   cmake g++ make zlib1g-dev libbz2-dev liblzma-dev
   libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev
 )

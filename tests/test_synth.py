@@ -10,21 +10,16 @@ import torch
 from asr.corpora.manifest import read_manifest
 from asr.corpora.synth import (
     MAX_DURATION,
-    SPLITS,
     VOICES,
-    Sentence,
     SynthesizerMissing,
     Voice,
     build_corpus,
     plan_split,
-    read_fortunes,
-    rejection_reason,
     resampling_rate_for_pitch,
-    split_sentences,
-    split_sizes,
     trim_silence,
     turns,
 )
+from asr.corpora.texts import SPLITS, Sentence, read_fortunes, rejection_reason, split_sentences, split_sizes
 from asr.text import normalize_transcript
 
 requires_espeak = pytest.mark.skipif(
@@ -81,7 +76,7 @@ def test_read_fortunes_drops_attributions_and_joins_lines(tmp_path):
         "Wer nicht wagt,\ngewinnt nicht.  Sagt man.\n\t\t-- Volksmund\n\t\t   (alt)\n%\n%\nZweiter Spruch.\n",
         encoding="utf-8",
     )
-    assert read_fortunes(source) == ["Wer nicht wagt, gewinnt nicht. Sagt man.", "Zweiter Spruch."]
+    assert read_fortunes(source, "de") == ["Wer nicht wagt, gewinnt nicht. Sagt man.", "Zweiter Spruch."]
     sentences = split_sentences('Er fragt: "Wo?" Sie sagt nichts. Ende')
     assert sentences == ['Er fragt: "Wo?', "Sie sagt nichts.", "Ende"]
 

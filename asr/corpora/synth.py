@@ -1,4 +1,4 @@
-"""Synthetic speech corpora: sentences from the fortunes packages read by Debian's synthesizers.
+"""Synthetic speech corpora: the sentences of asr.corpora.texts read by Debian's synthesizers.
 
 The splits are disjoint twice over. By text: a sentence belongs to one split
 only. By voice: the test voices are heard nowhere else and the dev voice is in
@@ -18,11 +18,6 @@ written, so an interrupted build resumes where it stopped.
 Engines: espeak-ng (its own voice variants, and MBROLA diphone voices driven by
 it), SVOX Pico, festival, flite and RHVoice, each where Debian has a voice for
 the language. Speaking rate and pitch are drawn per utterance for every voice.
-
-Numbers: sentences with digits are dropped, not spelled out (the card counts
-them). Spelling them out needs a number-to-words package for each language and
-inflected German ("mit 3 Kindern" is "drei", "am 3. Mai" is "dritten"); a wrong
-expansion is a wrong label, and a dropped sentence costs nothing here.
 """
 
 from __future__ import annotations
@@ -31,7 +26,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import shutil
 import subprocess
 import tempfile
@@ -47,11 +41,8 @@ from asr.files import write_atomically
 from asr.audio import SAMPLE_RATE, load_audio, write_audio
 from asr.progress import progress as progress_bar
 from asr.corpora.manifest import Utterance, write_manifest
-from asr.text import language_alphabet, normalize_transcript, uncovered_characters
+from asr.corpora.texts import SETUP_HINT, SPLIT_FRACTIONS, SPLITS, Sentence, sentence_pools, split_sizes
 
-SPLITS = ("train", "dev", "test")
-SPLIT_FRACTIONS = {"train": 0.8, "dev": 0.1, "test": 0.1}
-MIN_WORDS, MAX_WORDS = 3, 20
 MAX_DURATION = 20.0  # seconds; longer synthesized utterances are left out of the manifests
 
 # Drawn per utterance. Rate is a factor on the engine's normal speed; pitch is
@@ -76,20 +67,10 @@ MAX_PEAK = 0.95
 # what has been synthesized so far.
 CHARACTERS_PER_SECOND = 18.0
 
-FORTUNES = Path("/usr/share/games/fortunes")
 MBROLA_VOICES = Path("/usr/share/mbrola")
 PICO_LANGUAGES = Path("/usr/share/pico/lang")
 FESTIVAL_VOICES = Path("/usr/share/festival/voices")
 RHVOICE_VOICES = Path("/usr/share/RHVoice/voices")
-SETUP_HINT = "run scripts/setup_system.sh to install it"
-
-# language -> (folder of fortune files, Debian package that installs them)
-FORTUNE_SOURCES = {
-    "de": (FORTUNES / "de", "fortunes-de"),
-    "en": (FORTUNES, "fortunes"),
-    "es": (FORTUNES / "es", "fortunes-es"),
-    "it": (FORTUNES / "it", "fortunes-it"),
-}
 
 # festival voice -> (its folder under FESTIVAL_VOICES, Debian package)
 FESTIVAL_PACKAGES = {
@@ -113,7 +94,7 @@ PITCH_BY_RESAMPLING = ("festival", "flite")
 _PITCH_RATE_STEP = 100
 
 
-class SynthesizerMissing(RuntimeError):
+class SynthesizerMissing(LookupError):
     """A synthesizer, voice or text source that is not installed, with the Debian package to install."""
 
 
@@ -357,151 +338,6 @@ VOICES: dict[str, dict[str, list[Voice]]] = {
 
 
 @dataclass(frozen=True)
-class Sentence:
-    spoken: str  # as the synthesizer reads it, punctuation and capitals kept for prosody
-    text: str  # the normalised transcript
-
-
-def fortune_files(lang: str) -> list[Path]:
-    """The fortune text files of a language.
-
-    Symlinks are skipped (the ".u8" names and the top folder's links into it/
-    repeat other files), as are the binary ".dat" strfile indexes and every
-    subfolder, which includes the offensive "off" collections.
-    """
-    folder, package = FORTUNE_SOURCES[lang]
-    files = sorted(p for p in folder.glob("*") if p.is_file() and not p.is_symlink() and p.suffix != ".dat")
-    if not files:
-        raise SynthesizerMissing(f"no fortune files in {folder}, from the Debian package {package}; {SETUP_HINT}")
-    return files
-
-
-_ATTRIBUTION = re.compile(r"\s*(--|—|―)")
-
-
-def read_fortunes(path: Path) -> list[str]:
-    """The fortunes of a strfile source, each on one line, without attributions ("-- Goethe")."""
-    # errors="replace": a stray byte becomes U+FFFD, which the character check rejects
-    text = path.read_text(encoding="utf-8", errors="replace")
-    fortunes = []
-    for block in re.split(r"^%[ \t]*$", text, flags=re.MULTILINE):
-        lines = []
-        for line in block.splitlines():
-            if _ATTRIBUTION.match(line):
-                break  # an attribution may run over several lines and ends the fortune
-            lines.append(line)
-        fortune = " ".join(" ".join(lines).split())
-        if fortune:
-            fortunes.append(fortune)
-    return fortunes
-
-
-def split_sentences(fortune: str) -> list[str]:
-    # closing quotes after the full stop go with the break
-    return [s for s in re.split(r"(?<=[.!?…])[\"'»«“”)]*\s+", fortune) if s]
-
-
-# Characters a synthesizer reads aloud as words (espeak-ng says "und" for "&")
-# that the normalised transcript turns into spaces.
-_SPOKEN_SYMBOLS = re.compile(r"[&%§$€£+=@#*/\\<>|~^_{}\[\]]")
-# "z.B.", "www.debian.org", "F. Schiller": the synthesizer expands or spells them.
-_DOTTED = re.compile(r"\w\.\w|(?<!\w)\w\.")
-# "hab's": where the alphabet has no apostrophe the transcript says "hab s", the synthesizer "habs".
-_INNER_APOSTROPHE = re.compile(r"\w['’ʼ´`]\w")
-# Abbreviations a sentence may end with; the synthesizer expands them, the transcript cannot.
-_ABBREVIATIONS = {
-    "de": {
-        "bzw", "bzgl", "ca", "dr", "etc", "evtl", "fr", "ggf", "hr", "inkl",
-        "jh", "mio", "mrd", "nr", "prof", "sog", "str", "usw", "vgl",
-    },
-    "en": {"co", "dr", "etc", "inc", "jr", "ltd", "mr", "mrs", "ms", "prof", "sr", "st", "vs"},
-    "es": {"dr", "etc", "pág", "sr", "sra", "srta", "ud", "uds"},
-    "it": {"avv", "dott", "ecc", "ing", "prof", "sig", "sigg"},
-}
-
-
-def rejection_reason(sentence: str, text: str, lang: str) -> str | None:
-    """Why a sentence (and its normalised `text`) cannot be used, or None if it can.
-
-    The synthesizer reads `sentence`, so anything it would say differently from
-    the transcript (numbers, symbols, abbreviations, spelled-out acronyms,
-    apostrophes the alphabet lacks) is rejected rather than risk a wrong label.
-    """
-    if any(c.isdigit() for c in sentence):
-        return "digits"
-    if _SPOKEN_SYMBOLS.search(sentence):
-        return "spoken_symbols"
-    abbreviations = _ABBREVIATIONS.get(lang, set())
-    if _DOTTED.search(sentence) or any(w.lower() in abbreviations for w in re.findall(r"(\w+)\.", sentence)):
-        return "abbreviation"
-    if any(len(word) > 1 and word.isupper() for word in re.findall(r"\w+", sentence)):
-        return "acronym"
-    if "'" not in language_alphabet(lang) and _INNER_APOSTROPHE.search(sentence):
-        return "apostrophe"
-    if uncovered_characters(text, lang):
-        return "uncovered_characters"
-    n_words = len(text.split())
-    if n_words < MIN_WORDS:
-        return "too_few_words"
-    if n_words > MAX_WORDS:
-        return "too_many_words"
-    return None
-
-
-def collect_sentences(lang: str, files: list[Path]) -> tuple[list[Sentence], Counter]:
-    """The usable, distinct sentences of `files` in reading order, and counts of the rejected by reason."""
-    sentences, seen, dropped = [], set(), Counter()
-    for path in files:
-        for fortune in read_fortunes(path):
-            for spoken in split_sentences(fortune):
-                text = normalize_transcript(spoken, lang)
-                reason = rejection_reason(spoken, text, lang)
-                if reason is None and text in seen:
-                    reason = "duplicate"
-                if reason is not None:
-                    dropped[reason] += 1
-                    continue
-                seen.add(text)
-                sentences.append(Sentence(spoken, text))
-    return sentences, dropped
-
-
-def split_sizes(total: int) -> dict[str, int]:
-    """Utterances per split: about 10 % each for dev and test, at least one, the rest for train."""
-    held_out = {split: max(1, round(total * SPLIT_FRACTIONS[split])) for split in ("dev", "test")}
-    train = total - sum(held_out.values())
-    if train < 1:
-        raise ValueError(f"a corpus needs at least 3 utterances, one per split; got {total}")
-    return {"train": train, **held_out}
-
-
-def split_sentences_by_text(sentences: list[Sentence], seed: int) -> dict[str, list[Sentence]]:
-    """Shuffle and cut the sentences 80/10/10; a sentence lands in exactly one split.
-
-    The cut does not depend on the number of utterances asked for, so a bigger
-    build with the same seed extends a smaller one instead of reshuffling it.
-    """
-    shuffled = sorted(sentences, key=lambda s: s.text)  # independent of file reading order
-    random.Random(seed).shuffle(shuffled)
-    n_dev = n_test = int(len(shuffled) * SPLIT_FRACTIONS["dev"])
-    return {
-        "dev": shuffled[:n_dev],
-        "test": shuffled[n_dev : n_dev + n_test],
-        "train": shuffled[n_dev + n_test :],
-    }
-
-
-def train_sentences(lang: str, seed: int = 0) -> list[str]:
-    """Every normalised sentence that `build_corpus` (same seed) puts in the train split's pool.
-
-    All of the split's sentences, not only the synthesized ones; never a dev or
-    test sentence, so a language model built from them has not seen the test set's text.
-    """
-    sentences, _ = collect_sentences(lang, fortune_files(lang))
-    return [s.text for s in split_sentences_by_text(sentences, seed)["train"]]
-
-
-@dataclass(frozen=True)
 class SynthesisJob:
     sentence: Sentence
     voice: Voice
@@ -657,9 +493,7 @@ def build_corpus(
         for voice in voices[split]:
             voice.check()
 
-    files = fortune_files(lang)
-    sentences, dropped = collect_sentences(lang, files)
-    pools = split_sentences_by_text(sentences, seed)
+    pools, text_sources = sentence_pools(lang, seed)
     out_dir = Path(out_dir)
     wav_dir = out_dir / "wav"
 
@@ -668,7 +502,7 @@ def build_corpus(
         for split in SPLITS:
             if sizes[split] > len(pools[split]):
                 raise ValueError(
-                    f"{split} needs {sizes[split]} sentences but the {lang} fortunes give only "
+                    f"{split} needs {sizes[split]} sentences but the {lang} texts give only "
                     f"{len(pools[split])}; ask for fewer utterances"
                 )
         candidates = {split: pools[split][: sizes[split]] for split in SPLITS}
@@ -783,12 +617,12 @@ def build_corpus(
         },
         "characters": "".join(sorted(characters)),
         "distinct_words": len(words),
-        "text_source": {"package": FORTUNE_SOURCES[lang][1], "files": [str(path) for path in files]},
+        "text_sources": text_sources,
         "numbers": "sentences with digits are dropped, not spelled out (see sentences.dropped.digits)",
         "sentences": {
-            "usable": len(sentences),
+            "usable": sum(len(pools[split]) for split in SPLITS),
             "per_split_pool": {split: len(pools[split]) for split in SPLITS},
-            "dropped": dict(sorted(dropped.items())),
+            "dropped": dict(sorted(sum((Counter(source["dropped"]) for source in text_sources), Counter()).items())),
         },
         # Utterances an engine failed on (a crash, silence): left out, each reported as it happened.
         "synthesis_failed": len(failed),
@@ -808,7 +642,7 @@ def corpus_readme(card: dict) -> str:
         f"# Synthetic speech corpus ({card['lang']})",
         "",
         f"Built by `asr.corpora.synth.build_corpus` with seed {card['seed']}, asked for {asked}: sentences from the "
-        f"Debian package {card['text_source']['package']}, read by speech synthesizers, "
+        f"Debian packages {', '.join(source['package'] for source in card['text_sources'])}, read by speech synthesizers, "
         f"{card['sample_rate']} Hz mono 16-bit WAV. No sentence is in two splits; the test voices "
         "are heard only in test and the dev voices only in dev. Details in dataset_card.json.",
         "",
