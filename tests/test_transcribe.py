@@ -6,7 +6,7 @@ import torch
 from asr.audio import AudioError, write_audio
 from asr.checkpoint import save_checkpoint
 from asr.decoding import Hypothesis, Word
-from asr.transcribe import Segment, Transcriber, TranscribeOptions, Transcription, resolve_device
+from asr.transcribe import FRAME_MULTIPLE, Segment, Transcriber, TranscribeOptions, Transcription, resolve_device
 
 RATE = 16000
 FRAME = 320  # samples per encoder output frame (20 ms)
@@ -88,6 +88,25 @@ def test_decode_matches_model_output(bundle):
     assert len(batched) == 2
     # the padded one has an even frame count (40), so padding stays invisible (see test_models)
     assert [h.text for h in batched] == [h.text for h in alone]
+
+
+def test_inputs_are_padded_to_a_few_shapes_and_give_the_same_frames(bundle):
+    # A long-running server's memory grew with every new input length (CPU kernels are kept per shape).
+    transcriber = Transcriber(bundle, device="cpu", precision="fp32")
+    shapes = []
+    transcriber.model.register_forward_pre_hook(lambda module, args: shapes.append(args[0].shape[-1]))
+    g = torch.Generator().manual_seed(3)
+    for n in range(3200, 48000, 997):
+        wave = 0.1 * torch.randn(n, generator=g)
+        log_probs, frames = transcriber.log_probs([wave])
+        with torch.inference_mode():
+            features, lengths = transcriber.frontend.batch([wave])
+            unpadded, unpadded_frames = transcriber.model(features, lengths)
+        assert frames.tolist() == unpadded_frames.tolist()
+        torch.testing.assert_close(log_probs[0, : frames[0]], unpadded[0, : frames[0]], atol=1e-4, rtol=1e-4)
+    padded = shapes[::2]  # each step ran the model twice: through log_probs, then unpadded
+    assert all(length % FRAME_MULTIPLE == 0 for length in padded)
+    assert len(set(padded)) <= 48000 // 160 // FRAME_MULTIPLE + 1 < len(set(shapes[1::2]))
 
 
 def test_long_audio_with_tiny_model(bundle):
