@@ -130,36 +130,78 @@ def augmentation_section(runs: Path) -> list[str]:
     return lines + [""]
 
 
-def paper_section(runs: Path) -> list[str]:
+def frozen_layers_tables(root: Path, frozen: tuple[int, ...], out_dir: Path, figure_name: str) -> list[str]:
+    """One table per data size (root/german-<fraction>/): each run's test WER at every budget with the paired-bootstrap
+    interval of its difference from the from-scratch run, CER and steps; and the dev learning curves as a figure."""
+    lines, curves = [], {}
+    for data in sorted(root.glob("german-*"), key=lambda p: float(p.name.removeprefix("german-"))):
+        names = {f"frozen-{n}": str(n) for n in frozen} | {"scratch": "– (from scratch)"}
+        results = {name: test_results(data / name) for name in names}
+        budgets = sorted({b for r in results.values() for b in r})
+        if not budgets:
+            continue
+        fraction = float(data.name.removeprefix("german-"))
+        lines += [f"### {_train_hours(data / 'scratch') or '?'} h of German speech ({fraction:.1%} of the training split)", "",
+                  "| frozen layers | " + " | ".join(f"{b} s: steps | WER % | Δ WER vs scratch [95 % CI] | CER %" for b in budgets) + " |",
+                  "|---|" + "---:|---:|---|---:|" * len(budgets)]
+        for name, label in names.items():
+            cells = []
+            for budget in budgets:
+                r = results[name].get(budget)
+                if r is None:
+                    cells.append("– | – | – | –")
+                    continue
+                c = r.get("comparison")
+                delta = f"{100 * c['difference']:+.1f} [{100 * c['low']:+.1f}, {100 * c['high']:+.1f}]" if c else "baseline"
+                cells.append(f"{steps_at(data / name, budget)} | {pct(r['wer'])} | {delta} | {pct(r['cer'])}")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+            curves[(fraction, label)] = [(r["train_seconds"], r["dev_wer"]) for r in log(data / name) if "dev_wer" in r]
+        lines.append("")
+    if curves:
+        fractions = sorted({f for f, _ in curves})
+        figure, axes = plt.subplots(1, len(fractions), figsize=(5.5 * len(fractions), 4), squeeze=False)
+        for axis, fraction in zip(axes[0], fractions):
+            for (f, label), points in curves.items():
+                if f == fraction and points:
+                    axis.plot(*zip(*points), marker=".", label=f"frozen {label}" if label[0].isdigit() else label)
+            axis.set_title(f"{fraction:.1%} of the German training split")
+            axis.set_xlabel("training time (s)")
+            axis.set_ylabel("dev WER")
+            axis.grid(alpha=0.3)
+            axis.legend()
+        figure.tight_layout()
+        figure.savefig(out_dir / figure_name, dpi=120)
+        plt.close(figure)
+        lines += [f"![dev WER against training time]({figure_name})", ""]
+    return lines
+
+
+def paper_section(runs: Path, out_dir: Path) -> list[str]:
     root = runs / "paper"
     if not root.exists():
         return []
     lines = ["## The paper's system: Wav2Letter, English to German", "",
              "Wav2Letter trained from scratch on synthetic English, then trained on German with its lower layers frozen "
-             "(Kunze et al., 2017), against Wav2Letter trained on German from scratch; equal budgets for the German runs.", ""]
+             "(Kunze et al., 2017), against Wav2Letter trained on German from scratch: the same data and the same "
+             "wall-clock budget for every German run, each scored at every budget (one run, resumed exactly) on the "
+             "first 300 utterances of the German release test set (voices never heard in training).", ""]
     english = test_results(root / "english")
     if english:
-        budget = max(english)
-        r = english[budget]
-        lines += [f"The English model: {_train_hours(root / 'english')} h of synthetic English, {budget} s "
-                  f"({steps_at(root / 'english', budget)} steps); on its own held-out English voices "
-                  f"{pct(r['wer'])} % WER, {pct(r['cer'])} % CER.", ""]
-    lines += ["| German model | frozen layers | training time (s) | steps | WER % | CER % |", "|---|---:|---:|---:|---:|---:|"]
-    wer_above_100 = False
-    for name in ["german-frozen-0", "german-frozen-6", "german-frozen-8", "german-frozen-10", "german-scratch"]:
-        results = test_results(root / name)
-        if results:
-            budget = max(results)
-            r = results[budget]
-            frozen = name.rsplit("-", 1)[1] if "frozen" in name else "– (random init)"
-            label = "transferred from English" if "frozen" in name else "from scratch"
-            lines.append(f"| {label} | {frozen} | {budget} | {steps_at(root / name, budget)} | {pct(r['wer'])} | {pct(r['cer'])} |")
-            wer_above_100 |= r["wer"] > 1
-    if wer_above_100:
-        lines += ["", "A WER above 100 %: substitutions, deletions and insertions together outnumber the reference "
-                  "words (nearly every word has a wrong character, and extra words are inserted). At such budgets CER "
-                  "is the measure that tells the models apart."]
-    return lines + [""]
+        lines += [f"The English source model, {_train_hours(root / 'english')} h of synthetic English; on its own held-out voices:", "",
+                  "| training time (s) | steps | WER % | CER % |", "|---:|---:|---:|---:|"]
+        lines += [f"| {b} | {steps_at(root / 'english', b)} | {pct(r['wer'])} | {pct(r['cer'])} |" for b, r in english.items()]
+        lines.append("")
+    return lines + frozen_layers_tables(root, (0, 6, 8, 10), out_dir, "paper_curves.png")
+
+
+def whisper_layers_section(runs: Path, out_dir: Path) -> list[str]:
+    root = runs / "whisper_layers"
+    if not root.exists():
+        return []
+    lines = ["## The same table for whisper-base", "",
+             "The pretrained whisper-base encoder fine-tuned to German with 0, 2, 3, 4 or 5 of its 6 layers frozen, "
+             "against the same architecture from random weights; data, budgets and scoring as the paper's table.", ""]
+    return lines + frozen_layers_tables(root, (0, 2, 3, 4, 5), out_dir, "whisper_layers_curves.png")
 
 
 def main() -> None:
@@ -174,8 +216,10 @@ def main() -> None:
              "Generated by `python recipes/report.py` from the runs `bash recipes/run.sh` recorded; do not edit by hand.", "",
              f"Machine: {machine}. Budgets are wall-clock seconds of training per model (dev evaluation not counted); "
              "where the machine was shared with other jobs a budget buys fewer steps, so each table gives the steps too.", "",
-             "Reproduce: `BUDGET=<s> SHORT=<s> bash recipes/run.sh` (the budgets used are in the tables).", ""]
-    lines += transfer_section(runs, out.parent) + data_efficiency_section(runs) + augmentation_section(runs) + paper_section(runs)
+             "Reproduce: `BUDGET=<s> SHORT=<s> bash recipes/run.sh` (the budgets used are in the tables; the paper's table "
+             "and whisper-base's take PAPER_BUDGETS, PAPER_FRACTIONS, EN_HOURS and EN_BUDGETS).", ""]
+    lines += transfer_section(runs, out.parent) + data_efficiency_section(runs) + augmentation_section(runs)
+    lines += paper_section(runs, out.parent) + whisper_layers_section(runs, out.parent)
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
 

@@ -3,16 +3,17 @@
 # evaluations, then docs/RESULTS.md. Budgets are wall-clock seconds of training per model, the same for
 # every model it is compared with; set them higher on a GPU. Rerunning resumes what is already done.
 #
-#   BUDGET=480 SHORT=150 bash recipes/run.sh [transfer] [data_efficiency] [augmentation] [paper]   (default: all)
+#   BUDGET=480 SHORT=150 bash recipes/run.sh [transfer] [data_efficiency] [augmentation] [paper] [whisper_layers]
+#   (default: all; the paper's table and the whisper-base one take hours of training each on a CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ASR=${ASR:-.venv/bin/asr}
 BUDGET=${BUDGET:-480}      # transfer vs. baseline, per model, evaluated at a quarter, half and all of it
-SHORT=${SHORT:-150}        # each data-efficiency and paper run
+SHORT=${SHORT:-150}        # each data-efficiency and augmentation run
 UTTERANCES=${UTTERANCES:-2000}
-RUNS=runs/recipes
+RUNS=${RUNS:-runs/recipes}
+REPORT=${REPORT:-docs/RESULTS.md}
 DE=data/recipes/synth-de
-EN=data/recipes/synth-en
 
 test_eval() {  # run folder, budget tag[, manifest]
   $ASR eval --model "$1/last.safetensors" --manifest "${3:-$DE/test.jsonl}" --json "$1/test-$2.json"
@@ -52,24 +53,95 @@ augmentation() {
   done
 }
 
-# 4. The paper's system: Wav2Letter on English, transferred to German with 0, 6, 8 and 10 layers frozen,
-#    against Wav2Letter trained on German from scratch.
-paper() {
-  $ASR data synth --lang en --utterances "$UTTERANCES" --out $EN
-  $ASR train --config recipes/paper_wav2letter/english.toml --out-dir $RUNS/paper/english --time-budget "$BUDGET"
-  test_eval $RUNS/paper/english "$BUDGET" $EN/test.jsonl
-  for frozen in 0 6 8 10; do
-    run=$RUNS/paper/german-frozen-$frozen
-    $ASR train --config recipes/paper_wav2letter/german.toml --out-dir $run --init $RUNS/paper/english/last.safetensors \
-      --freeze-layers $frozen --time-budget "$SHORT"
-    test_eval $run "$SHORT"
+# 4. The paper's table (Kunze et al., 2017) at budgets where WER means something: Wav2Letter trained on English
+#    (the release corpus builder's voice variety, EN_HOURS of speech), then on German with 0, 6, 8 and 10 of its 11
+#    layers frozen, against Wav2Letter on German from scratch: equal wall-clock budgets, two data sizes, each run
+#    scored at every budget in PAPER_BUDGETS (one run, resumed exactly) with a paired bootstrap against scratch.
+#    German data: the release corpus (bash recipes/release.sh de builds it), PAPER_FRACTIONS of its training hours.
+EN_HOURS=${EN_HOURS:-5}
+EN_BUDGETS=${EN_BUDGETS:-"900 1800 3600"}
+PAPER_BUDGETS=${PAPER_BUDGETS:-"900 3600"}
+PAPER_FRACTIONS=${PAPER_FRACTIONS:-"0.125 1.0"}   # 1 h and all 8 h of data/release-de
+RELEASE_DE=${RELEASE_DE:-data/release-de}
+DE_HOURS=${DE_HOURS:-10}
+EN=${EN:-data/recipes/release-en}
+GERMAN="--train-manifest $RELEASE_DE/train.jsonl --dev-manifest $RELEASE_DE/dev.jsonl"
+
+# run folder, config, budgets, extra `asr train` options: trains to each budget in turn, keeps its checkpoint
+train_to_budgets() {
+  local run=$1 config=$2 budgets=$3
+  shift 3
+  for budget in $budgets; do
+    [ -f "$run/at-$budget.safetensors" ] && continue
+    $ASR train --config "$config" --out-dir "$run" --time-budget "$budget" "$@"
+    cp "$run/last.safetensors" "$run/at-$budget.safetensors"
   done
-  $ASR train --config recipes/paper_wav2letter/german.toml --out-dir $RUNS/paper/german-scratch --init none --time-budget "$SHORT"
-  test_eval $RUNS/paper/german-scratch "$SHORT"
+}
+
+# folder of runs, the from-scratch run's name, budgets, manifest: every run's test WER at each budget against scratch
+score_against_scratch() {
+  local root=$1 scratch=$2 budgets=$3 manifest=$4
+  for budget in $budgets; do
+    for run in "$root"/*/; do
+      run=${run%/}
+      [ -f "$run/test-$budget.json" ] && continue
+      if [ "$(basename "$run")" = "$scratch" ]; then
+        test_eval_at "$run" "$budget" "$manifest"
+      else
+        $ASR eval --model "$run/at-$budget.safetensors" --baseline "$root/$scratch/at-$budget.safetensors" \
+          --manifest "$manifest" --json "$run/test-$budget.json"
+      fi
+    done
+  done
+}
+
+test_eval_at() {  # run folder, budget, manifest
+  $ASR eval --model "$1/at-$2.safetensors" --manifest "$3" --json "$1/test-$2.json"
+}
+
+release_de() {  # the German release corpus and its first 300 test utterances (as recipes/release.sh de)
+  $ASR data synth --lang de --hours "$DE_HOURS" --out $RELEASE_DE
+  head -n 300 $RELEASE_DE/test.jsonl > $RELEASE_DE/test-300.jsonl
+}
+
+paper() {
+  release_de
+  $ASR data synth --lang en --hours "$EN_HOURS" --out $EN
+  train_to_budgets $RUNS/paper/english recipes/paper_wav2letter/english.toml "$EN_BUDGETS" \
+    --train-manifest $EN/train.jsonl --dev-manifest $EN/dev.jsonl
+  for budget in $EN_BUDGETS; do
+    [ -f $RUNS/paper/english/test-$budget.json ] || test_eval_at $RUNS/paper/english "$budget" $EN/test.jsonl
+  done
+  source_model=$RUNS/paper/english/at-${EN_BUDGETS##* }.safetensors
+  for fraction in $PAPER_FRACTIONS; do
+    root=$RUNS/paper/german-$fraction
+    for frozen in 0 6 8 10; do
+      train_to_budgets $root/frozen-$frozen recipes/paper_wav2letter/german.toml "$PAPER_BUDGETS" \
+        --init "$source_model" --freeze-layers $frozen --train-fraction "$fraction" $GERMAN
+    done
+    train_to_budgets $root/scratch recipes/paper_wav2letter/german.toml "$PAPER_BUDGETS" --init none --train-fraction "$fraction" $GERMAN
+    score_against_scratch $root scratch "$PAPER_BUDGETS" $RELEASE_DE/test-300.jsonl
+  done
+}
+
+# 5. The same table for today's pretrained encoder: whisper-base with 0, 2, 3, 4 or 5 of its 6 layers frozen,
+#    against the same architecture from random weights, same data, budgets and scoring.
+whisper_layers() {
+  release_de
+  for fraction in $PAPER_FRACTIONS; do
+    root=$RUNS/whisper_layers/german-$fraction
+    for frozen in 0 2 3 4 5; do
+      train_to_budgets $root/frozen-$frozen recipes/paper_whisper/german.toml "$PAPER_BUDGETS" \
+        --freeze-layers $frozen --train-fraction "$fraction" $GERMAN
+    done
+    train_to_budgets $root/scratch recipes/paper_whisper/german.toml "$PAPER_BUDGETS" --random-init --train-fraction "$fraction" $GERMAN \
+      --lr-head 1e-3 --lr-encoder 5e-4  # the from-scratch learning rates of recipes/transfer_vs_baseline/scratch.toml
+    score_against_scratch $root scratch "$PAPER_BUDGETS" $RELEASE_DE/test-300.jsonl
+  done
 }
 
 $ASR data synth --lang de --utterances "$UTTERANCES" --out $DE
-for section in "${@:-transfer data_efficiency augmentation paper}"; do
+for section in "${@:-transfer data_efficiency augmentation paper whisper_layers}"; do
   for name in $section; do "$name"; done
 done
-.venv/bin/python recipes/report.py --runs $RUNS --out docs/RESULTS.md
+.venv/bin/python recipes/report.py --runs $RUNS --out "$REPORT"
