@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The defaults: chunk 320 ms, left context 1600 ms, lookahead 960 ms, precision auto (bf16 here), the model's decoding.
 SETTINGS = {
     "default": "",
+    "chunk-160": "--chunk-ms 160",
     "chunk-640": "--chunk-ms 640",
     "lookahead-640": "--lookahead-ms 640",
     "greedy": "--decoder greedy",
