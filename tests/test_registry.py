@@ -129,3 +129,14 @@ def test_bf16_and_fp32_transcribers_agree_and_give_fp32_log_probs(tmp_path):
     assert b.dtype == torch.float32
     assert not torch.equal(a, b)  # bf16 did run
     assert (a - b).abs().max() < 0.1
+
+
+def test_a_shipped_model_without_an_lm_decodes_greedily(shipped, tmp_path, capsys):
+    # The release recipe ships no LM where greedy decoding did better on dev (card "lm": null).
+    shutil.rmtree(shipped / "lm")
+    card = json.loads((shipped / "card.json").read_text())
+    (shipped / "card.json").write_text(json.dumps({**card, "lm": None}))
+    assert resolve_model("en").lm_dir is None
+    audio = write_tone(tmp_path / "a.wav")
+    assert main(["transcribe", str(audio), "--model", "en", "--output-dir", str(tmp_path)]) == 0
+    assert "decoding: greedy" in capsys.readouterr().err
