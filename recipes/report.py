@@ -133,7 +133,7 @@ def augmentation_section(runs: Path) -> list[str]:
 def frozen_layers_tables(root: Path, frozen: tuple[int, ...], out_dir: Path, figure_name: str) -> list[str]:
     """One table per data size (root/german-<fraction>/): each run's test WER at every budget with the paired-bootstrap
     interval of its difference from the from-scratch run, CER and steps; and the dev learning curves as a figure."""
-    lines, curves = [], {}
+    lines, curves, wer_above_100 = [], {}, False
     for data in sorted(root.glob("german-*"), key=lambda p: float(p.name.removeprefix("german-"))):
         names = {f"frozen-{n}": str(n) for n in frozen} | {"scratch": "– (from scratch)"}
         results = {name: test_results(data / name) for name in names}
@@ -141,7 +141,8 @@ def frozen_layers_tables(root: Path, frozen: tuple[int, ...], out_dir: Path, fig
         if not budgets:
             continue
         fraction = float(data.name.removeprefix("german-"))
-        lines += [f"### {_train_hours(data / 'scratch') or '?'} h of German speech ({fraction:.1%} of the training split)", "",
+        hours = next((h for name in names if (h := _train_hours(data / name))), "?")
+        lines += [f"### {hours} h of German speech ({fraction:.1%} of the training split)", "",
                   "| frozen layers | " + " | ".join(f"{b} s: steps | WER % | Δ WER vs scratch [95 % CI] | CER %" for b in budgets) + " |",
                   "|---|" + "---:|---:|---|---:|" * len(budgets)]
         for name, label in names.items():
@@ -155,8 +156,12 @@ def frozen_layers_tables(root: Path, frozen: tuple[int, ...], out_dir: Path, fig
                 delta = f"{100 * c['difference']:+.1f} [{100 * c['low']:+.1f}, {100 * c['high']:+.1f}]" if c else "baseline"
                 cells.append(f"{steps_at(data / name, budget)} | {pct(r['wer'])} | {delta} | {pct(r['cer'])}")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+            wer_above_100 |= any(r["wer"] > 1 for r in results[name].values())
             curves[(fraction, label)] = [(r["train_seconds"], r["dev_wer"]) for r in log(data / name) if "dev_wer" in r]
         lines.append("")
+    if wer_above_100:
+        lines += ["A WER above 100 %: substitutions, deletions and insertions together outnumber the reference words "
+                  "(nearly every word has a wrong character, and extra words are inserted); CER then tells the models apart.", ""]
     if curves:
         fractions = sorted({f for f, _ in curves})
         figure, axes = plt.subplots(1, len(fractions), figsize=(5.5 * len(fractions), 4), squeeze=False)

@@ -8,14 +8,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def record_run(run: Path, budgets_steps_wer_cer: list[tuple[int, int, float, float]], hours: float = 1.5) -> None:
+def record_run(run: Path, budgets_steps_wer_cer: list[tuple[int, int, float, float]], hours: float = 1.5,
+               comparison: dict | None = None) -> None:
     run.mkdir(parents=True)
     lines = [{"event": "start", "step": 0, "train_hours": hours}]
     for budget, steps, wer, cer in budgets_steps_wer_cer:
         lines.append({"step": steps, "dev_wer": wer, "dev_cer": cer, "train_seconds": budget - 1.0})
         lines.append({"event": "end", "reason": "time_budget", "step": steps, "train_seconds": budget + 0.5})
         report = {"command": "asr eval", "machine": "test machine, 2 cores",
-                  "results": [{"model": str(run / "last.safetensors"), "wer": wer, "cer": cer}]}
+                  "results": [{"model": str(run / "last.safetensors"), "wer": wer, "cer": cer, "comparison": comparison}]}
         (run / f"test-{budget}.json").write_text(json.dumps(report))
     (run / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
 
@@ -26,19 +27,27 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     record_run(runs / "transfer" / "scratch", [(240, 179, 0.999, 0.682), (480, 366, 0.988, 0.533)])
     record_run(runs / "data_efficiency" / "whisper-base-0.1", [(60, 30, 0.738, 0.199), (240, 220, 0.647, 0.175)], hours=0.17)
     record_run(runs / "data_efficiency" / "scratch-0.1", [(60, 50, 1.0, 1.0), (240, 230, 0.996, 0.586)], hours=0.17)
-    record_run(runs / "paper" / "english", [(900, 6528, 1.184, 0.682)], hours=1.43)
-    record_run(runs / "paper" / "german-frozen-6", [(240, 2041, 1.125, 0.637)])
-    record_run(runs / "paper" / "german-scratch", [(240, 1748, 1.189, 0.723)])
+    record_run(runs / "paper" / "english", [(900, 6528, 1.184, 0.682), (3600, 26000, 0.512, 0.171)], hours=4.0)
+    versus_scratch = {"difference": -0.064, "low": -0.09, "high": -0.038}
+    record_run(runs / "paper" / "german-1.0" / "frozen-6", [(240, 2041, 1.125, 0.637)], comparison=versus_scratch)
+    record_run(runs / "paper" / "german-1.0" / "scratch", [(240, 1748, 1.189, 0.723)])
+    record_run(runs / "whisper_layers" / "german-0.125" / "frozen-2", [(240, 300, 0.61, 0.15)], hours=1.0, comparison=versus_scratch)
     out = tmp_path / "docs" / "RESULTS.md"
     subprocess.run([sys.executable, str(ROOT / "recipes" / "report.py"), "--runs", str(runs), "--out", str(out)], check=True)
     text = out.read_text()
     assert "Machine: test machine, 2 cores." in text
     assert "| 240 | 121 | 69.5 | 16.8 | 179 | 99.9 | 68.2 |" in text
     assert "| 480 | 420 | 52.6 | 12.5 | 366 | 98.8 | 53.3 |" in text
-    assert "1.43 h of synthetic English, 900 s (6528 steps)" in text and "118.4 % WER, 68.2 % CER" in text
-    assert "| transferred from English | 6 | 240 | 2041 | 112.5 | 63.7 |" in text
-    assert "| from scratch | – (random init) | 240 | 1748 | 118.9 | 72.3 |" in text
+    assert "The English source model, 4.00 h of synthetic English" in text
+    assert "| 900 | 6528 | 118.4 | 68.2 |" in text and "| 3600 | 26000 | 51.2 | 17.1 |" in text
+    assert "### 1.50 h of German speech (100.0% of the training split)" in text
+    assert "| 6 | 2041 | 112.5 | -6.4 [-9.0, -3.8] | 63.7 |" in text
+    assert "| – (from scratch) | 1748 | 118.9 | baseline | 72.3 |" in text
+    assert "| 8 | – | – | – | – |" in text  # a run not recorded: its row says so
     assert "A WER above 100 %" in text
+    assert "## The same table for whisper-base" in text and "### 1.00 h of German speech (12.5% of the training split)" in text
+    assert "| 2 | 300 | 61.0 | -6.4 [-9.0, -3.8] | 15.0 |" in text
+    assert (out.parent / "paper_curves.png").stat().st_size > 10_000
     assert "| 0.17 (10%) | 240 | 220 | 64.7 | 17.5 | 230 | 99.6 | 58.6 |" in text  # the last budget of each run
     assert "(30%)" not in text  # no such runs recorded: no row
     assert "## Augmentation" not in text  # nor section

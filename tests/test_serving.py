@@ -589,7 +589,9 @@ def test_interim_words_arrive_before_the_lookahead_with_early_interim(make_serve
 
     def requests():
         yield config(interim=True)
-        yield from audio(data[: 2 * 12800])  # 0.8 s: "ab" is in, no chunk has its 960 ms lookahead
+        # 0.8 s in one message: "ab" is in, no chunk has its 960 ms lookahead. (In pieces, the early look could
+        # come after the first 0.32 s, and the next only after a further chunk of audio: a race with the sender.)
+        yield from audio(data[: 2 * 12800], piece=2 * 12800)
         time.sleep(1.5)
         rest_sent.append(time.monotonic())
         yield from audio(data[2 * 12800 :])
@@ -602,6 +604,6 @@ def test_interim_words_arrive_before_the_lookahead_with_early_interim(make_serve
     ]
     before_lookahead = [text for at, text in interims if at < rest_sent[0]]
     if early:
-        assert any(text.startswith("ab") for text in before_lookahead)
+        assert any(text.startswith("ab") for text in before_lookahead), interims
     else:
         assert before_lookahead == []  # the lookahead had to arrive first
