@@ -236,11 +236,11 @@ def rejection_reason(sentence: str, text: str, lang: str) -> str | None:
     return None
 
 
-def collect_sentences(lang: str, source: TextSource, seen: set[str]) -> tuple[list[Sentence], Counter]:
-    """The usable sentences of a source in reading order, less those in `seen` (which grows), and counts of the
-    rejected by reason."""
+def collect_sentences(lang: str, source: TextSource, files: list[Path], seen: set[str]) -> tuple[list[Sentence], Counter]:
+    """The usable sentences of a source's files in reading order, less those in `seen` (which grows), and counts of
+    the rejected by reason."""
     sentences, dropped = [], Counter()
-    for path in source.files():
+    for path in files:
         for passage in source.read(path, lang):
             for spoken in split_sentences(passage):
                 text = normalize_transcript(spoken, lang)
@@ -289,11 +289,12 @@ def sentence_pools(lang: str, seed: int = 0) -> tuple[dict[str, list[Sentence]],
     seen: set[str] = set()
     cards = []
     for source in TEXT_SOURCES[lang]:
-        sentences, dropped = collect_sentences(lang, source, seen)
+        files = source.files()
+        sentences, dropped = collect_sentences(lang, source, files, seen)
         split = split_sentences_by_text(sentences, seed)
         for name in SPLITS:
             pools[name] += split[name]
-        cards.append({"name": source.name, "package": source.package, "folder": str(source.folder), "files": len(source.files()),
+        cards.append({"name": source.name, "package": source.package, "folder": str(source.folder), "files": len(files),
                       "usable": len(sentences), "per_split": {name: len(split[name]) for name in SPLITS},
                       "dropped": dict(sorted(dropped.items()))})  # fmt: skip
     for name in SPLITS:
