@@ -94,7 +94,7 @@ _BLOCKS = {".TS": ".TE", ".EX": ".EE", ".nf": ".fi", ".EQ": ".EN"}
 # Untranslated paragraphs are common in translated manual pages: a sentence with English
 # function words (none of them a word of German, Italian or Spanish) is English.
 _ENGLISH_WORDS = {"the", "is", "of", "and", "to", "that", "are", "be", "this", "with", "which", "by", "from", "it",
-                  "for", "when", "you", "can", "if", "or", "not", "an", "on", "its", "these", "those", "will"}  # fmt: skip
+                  "for", "when", "you", "can", "if", "or", "not", "on", "its", "these", "those"}  # fmt: skip
 
 
 def read_manual_page(path: Path, lang: str) -> list[str]:
