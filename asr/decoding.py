@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +149,50 @@ def flashlight_decoder():
     return decoder
 
 
+def lexicon_decoder(words: list[str], vocabulary: Vocabulary, language_model, options: DecodeOptions,
+                    lm_weight: float, word_score: float):
+    """torchaudio's lexicon-constrained CTCDecoder over `words` (the model's alphabet spells each), with
+    `language_model`: a KenLM file's path or a flashlight LM object such as BoostedLM.
+
+    torchaudio's `ctc_decoder(lexicon=FILE)` copies the lexicon between C++ and Python dicts twice and makes
+    a dozen Python-to-C++ calls a word to fill its trie: about 40 s for a 365,000-word dictionary on this
+    project's CPU. Built here from lists, one call a word, the same trie and decoder take a few seconds."""
+    from flashlight.lib.text.decoder import CriterionType, LexiconDecoder, LexiconDecoderOptions, SmearingMode, Trie
+    from flashlight.lib.text.dictionary import Dictionary
+    from torchaudio.models.decoder import CTCDecoder
+
+    tokens_dict = Dictionary(list(vocabulary.tokens))
+    spellable = lm_folder.spellable_words(words, vocabulary)
+    word_dict = Dictionary([UNK_WORD, *spellable])  # <unk> first: flashlight wants it in the word dictionary
+    if isinstance(language_model, str):
+        from flashlight.lib.text.decoder.kenlm import KenLM
+
+        language_model = KenLM(language_model, word_dict)
+    elif isinstance(language_model, BoostedLM):
+        language_model.units = [UNK_WORD, *spellable]  # the decoder numbers words as word_dict does
+    silence = tokens_dict.get_index(WORD_DELIMITER)
+    trie = Trie(tokens_dict.index_size(), silence)
+    start = language_model.start(False)
+    # <unk>, spelled with the model's <unk> token, comes out only where the model itself emits <unk>.
+    trie.insert([vocabulary.unknown_id, silence], 0, language_model.score(start, 0)[1])
+    index = {token: i for i, token in enumerate(vocabulary.tokens)}
+    for i, word in enumerate(spellable, start=1):
+        trie.insert([index[c] for c in word] + [silence], i, language_model.score(start, i)[1])
+    trie.smear(SmearingMode.MAX)  # a prefix carries the best score of the words it starts, as torchaudio does
+
+    decoder = CTCDecoder.__new__(CTCDecoder)  # torchaudio's decoding and results; its lexicon loading is what is replaced
+    decoder.nbest, decoder.word_dict, decoder.tokens_dict = options.nbest, word_dict, tokens_dict
+    decoder.blank = vocabulary.blank_id
+    decoder.lm = language_model  # kept alive: the C++ decoder holds only a reference
+    decoder_options = LexiconDecoderOptions(
+        beam_size=options.beam_size, beam_size_token=len(vocabulary.tokens), beam_threshold=options.beam_threshold,
+        lm_weight=lm_weight, word_score=word_score, unk_score=float("-inf"), sil_score=0.0, log_add=False,
+        criterion_type=CriterionType.CTC,
+    )
+    decoder.decoder = LexiconDecoder(decoder_options, trie, language_model, silence, vocabulary.blank_id, 0, [], False)
+    return decoder
+
+
 class BeamDecoder:
     """CTC beam search with torchaudio's flashlight decoder, optionally a KenLM word LM and phrase boosts.
 
@@ -166,7 +209,7 @@ class BeamDecoder:
     """
 
     def __init__(self, vocabulary: Vocabulary, options: DecodeOptions):
-        ctc_decoder = flashlight_decoder().ctc_decoder
+        ctc_decoder = flashlight_decoder().ctc_decoder  # checks that flashlight-text is there
 
         self.vocabulary = vocabulary
         self.options = options
@@ -177,8 +220,7 @@ class BeamDecoder:
         tokens = list(vocabulary.tokens)
         lexicon_words = []
         if options.lm_dir:
-            lm_folder.check_lm_dir(options.lm_dir)
-            lexicon_words = [line.split(" ", 1)[0] for line in (Path(options.lm_dir) / lm_folder.LEXICON).read_text(encoding="utf-8").splitlines() if line]
+            lexicon_words = lm_folder.lexicon_words(options.lm_dir)
             # A boosted word missing from the lexicon could never be spelled: add it.
             lexicon_words += [w for b in options.boosts for w in b.phrase.split()]
         language_model = None
@@ -191,22 +233,11 @@ class BeamDecoder:
                 language_model = BoostedLM(tokens, options.boosts, lm_weight, characters=True)
         elif options.lm_dir:
             language_model = str(lm_folder.lm_path(options.lm_dir))
-        with tempfile.TemporaryDirectory() as scratch:
-            lexicon_file = None
-            if options.lm_dir:
-                lexicon_file = Path(scratch) / "lexicon.txt"
-                # Flashlight wants <unk> in its word dictionary; spelled with the model's <unk>
-                # token, it comes out only where the model itself emits <unk>.
-                lines = [f"{UNK_WORD} {vocabulary.tokens[vocabulary.unknown_id]} {WORD_DELIMITER}", *lm_folder.lexicon_lines(lexicon_words, vocabulary)]
-                lexicon_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-                if isinstance(language_model, BoostedLM):
-                    # The decoder numbers words as flashlight's word dictionary of this lexicon does.
-                    from flashlight.lib.text.dictionary import create_word_dict, load_words
-
-                    words = create_word_dict(load_words(str(lexicon_file)))
-                    language_model.units = [words.get_entry(i) for i in range(words.index_size())]
+        if options.lm_dir:
+            self._decoder = lexicon_decoder(lexicon_words, vocabulary, language_model, options, lm_weight, word_score)
+        else:
             self._decoder = ctc_decoder(
-                lexicon=str(lexicon_file) if lexicon_file else None,
+                lexicon=None,
                 tokens=tokens,
                 lm=language_model,
                 nbest=options.nbest,

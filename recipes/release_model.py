@@ -27,7 +27,7 @@ TEXT_LICENCES = {
     "fortunes": "the fortune files' own terms (public domain and quotations)",
     "manual pages": "the translations' GPL-3+ (manpages-l10n) and each page's own free licence",
 }
-LM_FILES = ("lm.bin", "lexicon.txt", "lm.json", "tuned.json")  # lm.arpa stays in the run: lm.bin is the same model
+LM_FILES = ("lm.bin", "lexicon.txt", "dictionary.txt.xz", "lm.json", "tuned.json")  # lm.arpa stays in the run: lm.bin is the same model
 
 
 def stage(lang: str, run: Path, out: Path) -> None:
@@ -44,7 +44,8 @@ def stage(lang: str, run: Path, out: Path) -> None:
         shutil.rmtree(out / "lm")
     (out / "lm").mkdir()
     for name in LM_FILES:
-        shutil.copy(run / f"lm-{chosen.replace(' ', '')}" / name, out / "lm" / name)
+        if (run / f"lm-{chosen.replace(' ', '')}" / name).is_file():  # an LM built without a word list has no dictionary
+            shutil.copy(run / f"lm-{chosen.replace(' ', '')}" / name, out / "lm" / name)
     card = {"name": f"whisper-base-ctc-{lang}", "language": lang, "model": "model.safetensors", "lm": "lm",
             "lm_choice": {name: {"dev_wer": t["wer"], "lm_weight": t["lm_weight"], "word_score": t["word_score"]} for name, t in tuned.items()}
             | {"greedy (for comparison)": {"dev_wer": greedy}, "chosen": chosen}}

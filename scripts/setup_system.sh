@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Transfer ASR uses: the speech synthesizers and
 # voices that make its training and test corpora (asr/corpora/synth.py's VOICES table),
-# and the texts they read (fortunes, translated manual pages: asr/corpora/texts.py); and the compilers and libraries that the
+# the texts they read (fortunes, translated manual pages: asr/corpora/texts.py) and the spell-checkers' word lists the
+# LMs' lexicons take (asr lm build); and the compilers and libraries that the
 # `kenlm` Python package and KenLM's lmplz (scripts/build_kenlm.sh) build from. MBROLA, SVOX Pico and RHVoice voices live in
 # Debian's contrib and non-free components, so those are enabled first.
 # Idempotent: a second run only checks.
@@ -19,6 +20,7 @@ PACKAGES=(
   rhvoice rhvoice-english
   fortunes fortunes-de fortunes-it fortunes-es
   manpages-de manpages-it manpages-es
+  wngerman witalian wspanish wamerican
   cmake g++ make zlib1g-dev libbz2-dev liblzma-dev
   libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev
 )

@@ -68,6 +68,17 @@ def test_lexicon_spells_words_the_alphabet_covers():
     assert lm.lexicon_lines(["hello", "wörld", "the", "hello"], VOCAB) == ["hello h e l l o |", "the t h e |"]
 
 
+def test_a_dictionary_word_the_lm_lacks_can_be_decoded(lm_dir):
+    # "cat" is in the alphabet but not in the LM: only the dictionary lets the beam search spell it.
+    log_probs = emissions(spell("the cat"))
+    assert decode(DecodeOptions(method="beam", lm_dir=str(lm_dir)), log_probs).text != "the cat"
+    written = lm.write_dictionary(["cat", "the", "cät", "cat"], lm_build.arpa_unigrams(lm_dir / lm.ARPA), VOCAB, lm_dir / lm.DICTIONARY)
+    assert written == 1  # "the" is the LM's, "cät" unspellable, "cat" once
+    assert lm.lexicon_words(lm_dir) == [*WORDS, "cat"]
+    beam = decode(DecodeOptions(method="beam", lm_dir=str(lm_dir)), log_probs)
+    assert beam.text == "the cat" and [w.word for w in beam.words] == ["the", "cat"]
+
+
 def test_arpa_unigrams(tmp_path):
     assert lm_build.arpa_unigrams(write_arpa(tmp_path / "x.arpa")) == WORDS
 
@@ -85,6 +96,10 @@ def test_build_lm_writes_a_loadable_arpa_and_lexicon(tmp_path):
     assert "kat k a t |" in (out / lm.LEXICON).read_text().splitlines()
     assert json.loads((out / lm.INFO).read_text())["order"] == 3
     assert lm.lm_path(out).name in (lm.BINARY, lm.ARPA)
+    assert not (out / lm.DICTIONARY).exists()
+    lm_build.build_lm(texts, out, VOCAB, order=3, dictionary=["tac", "hello", "täc"], dictionary_source="test")
+    assert lm.lexicon_words(out)[-1:] == ["tac"]
+    assert json.loads((out / lm.INFO).read_text())["dictionary"] == {"source": "test", "words": 1}
 
 
 def test_missing_lm_dir_is_a_clear_error(tmp_path):

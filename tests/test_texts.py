@@ -82,3 +82,13 @@ def test_a_missing_text_package_is_named(tmp_path):
     source = TextSource("manual pages", "manpages-xx", tmp_path / "nothing", "man[1-8]/*", read_manual_page)
     with pytest.raises(texts.TextMissing, match=r"manpages-xx.*scripts/setup_system\.sh"):
         source.files()
+
+
+def test_a_word_list_is_normalised_without_acronyms_and_possessives(tmp_path, monkeypatch):
+    path = tmp_path / "ngerman"
+    path.write_text("ABC\nÄrger\nStraße\nA\nPeter's\närger\n", encoding="utf-8")
+    monkeypatch.setitem(texts.WORD_LISTS, "de", ("wngerman", path))
+    assert texts.word_list("de") == ["ärger", "straße", "a"]
+    monkeypatch.setitem(texts.WORD_LISTS, "de", ("wngerman", tmp_path / "missing"))
+    with pytest.raises(texts.TextMissing, match=r"wngerman.*scripts/setup_system\.sh"):
+        texts.word_list("de")

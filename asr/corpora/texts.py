@@ -179,6 +179,28 @@ TEXT_SOURCES = {
 }
 
 
+# Spell-checkers' word lists (Debian's wngerman, witalian, wspanish, wamerican): the words a
+# beam search may spell beyond its LM's (`asr lm build`); no sentences, so no split to leak.
+WORD_LISTS = {
+    "de": ("wngerman", Path("/usr/share/dict/ngerman")),
+    "en": ("wamerican", Path("/usr/share/dict/american-english")),
+    "es": ("wspanish", Path("/usr/share/dict/spanish")),
+    "it": ("witalian", Path("/usr/share/dict/italian")),
+}
+
+
+def word_list(lang: str) -> list[str]:
+    """The language's spell-checker word list, normalised as transcripts are, in order, without repeats.
+    Left out: acronyms ("ABC": said letter by letter, not as the word "abc") and possessives such as
+    "Peter's", which normalise to two words."""
+    package, path = WORD_LISTS[lang]
+    if not path.is_file():
+        raise TextMissing(f"no word list {path}, from the Debian package {package}; {SETUP_HINT}")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    words = (normalize_transcript(line, lang) for line in lines if not (len(line) > 1 and line.isupper()))
+    return list(dict.fromkeys(word for word in words if word and " " not in word))
+
+
 # --- sentences --------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from asr.files import write_atomically
-from asr.lm.folder import ARPA, BINARY, INFO, LEXICON, TUNED, write_lexicon
+from asr.lm.folder import ARPA, BINARY, DICTIONARY, INFO, LEXICON, TUNED, write_dictionary, write_lexicon
 from asr.text import Vocabulary
 
 BUILD_HINT = "build it with `bash scripts/build_kenlm.sh` (part of `make setup`), or set ASR_KENLM_BIN to the folder holding lmplz"
@@ -30,8 +30,11 @@ def kenlm_tool(name: str) -> Path | None:
 
 
 def build_lm(texts: Iterable[str], out_dir: str | Path, vocabulary: Vocabulary, order: int = 4, language: str = "",
-             prune: int = 0) -> Path:
+             prune: int = 0, dictionary: Iterable[str] = (), dictionary_source: str = "") -> Path:
     """Build `out_dir` (ARPA, binary, lexicon, lm.json) from normalised sentences, one per item.
+
+    `dictionary`: more words the beam search may spell (a spell-checker's word
+    list, normalised), scored as the LM's <unk>; those the LM has are left out.
 
     `prune` drops the bigrams and longer n-grams seen that many times or fewer:
     1 removes the singletons, most of a small corpus's n-grams, for an LM
@@ -66,10 +69,14 @@ def build_lm(texts: Iterable[str], out_dir: str | Path, vocabulary: Vocabulary, 
         _run([str(binary), "-q", "8", "-b", "8", "trie", str(out_dir / ARPA), str(out_dir / BINARY)])
     words = arpa_unigrams(out_dir / ARPA)
     spelled = write_lexicon(words, vocabulary, out_dir / LEXICON)
+    dictionary = list(dictionary)
+    (out_dir / DICTIONARY).unlink(missing_ok=True)
+    extra = write_dictionary(dictionary, words, vocabulary, out_dir / DICTIONARY) if dictionary else 0
     info = {"order": order, "language": language, "smoothing": "modified Kneser-Ney (KenLM lmplz, discount fallback)",
             "pruned": f"n-grams of order 2 and up seen {prune} times or fewer" if prune else "no",
             "sentences": len(lines), "words": sum(len(line.split()) for line in lines), "vocabulary": len(words),
-            "lexicon": spelled, "alphabet": "".join(vocabulary.tokens[3:])}
+            "lexicon": spelled, "dictionary": {"source": dictionary_source, "words": extra} if dictionary else None,
+            "alphabet": "".join(vocabulary.tokens[3:])}
     write_atomically(out_dir / INFO, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     (out_dir / TUNED).unlink(missing_ok=True)  # weights tuned for an older LM do not apply to this one
     return out_dir
