@@ -102,6 +102,23 @@ def test_build_lm_writes_a_loadable_arpa_and_lexicon(tmp_path):
     assert json.loads((out / lm.INFO).read_text())["dictionary"] == {"source": "test", "words": 1}
 
 
+@pytest.mark.skipif(lm_build.kenlm_tool("lmplz") is None, reason="KenLM's lmplz is not built (bash scripts/build_kenlm.sh)")
+def test_lm_build_cli_takes_a_word_list_or_none(tmp_path, capsys):
+    from asr.cli import main
+
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(["the cat sat", "hello world", "the world sat"] * 20))
+    words = tmp_path / "words.txt"
+    words.write_text("Kitten\ncat\n")
+    assert main(["lm", "build", "--lang", "en", "--text", str(text), "--dictionary", str(words), "--out", str(tmp_path / "a")]) == 0
+    assert lm.lexicon_words(tmp_path / "a")[-1] == "kitten"  # normalised; "cat" is the LM's already
+    assert "1 more from" in capsys.readouterr().err
+    assert main(["lm", "build", "--lang", "en", "--text", str(text), "--dictionary", "none", "--out", str(tmp_path / "b")]) == 0
+    assert not (tmp_path / "b" / lm.DICTIONARY).exists()
+    with pytest.raises(SystemExit, match="no such file"):
+        main(["lm", "build", "--lang", "en", "--text", str(text), "--dictionary", str(tmp_path / "nope"), "--out", str(tmp_path / "c")])
+
+
 def test_missing_lm_dir_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="asr lm build"):
         BeamDecoder(VOCAB, DecodeOptions(method="beam", lm_dir=str(tmp_path)))
