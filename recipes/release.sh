@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A shipped model for one language, end to end: the release corpus, whisper-base + CTC fine-tuned in bf16 within a
-# time budget, its n-gram LM (unpruned and pruned, weights tuned on dev; shipped if one decodes dev better than greedy
-# decoding does), a compact export,
+# time budget, its n-gram LM (unpruned and pruned, weights tuned on dev, the better on dev shipped: beam search with it
+# is the model's default decoding), a compact export,
 # the scores against zero-shot Whisper base (clean and telephone test sets, paired bootstrap), and models/LANG/ with
 # its model card. Rerunning resumes: the corpus, the training run and cached transcripts are reused.
 #
@@ -23,7 +23,8 @@ RUN=runs/release/$L
 $ASR train --config recipes/release/$L.toml --out-dir $RUN --time-budget "$BUDGET"
 
 # LM: the train split's sentences, 4-gram, its lexicon widened by the language's spell-checker word list; unpruned
-# and singletons pruned, each tuned on 300 dev utterances (Spanish, the first with the word list: dev WER best at the grid's largest word score, so the grid reaches past 0).
+# and singletons pruned, each tuned on 300 dev utterances (Spanish, the first with the word list, did best at the
+# old grid's largest word score, 0, so the grid reaches past it).
 head -n 300 $DATA/dev.jsonl > $DATA/dev-300.jsonl
 for prune in 0 1; do
   [ -f $RUN/lm-prune$prune/tuned.json ] && continue
@@ -32,7 +33,7 @@ for prune in 0 1; do
     --lm-weights 1.5,2.5,3.5 --word-scores=-1,0,1.5
 done
 
-# Greedy decoding on the same 300: the default decoding is whichever of the three decodes dev best (release_model.py stage).
+# Greedy decoding on the same 300, recorded on the model card beside the LMs' dev WER (release_model.py stage).
 [ -f $RUN/dev-300-greedy.json ] || $ASR eval --model $RUN/best.safetensors --manifest $DATA/dev-300.jsonl --json $RUN/dev-300-greedy.json
 
 $ASR data augment $DATA/test.jsonl --telephone --out $DATA-telephone

@@ -43,9 +43,10 @@ def stage(lang: str, run: Path, out: Path) -> None:
     if (out / "lm").exists():
         shutil.rmtree(out / "lm")
     (out / "lm").mkdir()
+    lm_dir = run / f"lm-{chosen.replace(' ', '')}"
     for name in LM_FILES:
-        if (run / f"lm-{chosen.replace(' ', '')}" / name).is_file():  # an LM built without a word list has no dictionary
-            shutil.copy(run / f"lm-{chosen.replace(' ', '')}" / name, out / "lm" / name)
+        if (lm_dir / name).is_file():  # an LM built without a word list has no dictionary
+            shutil.copy(lm_dir / name, out / "lm" / name)
     card = {"name": f"whisper-base-ctc-{lang}", "language": lang, "model": "model.safetensors", "lm": "lm",
             "lm_choice": {name: {"dev_wer": t["wer"], "lm_weight": t["lm_weight"], "word_score": t["word_score"]} for name, t in tuned.items()}
             | {"greedy (for comparison)": {"dev_wer": greedy}, "chosen": chosen}}
