@@ -3,7 +3,7 @@
 # evaluations, then docs/RESULTS.md. Budgets are wall-clock seconds of training per model, the same for
 # every model it is compared with; set them higher on a GPU. Rerunning resumes what is already done.
 #
-#   BUDGET=480 SHORT=150 bash recipes/run.sh [transfer] [data_efficiency] [augmentation] [paper] [whisper_layers]
+#   BUDGET=480 SHORT=150 bash recipes/run.sh [transfer] [data_efficiency] [augmentation] [paper_source] [paper] [whisper_layers]
 #   (default: all; the paper's table and the whisper-base one take hours of training each on a CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +19,13 @@ test_eval() {  # run folder, budget tag[, manifest]
   $ASR eval --model "$1/last.safetensors" --manifest "${3:-$DE/test.jsonl}" --json "$1/test-$2.json"
 }
 
+synth_de() {  # the small German corpus of sections 1-3, kept as built once finished
+  [ -f $DE/dataset_card.json ] || $ASR data synth --lang de --utterances "$UTTERANCES" --out $DE
+}
+
 # 1. Transfer vs. baseline at equal wall-clock checkpoints: each segment resumes the run exactly.
 transfer() {
+  synth_de
   for model in whisper-base scratch; do
     for budget in $((BUDGET / 4)) $((BUDGET / 2)) "$BUDGET"; do
       $ASR train --config recipes/transfer_vs_baseline/$model.toml --out-dir $RUNS/transfer/$model --time-budget "$budget"
@@ -31,6 +36,7 @@ transfer() {
 
 # 2. Data efficiency: the same comparison on 10 %, 30 % and 100 % of the training hours.
 data_efficiency() {
+  synth_de
   for fraction in 0.1 0.3 1.0; do
     for model in whisper-base scratch; do
       run=$RUNS/data_efficiency/$model-$fraction
@@ -44,6 +50,7 @@ data_efficiency() {
 # 3. Augmentation against the synthetic-to-telephone gap: the fine-tune with and without on-the-fly
 #    augmentation, same budget, scored on the test voices passed through a telephone channel.
 augmentation() {
+  synth_de
   $ASR data augment $DE/test.jsonl --telephone --out $DE-telephone
   for augment in off default; do
     run=$RUNS/augmentation/$augment
@@ -100,18 +107,23 @@ test_eval_at() {  # run folder, budget, manifest
 }
 
 release_de() {  # the German release corpus and its first 300 test utterances (as recipes/release.sh de)
-  $ASR data synth --lang de --hours "$DE_HOURS" --out $RELEASE_DE
+  # a finished corpus is kept as built: the shipped German model was trained and scored on it
+  [ -f $RELEASE_DE/dataset_card.json ] || $ASR data synth --lang de --hours "$DE_HOURS" --out $RELEASE_DE
   head -n 300 $RELEASE_DE/test.jsonl > $RELEASE_DE/test-300.jsonl
 }
 
-paper() {
-  release_de
-  $ASR data synth --lang en --hours "$EN_HOURS" --out $EN
+paper_source() {  # the English source model alone, scored on its held-out voices at each of EN_BUDGETS
+  [ -f $EN/dataset_card.json ] || $ASR data synth --lang en --hours "$EN_HOURS" --out $EN
   train_to_budgets $RUNS/paper/english recipes/paper_wav2letter/english.toml "$EN_BUDGETS" \
     --train-manifest $EN/train.jsonl --dev-manifest $EN/dev.jsonl
   for budget in $EN_BUDGETS; do
     [ -f $RUNS/paper/english/test-$budget.json ] || test_eval_at $RUNS/paper/english "$budget" $EN/test.jsonl
   done
+}
+
+paper() {
+  release_de
+  paper_source
   source_model=$RUNS/paper/english/at-${EN_BUDGETS##* }.safetensors
   for fraction in $PAPER_FRACTIONS; do
     root=$RUNS/paper/german-$fraction
@@ -140,7 +152,6 @@ whisper_layers() {
   done
 }
 
-$ASR data synth --lang de --utterances "$UTTERANCES" --out $DE
 for section in "${@:-transfer data_efficiency augmentation paper whisper_layers}"; do
   for name in $section; do "$name"; done
 done
