@@ -1,6 +1,7 @@
 """recipes/report.py turns recorded run folders into docs/RESULTS.md: tables from the runs' own files."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +13,13 @@ def record_run(run: Path, budgets_steps_wer_cer: list[tuple[int, int, float, flo
                comparison: dict | None = None) -> None:
     run.mkdir(parents=True)
     lines = [{"event": "start", "step": 0, "train_hours": hours}]
+    lines += [{"step": step, "loss": 1.0 / step, "train_seconds": step / 10} for step in range(1, 40)]
     for budget, steps, wer, cer in budgets_steps_wer_cer:
         lines.append({"step": steps, "dev_wer": wer, "dev_cer": cer, "train_seconds": budget - 1.0})
         lines.append({"event": "end", "reason": "time_budget", "step": steps, "train_seconds": budget + 0.5})
         report = {"command": "asr eval", "machine": "test machine, 2 cores",
-                  "results": [{"model": str(run / "last.safetensors"), "wer": wer, "cer": cer, "comparison": comparison}]}
+                  "results": [{"model": str(run / "last.safetensors"), "wer": wer, "cer": cer, "comparison": comparison,
+                               "utterances": [{"reference": "ein wort", "hypothesis": "ein wort"}] * 300}]}
         (run / f"test-{budget}.json").write_text(json.dumps(report))
     (run / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
 
@@ -32,8 +35,9 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     record_run(runs / "paper" / "german-1.0" / "frozen-6", [(240, 2041, 1.125, 0.637)], comparison=versus_scratch)
     record_run(runs / "paper" / "german-1.0" / "scratch", [(240, 1748, 1.189, 0.723)])
     record_run(runs / "whisper_layers" / "german-0.125" / "frozen-2", [(240, 300, 0.61, 0.15)], hours=1.0, comparison=versus_scratch)
-    out = tmp_path / "docs" / "RESULTS.md"
-    subprocess.run([sys.executable, str(ROOT / "recipes" / "report.py"), "--runs", str(runs), "--out", str(out)], check=True)
+    out, records = tmp_path / "docs" / "RESULTS.md", tmp_path / "docs" / "results" / "recipes"
+    report = [sys.executable, str(ROOT / "recipes" / "report.py"), "--records", str(records), "--out", str(out)]
+    subprocess.run(report + ["--runs", str(runs)], check=True)
     text = out.read_text()
     assert "Machine: test machine, 2 cores." in text
     assert "| 240 | 121 | 69.5 | 16.8 | 179 | 99.9 | 68.2 |" in text
@@ -52,3 +56,26 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     assert "(30%)" not in text  # no such runs recorded: no row
     assert "## Augmentation" not in text  # nor section
     assert (out.parent / "learning_curve.png").stat().st_size > 10_000
+
+
+def test_records_are_small_and_rebuild_the_same_report(tmp_path):
+    runs, records = tmp_path / "runs", tmp_path / "records"
+    record_run(runs / "transfer" / "whisper-base", [(240, 121, 0.695, 0.168), (480, 420, 0.526, 0.125)])
+    record_run(runs / "transfer" / "scratch", [(240, 179, 0.999, 0.682)])
+    report = [sys.executable, str(ROOT / "recipes" / "report.py"), "--records", str(records)]
+    subprocess.run(report + ["--runs", str(runs), "--out", str(tmp_path / "first.md")], check=True)
+    run_record = records / "transfer" / "whisper-base"
+    assert "utterances" not in json.loads((run_record / "test-240.json").read_text())["results"][0]
+    log = [json.loads(line) for line in (run_record / "log.jsonl").read_text().splitlines()]
+    assert len(log) < 10 and [r["event"] for r in log if "event" in r] == ["start", "end", "end"]
+    assert sum("dev_wer" in r for r in log) == 2
+
+    shutil.rmtree(runs / "transfer" / "scratch")  # a run folder gone (another machine): its record stays
+    subprocess.run(report + ["--runs", str(runs), "--out", str(tmp_path / "second.md")], check=True)
+    subprocess.run(report + ["--runs", "none", "--out", str(tmp_path / "third.md")], check=True)
+    first = (tmp_path / "first.md").read_text()
+    assert first == (tmp_path / "second.md").read_text() == (tmp_path / "third.md").read_text()
+    assert "| 240 | 121 | 69.5 | 16.8 | 179 | 99.9 | 68.2 |" in first
+
+    missing = subprocess.run(report + ["--runs", str(tmp_path / "nowhere")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "--runs none" in missing.stderr
