@@ -67,11 +67,19 @@ def write_dictionary(words: Iterable[str], known: Iterable[str], vocabulary: Voc
 
 def lexicon_words(lm_dir: str | Path) -> list[str]:
     """Every word the beam search may spell with this LM: its own, then its dictionary's."""
+    return lm_words(lm_dir) + dictionary_words(lm_dir)
+
+
+def lm_words(lm_dir: str | Path) -> list[str]:
+    """The words the LM itself knows (its lexicon file)."""
     lm_dir = check_lm_dir(lm_dir)
-    words = [line.split(" ", 1)[0] for line in (lm_dir / LEXICON).read_text(encoding="utf-8").splitlines() if line]
-    if (lm_dir / DICTIONARY).is_file():
-        words += lzma.decompress((lm_dir / DICTIONARY).read_bytes()).decode("utf-8").split()
-    return words
+    return [line.split(" ", 1)[0] for line in (lm_dir / LEXICON).read_text(encoding="utf-8").splitlines() if line]
+
+
+def dictionary_words(lm_dir: str | Path) -> list[str]:
+    """The dictionary's words, none of which the LM knows (it scores each as <unk>); [] without a dictionary."""
+    path = check_lm_dir(lm_dir) / DICTIONARY
+    return lzma.decompress(path.read_bytes()).decode("utf-8").split() if path.is_file() else []
 
 
 def check_lm_dir(lm_dir: str | Path) -> Path:
