@@ -51,6 +51,8 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     assert "A WER above 100 %" in text
     assert "## The same table for whisper-base" in text and "### 1.00 h of German speech (12.5% of the training split)" in text
     assert "| 2 | 300 | 61.0 | -6.4 [-9.0, -3.8] | 15.0 |" in text
+    assert ("- **Transfer beats training from scratch** (Wav2Letter, 100.0% of the data, 240 s): holds. Best transferred: "
+            "frozen 6 layers at 112.5 % WER against scratch's 118.9 % (Δ -6.4 [-9.0, -3.8] points).") in text
     assert (out.parent / "paper_curves.png").stat().st_size > 10_000
     assert "| 0.17 (10%) | 240 | 220 | 64.7 | 17.5 | 230 | 99.6 | 58.6 |" in text  # the last budget of each run
     assert "(30%)" not in text  # no such runs recorded: no row
@@ -79,3 +81,22 @@ def test_records_are_small_and_rebuild_the_same_report(tmp_path):
 
     missing = subprocess.run(report + ["--runs", str(tmp_path / "nowhere")], capture_output=True, text=True)
     assert missing.returncode == 2 and "--runs none" in missing.stderr
+
+
+def test_findings_say_when_a_claim_does_not_hold(tmp_path):
+    runs = tmp_path / "runs"
+    layers = runs / "whisper_layers"
+    straddling = {"difference": -0.01, "low": -0.03, "high": 0.01}
+    record_run(layers / "german-0.125" / "frozen-3", [(480, 300, 0.40, 0.10)], hours=1.0, comparison=straddling)
+    record_run(layers / "german-0.125" / "scratch", [(480, 300, 0.41, 0.12)], hours=1.0)
+    record_run(layers / "german-1.0" / "frozen-3", [(480, 300, 0.30, 0.08)], hours=8.0,
+               comparison={"difference": -0.5, "low": -0.55, "high": -0.45})
+    record_run(layers / "german-1.0" / "scratch", [(480, 300, 0.80, 0.30)], hours=8.0)
+    out = tmp_path / "RESULTS.md"
+    subprocess.run([sys.executable, str(ROOT / "recipes" / "report.py"), "--runs", str(runs), "--records",
+                    str(tmp_path / "records"), "--out", str(out)], check=True)
+    text = out.read_text()
+    assert "(whisper-base, 12.5% of the data, 480 s): does not hold (the interval reaches zero)" in text
+    assert "(whisper-base, 100.0% of the data, 480 s): holds" in text
+    assert ("- **Less data for the same accuracy** (whisper-base, 480 s): holds. Transferred on 12.5% of the data: "
+            "40.0 % WER; scratch on 100.0%: 80.0 %.") in text
