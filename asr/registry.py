@@ -45,14 +45,15 @@ def models_dir() -> Path:
 
 
 def shipped_models() -> list[ModelRef]:
-    refs = []
     root = models_dir()
-    for card_path in sorted(root.glob(f"*/{CARD}")) if root.is_dir() else []:
-        folder = card_path.parent
-        card = json.loads(card_path.read_text())
-        lm_dir = folder / card["lm"] if card.get("lm") else None
-        refs.append(ModelRef(card.get("name", folder.name), folder / card.get("model", "model.safetensors"), lm_dir, card))
-    return refs
+    return [model_folder(card.parent) for card in sorted(root.glob(f"*/{CARD}"))] if root.is_dir() else []
+
+
+def model_folder(folder: Path) -> ModelRef:
+    """The model in a shipped model's folder (`models/de/`, or a copy of one elsewhere), as its card describes it."""
+    card = json.loads((folder / CARD).read_text())
+    lm_dir = folder / card["lm"] if card.get("lm") else None
+    return ModelRef(card.get("name", folder.name), folder / card.get("model", "model.safetensors"), lm_dir, card)
 
 
 def resolve_model(spec: str | Path) -> ModelRef:
@@ -65,9 +66,11 @@ def resolve_model(spec: str | Path) -> ModelRef:
             if (path / name).is_file():
                 return ModelRef(path.name, path / name)
         if (path / CARD).is_file():
-            spec = path.name
-        else:
-            raise FileNotFoundError(f"{path}: a folder with no {' or '.join(RUN_CHECKPOINTS)} (not a training run)")
+            ref = model_folder(path)
+            if not ref.checkpoint.is_file():
+                raise FileNotFoundError(f"{path}: its card names {ref.checkpoint.name}, which is missing")
+            return ref
+        raise FileNotFoundError(f"{path}: a folder with no {' or '.join(RUN_CHECKPOINTS)} (not a training run)")
     if path.suffix or len(path.parts) > 1:  # meant as a path, not a name
         raise FileNotFoundError(f"{path}: no such checkpoint; train one with `asr train`, give the path of a "
                                 ".safetensors checkpoint, or name a shipped model (`asr models` lists them)")

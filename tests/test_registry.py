@@ -84,6 +84,14 @@ def test_a_shipped_model_is_found_by_language_and_by_name_and_brings_its_lm(ship
         resolve_model("fr")
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
         resolve_model("runs/nothing/best.safetensors")
+    # its folder, by path, and a copy of that folder elsewhere, are the same model with its LM
+    copy = shutil.copytree(shipped, shipped.parent.parent / "copy-of-en")
+    for spec in (shipped, copy):
+        ref = resolve_model(spec)
+        assert ref.name == "tiny-ctc-en" and ref.checkpoint == spec / "model.safetensors" and ref.lm_dir == spec / "lm"
+    (copy / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="card names model.safetensors, which is missing"):
+        resolve_model(copy)
 
 
 def test_a_run_folder_names_its_best_checkpoint(tmp_path):
