@@ -4,6 +4,7 @@
 # every model it is compared with; set them higher on a GPU. Rerunning resumes what is already done.
 #
 #   BUDGET=480 SHORT=150 bash recipes/run.sh [transfer] [data_efficiency] [augmentation] [paper_source] [paper] [whisper_layers]
+#                                            [release_choices]
 #   (default: all; the paper's table and the whisper-base one take hours of training each on a CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -152,7 +153,47 @@ whisper_layers() {
   done
 }
 
-for section in "${@:-transfer data_efficiency augmentation paper whisper_layers}"; do
+# 6. The release recipe's choices (recipes/release/de.toml on the German release corpus), each one changed at a time
+#    against the recipe itself, CHOICE_BUDGET seconds each (the cosine schedule ends with the budget): on-the-fly
+#    augmentation off; 1 h and 4 h of the 8 h; 12 voices against all of them at equal hours (a sixth of the hours,
+#    about what 12 of the 72 voices hold). Scored on the clean and the telephone test sets, 300 utterances each,
+#    with a paired bootstrap against the recipe's model.
+CHOICE_BUDGET=${CHOICE_BUDGET:-900}
+CHOICES=(
+  "recipe|"
+  "augment-off|--augment off"
+  "hours-1|--train-fraction 0.125"
+  "hours-4|--train-fraction 0.5"
+  "voices-12|--train-voices 12"
+  "voices-all-sixth|--train-fraction 0.167"
+)
+release_choices() {
+  release_de
+  local telephone=$RELEASE_DE-telephone/test-300.jsonl root=$RUNS/release_choices
+  [ -f $telephone ] || $ASR data augment $RELEASE_DE/test-300.jsonl --telephone --out $RELEASE_DE-telephone
+  for choice in "${CHOICES[@]}"; do
+    # shellcheck disable=SC2086  # the options are words
+    train_to_budgets $root/${choice%%|*} recipes/release/de.toml "$CHOICE_BUDGET" \
+      --max-steps $((CHOICE_BUDGET * 65 / 100)) ${choice#*|}  # about 0.65 steps a second here: the schedule's end
+  done
+  for choice in "${CHOICES[@]}"; do
+    run=$root/${choice%%|*}
+    for scored in test telephone; do
+      manifest=$RELEASE_DE/test-300.jsonl
+      [ $scored = test ] || manifest=$telephone
+      report=$run/$scored-$CHOICE_BUDGET.json
+      [ -f $report ] && continue
+      if [ "${choice%%|*}" = recipe ]; then
+        $ASR eval --model $run/at-$CHOICE_BUDGET.safetensors --manifest $manifest --json $report
+      else
+        $ASR eval --model $run/at-$CHOICE_BUDGET.safetensors --baseline $root/recipe/at-$CHOICE_BUDGET.safetensors \
+          --manifest $manifest --json $report
+      fi
+    done
+  done
+}
+
+for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices}"; do
   for name in $section; do "$name"; done
 done
 .venv/bin/python recipes/report.py --runs $RUNS --out "$REPORT"

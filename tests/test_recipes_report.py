@@ -100,3 +100,23 @@ def test_findings_say_when_a_claim_does_not_hold(tmp_path):
     assert "(whisper-base, 100.0% of the data, 480 s): holds" in text
     assert ("- **Less data for the same accuracy** (whisper-base, 480 s): holds. Transferred on 12.5% of the data: "
             "40.0 % WER; scratch on 100.0%: 80.0 %.") in text
+
+
+def test_release_choices_table_shows_each_change_against_the_recipe(tmp_path):
+    runs = tmp_path / "runs"
+    choices = runs / "release_choices"
+    record_run(choices / "recipe", [(900, 585, 0.45, 0.11)], hours=8.0)
+    worse = {"difference": 0.05, "low": 0.02, "high": 0.08}
+    record_run(choices / "voices-12", [(900, 590, 0.50, 0.13)], hours=1.33, comparison=worse)
+    for run, wer in ((choices / "recipe", 0.52), (choices / "voices-12", 0.60)):
+        report = {"command": "asr eval", "machine": "test machine, 2 cores",
+                  "results": [{"wer": wer, "cer": 0.2, "comparison": worse if "voices" in run.name else None}]}
+        (run / "telephone-900.json").write_text(json.dumps(report))
+    out = tmp_path / "RESULTS.md"
+    subprocess.run([sys.executable, str(ROOT / "recipes" / "report.py"), "--runs", str(runs), "--records",
+                    str(tmp_path / "records"), "--out", str(out)], check=True)
+    text = out.read_text()
+    assert "| recipe | the recipe (recipes/release/de.toml) | 8.00 | ? | 900 | 585 | 45.0 | baseline | 52.0 | baseline |" in text
+    assert "| voices-12 | 12 voices, all their hours | 1.33 | ? | 900 | 590 | 50.0 | +5.0 [+2.0, +8.0] | 60.0 | +5.0 [+2.0, +8.0] |" in text
+    assert "augment-off" not in text  # not run: no row
+    assert (tmp_path / "records" / "release_choices" / "voices-12" / "telephone-900.json").is_file()

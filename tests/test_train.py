@@ -1,5 +1,7 @@
+import dataclasses
 import json
 import random
+from pathlib import Path
 
 import pytest
 import soundfile
@@ -8,7 +10,7 @@ import torch
 from asr.checkpoint import load_checkpoint
 from asr.corpora.manifest import Utterance
 from training.config import TrainConfig, augment_config, load_config
-from training.train import frozen_at, length_bucketed_batches, lr_factor, train, training_subset
+from training.train import check_resumable, frozen_at, length_bucketed_batches, lr_factor, train, training_subset
 from tests.tiny import tiny_openai_pt, tone
 
 
@@ -138,6 +140,17 @@ def test_train_fraction_keeps_a_fixed_share_of_the_hours():
     assert 0.3 <= hours < 0.33 and subset == training_subset(utterances, cfg)
 
 
+def test_train_voices_keeps_a_fixed_choice_of_speakers():
+    utterances = [Utterance(audio_filepath=f"{i}.wav", text="a", duration=1.0, speaker=f"voice-{i % 10}") for i in range(100)]
+    cfg = TrainConfig(train_manifest="x", out_dir="y", train_voices=3)
+    subset = training_subset(utterances, cfg)
+    assert len({u.speaker for u in subset}) == 3 and len(subset) == 30 and subset == training_subset(utterances, cfg)
+    halved = training_subset(utterances, TrainConfig(train_manifest="x", out_dir="y", train_voices=3, train_fraction=0.5))
+    assert {u.speaker for u in halved} <= {u.speaker for u in subset} and len(halved) == 15
+    with pytest.raises(ValueError, match="only 10 speakers"):
+        training_subset(utterances, TrainConfig(train_manifest="x", out_dir="y", train_voices=11))
+
+
 def test_batches_hold_similar_lengths_within_the_budget():
     utterances = [Utterance(audio_filepath=f"{i}.wav", text="a", duration=d) for i, d in enumerate([1, 9, 2, 8, 3, 7, 1.5, 8.5])]
     batches = length_bucketed_batches(utterances, batch_seconds=10, rng=random.Random(0))
@@ -174,3 +187,17 @@ def test_a_time_budget_run_started_again_or_given_more_time(tmp_path, corpus, ca
 def test_training_with_augmentation_runs(tmp_path, corpus):
     bundle = load_checkpoint(train(config(tmp_path, corpus, augment="default", spec_augment=True, max_steps=3)))
     assert bundle.metadata["train_config"]["augment"] == "default"
+
+
+def test_resume_refuses_a_changed_setting_but_not_one_newer_than_the_run():
+    from dataclasses import asdict
+
+    config = TrainConfig(train_manifest="x", out_dir="y")
+    saved = asdict(config)
+    check_resumable(saved, dataclasses.replace(config, max_steps=99, time_budget=60.0), Path("state.pt"))  # how long: may change
+    with pytest.raises(ValueError, match="cannot resume with a different config \\(lr_head: "):
+        check_resumable(saved, dataclasses.replace(config, lr_head=0.5), Path("state.pt"))
+    del saved["train_voices"]  # a run saved before the setting existed resumes at its default
+    check_resumable(saved, config, Path("state.pt"))
+    with pytest.raises(ValueError, match="train_voices: 0 -> 3"):
+        check_resumable(saved, dataclasses.replace(config, train_voices=3), Path("state.pt"))

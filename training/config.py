@@ -30,6 +30,8 @@ class TrainConfig:
     dev_manifest: str | None = _option(None, "dev manifest for WER/CER during training, best-checkpoint choice and early stopping")
     language: str = _option("de", "target language: de, en, it or es")
     train_fraction: float = _option(1.0, "train on this fraction of the training hours (a fixed random subset)")
+    train_voices: int = _option(0, "train on this many of the manifest's speakers only (a fixed random choice, before "
+                                   "--train-fraction); 0: all")
     max_duration: float = _option(20.0, "skip training utterances longer than this many seconds")
     # Model
     init: str = _option(
@@ -84,6 +86,8 @@ class TrainConfig:
             raise ValueError(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
         if not 0 < self.train_fraction <= 1:
             raise ValueError(f"train_fraction must be in (0, 1], not {self.train_fraction}")
+        if self.train_voices < 0:
+            raise ValueError(f"train_voices must be 0 (all) or a number of speakers, not {self.train_voices}")
         if self.grad_accum < 1 or self.max_steps < 1:
             raise ValueError("grad_accum and max_steps must be at least 1")
 

@@ -113,10 +113,11 @@ def train(config: TrainConfig) -> Path:
     log = JsonLog(out_dir) if main_process else None
     if main_process:
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        log.write(event="start", step=progress_state["step"], utterances=len(utterances),
+        speakers = len({u.speaker for u in utterances if u.speaker})
+        log.write(event="start", step=progress_state["step"], utterances=len(utterances), speakers=speakers,
                   train_hours=sum(u.duration for u in utterances) / 3600, trainable_parameters=trainable, world_size=world_size)
         print(
-            f"training {bundle.metadata['init']} -> {out_dir}: {len(utterances)} utterances, "
+            f"training {bundle.metadata['init']} -> {out_dir}: {len(utterances)} utterances, {speakers} speakers, "
             f"{sum(u.duration for u in utterances) / 3600:.2f} h, {len(vocabulary)} tokens, {trainable / 1e6:.1f} M "
             f"trainable parameters, {frozen_layers(progress_state['step'])} layers frozen, {world_size} process(es) on {device}"
         )
@@ -292,7 +293,14 @@ def _typed(config_class, values: dict[str, str]) -> dict:
 
 
 def training_subset(utterances: list[Utterance], config: TrainConfig) -> list[Utterance]:
-    """A fixed random subset holding `train_fraction` of the hours: the same for every run with the seed."""
+    """A fixed random subset: the utterances of `train_voices` speakers, then `train_fraction` of their hours;
+    the same for every run with the seed."""
+    if config.train_voices:
+        speakers = sorted({u.speaker for u in utterances if u.speaker})
+        if config.train_voices > len(speakers):
+            raise ValueError(f"train_voices {config.train_voices}: the training manifest has only {len(speakers)} speakers")
+        kept = set(random.Random(config.seed).sample(speakers, config.train_voices))
+        utterances = [u for u in utterances if u.speaker in kept]
     if config.train_fraction >= 1:
         return utterances
     order = list(range(len(utterances)))
@@ -430,6 +438,9 @@ def latest_state(out_dir: Path) -> Path | None:
 
 
 def check_resumable(saved: dict, config: TrainConfig, path: Path) -> None:
+    # a setting newer than the saved state had its default then, as runs made before it existed did
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    saved = {**defaults, **saved}
     changed = {k: (saved.get(k), v) for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v}
     if changed:
         details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
