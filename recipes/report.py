@@ -66,6 +66,11 @@ def pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
 
+def interval(comparison: dict) -> str:
+    """A paired-bootstrap comparison as "Δ [low, high]", in WER points."""
+    return f"{100 * comparison['difference']:+.1f} [{100 * comparison['low']:+.1f}, {100 * comparison['high']:+.1f}]"
+
+
 def transfer_section(runs: Path, out_dir: Path) -> list[str]:
     models = {"whisper-base": "whisper-base, fine-tuned (3 of 6 layers frozen)", "scratch": "same architecture, random init"}
     found = {m: test_results(runs / "transfer" / m) for m in models if (runs / "transfer" / m).exists()}
@@ -177,7 +182,7 @@ def frozen_layers_tables(root: Path, frozen: tuple[int, ...], out_dir: Path, fig
                     cells.append("– | – | – | –")
                     continue
                 c = r.get("comparison")
-                delta = f"{100 * c['difference']:+.1f} [{100 * c['low']:+.1f}, {100 * c['high']:+.1f}]" if c else "baseline"
+                delta = interval(c) if c else "baseline"
                 cells.append(f"{steps_at(data / name, budget)} | {pct(r['wer'])} | {delta} | {pct(r['cer'])}")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
             wer_above_100 |= any(r["wer"] > 1 for r in results[name].values())
@@ -229,7 +234,7 @@ def findings(root: Path, frozen: tuple[int, ...], system: str) -> list[str]:
         verdict = "holds" if c["high"] < 0 else "does not hold (the interval reaches zero)" if c["low"] < 0 else "does not hold"
         lines.append(f"- **Transfer beats training from scratch** ({system}, {fraction:.1%} of the data, {budget} s): {verdict}. "
                      f"Best transferred: {name.replace('-', ' ')} layers at {pct(best['wer'])} % WER against scratch's "
-                     f"{pct(scratch['wer'])} % (Δ {100 * c['difference']:+.1f} [{100 * c['low']:+.1f}, {100 * c['high']:+.1f}] points).")
+                     f"{pct(scratch['wer'])} % (Δ {interval(c)} points).")
     fractions = sorted({f for f, _ in settings})
     for budget in sorted({b for _, b in settings}):
         if len(fractions) < 2:
@@ -304,7 +309,7 @@ def release_choices_section(runs: Path) -> list[str]:
         if result is None:
             return "– | –"
         c = result.get("comparison")
-        delta = f"{100 * c['difference']:+.1f} [{100 * c['low']:+.1f}, {100 * c['high']:+.1f}]" if c else "baseline"
+        delta = interval(c) if c else "baseline"
         return f"{pct(result['wer'])} | {delta}"
 
     for name, what in RELEASE_CHOICES.items():
