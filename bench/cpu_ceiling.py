@@ -1,0 +1,103 @@
+"""How fast can batch transcription be on this machine? The model's work per audio second against the
+CPU's measured matrix-multiply throughput, beside the forward pass as it runs.
+
+- GFLOP per audio second: `torch.utils.flop_counter` over one forward pass of the
+  whisper-base CTC model (all of it: convolutions, attention, the head).
+- GFLOP/s the CPU sustains: `torch.matmul` at the encoder's own shapes (a batch of
+  8 ten-second clips: 4,000 frames by 512, times 512x512 and 512x2048), fp32 and bf16.
+- The ceiling: RTFx = GFLOP/s / GFLOP per audio second, what a forward pass made
+  only of such matrix multiplies would reach; and the forward pass measured
+  (batch 8 x 10 s, bf16 autocast as `--precision bf16` runs it), with the share
+  of the matmul rate it reaches.
+
+    python bench/cpu_ceiling.py [--out bench/results/cpu_ceiling.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from asr.text import ALPHABETS, SPECIAL_TOKENS, Vocabulary
+from train_throughput import random_whisper_base
+
+FRAMES_PER_SECOND = 100  # log-mel frames: 10 ms hop
+
+
+def best_seconds(run, repeats: int) -> float:
+    run()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def matmul_gflops(dtype: torch.dtype, repeats: int) -> float:
+    """Sustained GFLOP/s over the encoder's projection and MLP shapes for a batch of 8 x 10 s."""
+    frames = 8 * 10 * FRAMES_PER_SECOND // 2  # the encoder runs at 50 frames a second
+    shapes = [(512, 512), (512, 2048), (2048, 512)]
+    operands = [(torch.randn(frames, k, dtype=dtype), torch.randn(k, n, dtype=dtype)) for k, n in shapes]
+    flops = sum(2 * frames * k * n for k, n in shapes)
+    seconds = best_seconds(lambda: [a @ b for a, b in operands], repeats)
+    return flops / seconds / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--target-rtfx", type=float, default=300.0, help="the RTFx asked for (default: 300)")
+    parser.add_argument("--out", default="bench/results/cpu_ceiling.json")
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    model = random_whisper_base(Vocabulary(SPECIAL_TOKENS + tuple(sorted(ALPHABETS["de"])))).model.eval()
+    clips, seconds = 8, 10
+    features = torch.randn(clips, 80, seconds * FRAMES_PER_SECOND)
+    lengths = torch.full((clips,), seconds * FRAMES_PER_SECOND)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(features, lengths)
+    gflop_per_audio_second = counter.get_total_flops() / (clips * seconds) / 1e9
+
+    def forward() -> None:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            model(features, lengths)
+
+    forward_rtfx = clips * seconds / best_seconds(forward, args.repeats)
+    matmul = {"fp32": matmul_gflops(torch.float32, args.repeats), "bf16": matmul_gflops(torch.bfloat16, args.repeats)}
+    ceiling = max(matmul.values()) / gflop_per_audio_second
+    result = {
+        "benchmark": "cpu_ceiling",
+        "command": "python bench/cpu_ceiling.py",
+        "machine": {"cpu": platform.machine(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "torch": torch.__version__},
+        "gflop_per_audio_second": round(gflop_per_audio_second, 3),
+        "matmul_gflops": {k: round(v, 1) for k, v in matmul.items()},
+        "rtfx_ceiling": round(ceiling, 1),
+        "forward_rtfx_bf16": round(forward_rtfx, 1),
+        "forward_share_of_matmul_rate": round(forward_rtfx / ceiling, 3),
+        "target_rtfx": args.target_rtfx,
+        "gflops_the_target_needs": round(args.target_rtfx * gflop_per_audio_second, 1),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+    }
+    print(f"model: {gflop_per_audio_second:.2f} GFLOP per audio second")
+    print(f"matmul at the encoder's shapes: fp32 {matmul['fp32']:.0f} GFLOP/s, bf16 {matmul['bf16']:.0f} GFLOP/s")
+    print(f"RTFx ceiling (best matmul rate / model work): {ceiling:.0f}; RTFx {args.target_rtfx:.0f} needs "
+          f"{result['gflops_the_target_needs']:.0f} GFLOP/s")
+    print(f"forward pass, bf16, {clips} x {seconds} s: RTFx {forward_rtfx:.0f} ({forward_rtfx / ceiling:.0%} of the ceiling)")
+    print(f"load average at the end: {result['load_average_1min_at_end']}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
