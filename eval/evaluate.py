@@ -40,6 +40,7 @@ class Transcripts:
     hypotheses: list[str]
     audio_seconds: float
     wall_seconds: float  # transcription with audio loading; model loading excluded
+    speakers: tuple[str | None, ...] = ()  # each utterance's speaker (the manifest's), for WER by voice; () if unknown
 
     @property
     def rtfx(self) -> float:
@@ -51,10 +52,10 @@ class Transcripts:
     @classmethod
     def from_dict(cls, data: dict) -> Transcripts:
         names = {f.name for f in dataclasses.fields(cls)}
-        missing = names - set(data)
+        missing = names - set(data) - {"speakers"}  # transcripts saved before speakers were kept have none
         if missing:
             raise ValueError(f"saved transcripts lack {', '.join(sorted(missing))}")
-        return cls(**{k: data[k] for k in names})
+        return cls(**{k: data[k] for k in names if k in data} | {"speakers": tuple(data.get("speakers") or ())})
 
 
 def transcribe_test_set(system: System, test_set: TestSet, batch_size: int = 8) -> Transcripts:
@@ -92,6 +93,7 @@ def transcribe_test_set(system: System, test_set: TestSet, batch_size: int = 8) 
         hypotheses=hypotheses,
         audio_seconds=audio_seconds,
         wall_seconds=wall_seconds,
+        speakers=tuple(u.speaker for u in utterances),
     )
 
 
@@ -105,12 +107,29 @@ class EvalResult:
     def name(self) -> str:
         return self.transcripts.system
 
+    def by_speaker(self) -> dict[str, dict]:
+        """WER and CER of each speaker's utterances (corpus-level within the speaker), where the test set names
+        two speakers or more; else {}."""
+        speakers = self.transcripts.speakers
+        if len(set(speakers) - {None}) < 2:
+            return {}
+        groups: dict[str, list] = {}
+        for speaker, u in zip(speakers, self.scores.per_utterance):
+            groups.setdefault(speaker or "unknown", []).append(u)
+        return {
+            speaker: {"wer": sum(u.word_edits for u in us) / max(1, sum(u.reference_words for u in us)),
+                      "cer": sum(u.character_edits for u in us) / max(1, sum(u.reference_characters for u in us)),
+                      "utterances": len(us)}
+            for speaker, us in sorted(groups.items())
+        }
+
     def summary(self) -> dict:
         t = self.transcripts
         return {
             "model": t.system, "test_set": t.test_set, "normalizer": self.normalizer, **self.scores.to_dict(),
             "parameters": t.parameters, "device": t.device,
             "audio_seconds": round(t.audio_seconds, 2), "wall_seconds": round(t.wall_seconds, 2), "rtfx": round(t.rtfx, 2),
+            "by_speaker": self.by_speaker(),
         }
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -375,6 +376,15 @@ class Leaderboard:
                 if row.per_test_set:
                     cells = [f"{format_difference(x)}, p {format_p(x.p_value)}" for x in row.per_test_set]
                     notes.append(f"| {row.model.name} | " + " | ".join(cells) + " |")
+        for i, test_set in enumerate(self.test_sets):
+            by_speaker = [row.results[i].by_speaker() for row in self.rows]
+            speakers = sorted({s for b in by_speaker for s in b})
+            if speakers:
+                notes += ["", f"WER % by speaker, {test_set.name}:", "",
+                          "| model | " + " | ".join(speakers) + " |", "|---|" + "---:|" * len(speakers)]
+                for row, b in zip(self.rows, by_speaker):
+                    cells = [f"{100 * b[s]['wer']:.1f}" if s in b else "–" for s in speakers]
+                    notes.append(f"| {row.model.name} | " + " | ".join(cells) + " |")
         return f"# {c.title}\n\n{self.table()}\n" + "\n".join(notes) + "\n"
 
     def csv(self) -> str:
@@ -459,6 +469,8 @@ def run_leaderboard(config: LeaderboardConfig, command: str = "") -> Leaderboard
             else:
                 _log(f"cached     {pair}")
                 cached.append(pair)
+                if not transcripts.speakers:  # cached before speakers were kept; the key fixes the manifest's order
+                    transcripts = dataclasses.replace(transcripts, speakers=tuple(u.speaker for u in test_set.utterances))
             scored.append(score_transcripts(transcripts, normalizer))
         results[entry.name] = scored
 

@@ -62,6 +62,7 @@ class EvalReport:
             parts += ["", f"Δ is the model's WER minus the baseline's, in points (negative: fewer errors); the interval "
                       f"and the two-sided p come from a paired bootstrap over utterances ({self.resamples} resamples, "
                       f"seed {self.seed})."]
+        parts += self.speaker_table()
         parts += ["", f"Made by `{self.command}` on {self.machine}."]
         if worst:
             for r in self.results:
@@ -76,6 +77,20 @@ class EvalReport:
                         "",
                     ]
         return "\n".join(parts).rstrip() + "\n"
+
+    def speaker_table(self) -> list[str]:
+        """WER by speaker (voice), one column a model: where a test set mixes voices, which ones a model fails on."""
+        by_speaker = [r.by_speaker() for r in self.results]
+        speakers = sorted({s for b in by_speaker for s in b})
+        if not speakers:
+            return []
+        lines = ["", "WER % by speaker:", "", "| speaker | utterances | " + " | ".join(r.name for r in self.results) + " |",
+                 "|---|---:|" + "---:|" * len(self.results)]
+        for speaker in speakers:
+            count = next(b[speaker]["utterances"] for b in by_speaker if speaker in b)
+            cells = [f"{100 * b[speaker]['wer']:.1f}" if speaker in b else "–" for b in by_speaker]
+            lines.append(f"| {speaker} | {count} | " + " | ".join(cells) + " |")
+        return lines
 
     def to_json(self, worst: int = 5) -> str:
         results = []

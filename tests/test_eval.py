@@ -4,7 +4,7 @@ import pytest
 
 from asr.checkpoint import save_checkpoint
 from asr.cli import main
-from eval.evaluate import compare, evaluate, score_transcripts
+from eval.evaluate import Transcripts, compare, evaluate, score_transcripts
 from eval.normalize import get_normalizer
 from eval.report import build_report
 from eval.scoring import score
@@ -160,3 +160,31 @@ def test_eval_errors_name_the_bad_input(tmp_path, models, capsys):
     with pytest.raises(SystemExit):
         main(["eval", "--model", str(models[0]), "--manifest", str(manifest), "--normalizer", "klingon"])
     assert "invalid choice: 'klingon'" in capsys.readouterr().err
+
+
+def _transcripts(system: str, hypotheses: list[str], speakers: tuple) -> Transcripts:
+    references = ["ein hund", "eine katze", "zwei hunde und", "drei"]
+    return Transcripts(system, "fingerprint", 1, "cpu", "test", "set", "de", [f"{i}.wav" for i in range(4)],
+                       references, hypotheses, 4.0, 1.0, speakers)
+
+
+def test_wer_by_speaker_shows_which_voices_a_model_fails_on():
+    voices = ("pico", "mbrola", "pico", "mbrola")
+    results = [score_transcripts(_transcripts("good on pico", ["ein hund", "eine tatze", "zwei hunde und", "frei"], voices),
+                                 get_normalizer("de")),
+               score_transcripts(_transcripts("bad on pico", ["ein mund", "eine katze", "zwei munde", "drei"], voices),
+                                 get_normalizer("de"))]
+    by_speaker = results[1].by_speaker()
+    assert by_speaker["pico"] == {"wer": 3 / 5, "cer": pytest.approx(by_speaker["pico"]["cer"]), "utterances": 2}
+    assert by_speaker["mbrola"]["wer"] == 0 and results[0].by_speaker()["mbrola"]["wer"] == 2 / 3
+    report = build_report(results, 0, 100, 0, "asr eval ...", "a machine")
+    markdown = report.markdown(worst=0)
+    assert "| speaker | utterances | good on pico | bad on pico |" in markdown
+    assert "| pico | 2 | 0.0 | 60.0 |" in markdown and "| mbrola | 2 | 66.7 | 0.0 |" in markdown
+    assert json.loads(report.to_json())["results"][1]["by_speaker"]["pico"]["utterances"] == 2
+
+    one_voice = score_transcripts(_transcripts("x", ["ein hund"] * 4, ("pico",) * 4), get_normalizer("de"))
+    assert one_voice.by_speaker() == {} and "by speaker" not in build_report([one_voice], None, 100, 0, "c", "m").markdown()
+    saved = results[0].transcripts.to_dict()
+    del saved["speakers"]  # transcripts saved before speakers were kept still load, without a breakdown
+    assert score_transcripts(Transcripts.from_dict(saved), get_normalizer("de")).by_speaker() == {}

@@ -68,7 +68,8 @@ def workspace(tmp_path, monkeypatch):
         lines = []
         for i, (seconds, text) in enumerate([(0.5, "abc def"), (1.5, "def abc"), (0.7, "abc def")]):
             write_tone(tmp_path / name / f"{i}.wav", seconds=seconds, frequency=300 + 100 * i)
-            lines.append(json.dumps({"audio_filepath": f"{i}.wav", "text": text, "duration": seconds, "lang": "de"}))
+            voice = {"speaker": f"voice-{i % 2}"} if name == "two" else {}  # set two names its voices
+            lines.append(json.dumps({"audio_filepath": f"{i}.wav", "text": text, "duration": seconds, "lang": "de", **voice}))
         (tmp_path / name / "test.jsonl").write_text("\n".join(lines) + "\n")
 
     transcribed = []
@@ -128,6 +129,20 @@ def test_leaderboard_ranks_writes_and_caches(workspace):
     write_tone(folder / "two" / "1.wav", seconds=1.6)
     run_leaderboard(load_config(_config(folder, more)))
     assert sorted(transcribed) == sorted(f"{m} on two" for m in ("tiny-a", "tiny-b", "tiny-c", "reference"))
+
+
+def test_wer_by_speaker_where_a_test_set_names_voices_also_from_older_cache_entries(workspace):
+    folder, transcribed = workspace
+    config = load_config(_config(folder))
+    markdown = run_leaderboard(config).markdown()
+    assert "WER % by speaker, two:" in markdown and "| model | voice-0 | voice-1 |" in markdown
+    assert "| reference | 0.0 | 0.0 |" in markdown and "by speaker, one" not in markdown
+    for entry in config.cache_folder.glob("*.json"):  # as cached before speakers were kept
+        saved = json.loads(entry.read_text())
+        del saved["transcripts"]["speakers"]
+        entry.write_text(json.dumps(saved))
+    transcribed.clear()
+    assert run_leaderboard(config).markdown() == markdown and transcribed == []
 
 
 def test_a_damaged_cache_entry_is_transcribed_again(workspace, capsys):
