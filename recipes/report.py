@@ -188,6 +188,8 @@ def frozen_layers_tables(root: Path, frozen: tuple[int, ...], out_dir: Path, fig
             wer_above_100 |= any(r["wer"] > 1 for r in results[name].values())
             curves[(fraction, label)] = [(r["train_seconds"], r["dev_wer"]) for r in log(data / name) if "dev_wer" in r]
         lines.append("")
+        last = budgets[-1]
+        lines += voice_table({label: results[name].get(last) for name, label in names.items()}, f"frozen layers, at {last} s")
     if wer_above_100:
         lines += ["A WER above 100 %: substitutions, deletions and insertions together outnumber the reference words "
                   "(nearly every word has a wrong character, and extra words are inserted); CER then tells the models apart.", ""]
@@ -208,6 +210,19 @@ def frozen_layers_tables(root: Path, frozen: tuple[int, ...], out_dir: Path, fig
         plt.close(figure)
         lines += [f"![dev WER against training time]({figure_name})", ""]
     return lines
+
+
+def voice_table(results: dict[str, dict | None], what: str) -> list[str]:
+    """WER by test voice, one row a run: which runs carry over to the voices (engines) training never heard.
+    From the test reports' by_speaker; nothing where they have none."""
+    voices = sorted({v for r in results.values() if r for v in r.get("by_speaker") or {}})
+    if not voices:
+        return []
+    lines = [f"WER % by test voice ({what}):", "", "| run | " + " | ".join(voices) + " |", "|---|" + "---:|" * len(voices)]
+    for label, r in results.items():
+        by_voice = (r or {}).get("by_speaker") or {}
+        lines.append(f"| {label} | " + " | ".join(pct(by_voice[v]["wer"]) if v in by_voice else "–" for v in voices) + " |")
+    return lines + [""]
 
 
 def findings(root: Path, frozen: tuple[int, ...], system: str) -> list[str]:
@@ -312,6 +327,7 @@ def release_choices_section(runs: Path) -> list[str]:
         delta = interval(c) if c else "baseline"
         return f"{pct(result['wer'])} | {delta}"
 
+    clean_at_end = {}
     for name, what in RELEASE_CHOICES.items():
         run = root / name
         clean, telephone = test_results(run), test_results(run, "telephone")
@@ -322,7 +338,8 @@ def release_choices_section(runs: Path) -> list[str]:
         hours = f"{start['train_hours']:.2f}" if "train_hours" in start else "?"
         lines.append(f"| {name} | {what} | {hours} | {start.get('speakers', '?')} | {budget} | {steps_at(run, budget)} | "
                      f"{cell(clean.get(budget))} | {cell(telephone.get(budget))} |")
-    return lines + [""]
+        clean_at_end[name] = clean.get(budget)
+    return lines + [""] + voice_table(clean_at_end, "clean test set")
 
 
 def main() -> None:

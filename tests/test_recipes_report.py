@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def record_run(run: Path, budgets_steps_wer_cer: list[tuple[int, int, float, float]], hours: float = 1.5,
-               comparison: dict | None = None) -> None:
+               comparison: dict | None = None, by_speaker: dict | None = None) -> None:
     run.mkdir(parents=True)
     lines = [{"event": "start", "step": 0, "train_hours": hours}]
     lines += [{"step": step, "loss": 1.0 / step, "train_seconds": step / 10} for step in range(1, 40)]
@@ -19,6 +19,7 @@ def record_run(run: Path, budgets_steps_wer_cer: list[tuple[int, int, float, flo
         lines.append({"event": "end", "reason": "time_budget", "step": steps, "train_seconds": budget + 0.5})
         report = {"command": "asr eval", "machine": "test machine, 2 cores",
                   "results": [{"model": str(run / "last.safetensors"), "wer": wer, "cer": cer, "comparison": comparison,
+                               "by_speaker": by_speaker or {},
                                "utterances": [{"reference": "ein wort", "hypothesis": "ein wort"}] * 300}]}
         (run / f"test-{budget}.json").write_text(json.dumps(report))
     (run / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -91,13 +92,16 @@ def test_findings_say_when_a_claim_does_not_hold(tmp_path):
     record_run(layers / "german-0.125" / "scratch", [(480, 300, 0.41, 0.12)], hours=1.0)
     record_run(layers / "german-1.0" / "frozen-3", [(480, 300, 0.30, 0.08)], hours=8.0,
                comparison={"difference": -0.5, "low": -0.55, "high": -0.45})
-    record_run(layers / "german-1.0" / "scratch", [(480, 300, 0.80, 0.30)], hours=8.0)
+    record_run(layers / "german-1.0" / "scratch", [(480, 300, 0.80, 0.30)], hours=8.0,
+               by_speaker={"pico/de-DE": {"wer": 0.9, "cer": 0.4, "utterances": 2}, "mbrola/mb-de5": {"wer": 0.7, "cer": 0.2, "utterances": 2}})
     out = tmp_path / "RESULTS.md"
     subprocess.run([sys.executable, str(ROOT / "recipes" / "report.py"), "--runs", str(runs), "--records",
                     str(tmp_path / "records"), "--out", str(out)], check=True)
     text = out.read_text()
     assert "(whisper-base, 12.5% of the data, 480 s): does not hold (the interval reaches zero)" in text
     assert "(whisper-base, 100.0% of the data, 480 s): holds" in text
+    assert "WER % by test voice (frozen layers, at 480 s):" in text and "| run | mbrola/mb-de5 | pico/de-DE |" in text
+    assert "| – (from scratch) | 70.0 | 90.0 |" in text and "| 3 | – | – |" in text
     assert ("- **Less data for the same accuracy** (whisper-base, 480 s): holds. Transferred on 12.5% of the data: "
             "40.0 % WER; scratch on 100.0%: 80.0 %.") in text
 
