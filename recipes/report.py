@@ -2,7 +2,7 @@
 
 Each run folder under --runs (untracked, with its checkpoints) is first recorded into --records (committed):
 its log.jsonl (training and dev metrics; every tenth training line) and its test-<budget>.json
-(`asr eval --json` on the held-out-voice test set, without the per-utterance lists). The report is then
+(`asr eval --json` on the held-out-voice test set: the scores, without the transcripts). The report is then
 built from the records alone, so it can be regenerated from a fresh clone.
 
     python recipes/report.py --runs runs/recipes --out docs/RESULTS.md
@@ -35,7 +35,8 @@ def record(runs: Path, records: Path) -> int:
         for path in [*run.glob("test-*.json"), *run.glob("telephone-*.json")]:
             report = json.loads(path.read_text())
             for result in report["results"]:
-                result.pop("utterances", None)
+                for long in ("utterances", "transcripts", "worst"):  # the hypotheses: in the run folder's own report
+                    result.pop(long, None)
             (target / path.name).write_text(json.dumps(report, indent=1) + "\n")
         count += 1
     return count
@@ -339,6 +340,8 @@ def release_choices_section(runs: Path) -> list[str]:
         lines.append(f"| {name} | {what} | {hours} | {start.get('speakers', '?')} | {budget} | {steps_at(run, budget)} | "
                      f"{cell(clean.get(budget))} | {cell(telephone.get(budget))} |")
         clean_at_end[name] = clean.get(budget)
+    if not clean_at_end:  # runs started, none scored yet
+        return []
     return lines + [""] + voice_table(clean_at_end, "clean test set")
 
 
