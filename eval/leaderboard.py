@@ -283,6 +283,9 @@ class TranscriptCache:
         write_atomically(self.path(system, test_set), json.dumps(entry, ensure_ascii=False) + "\n")
 
 
+MAX_SPEAKER_COLUMNS = 10
+
+
 @dataclass(frozen=True)
 class Row:
     model: ModelEntry
@@ -379,7 +382,7 @@ class Leaderboard:
         for i, test_set in enumerate(self.test_sets):
             by_speaker = [row.results[i].by_speaker() for row in self.rows]
             speakers = sorted({s for b in by_speaker for s in b})
-            if speakers:
+            if 0 < len(speakers) <= MAX_SPEAKER_COLUMNS:  # a column each: a few voices; many are in the JSON
                 notes += ["", f"WER % by speaker, {test_set.name}:", "",
                           "| model | " + " | ".join(speakers) + " |", "|---|" + "---:|" * len(speakers)]
                 for row, b in zip(self.rows, by_speaker):

@@ -17,6 +17,9 @@ from eval.evaluate import EvalResult, Transcripts, compare, score_transcripts
 from eval.normalize import get_normalizer
 
 
+MAX_SPEAKER_ROWS = 30
+
+
 @dataclass(frozen=True)
 class EvalReport:
     results: list[EvalResult]
@@ -84,6 +87,8 @@ class EvalReport:
         speakers = sorted({s for b in by_speaker for s in b})
         if not speakers:
             return []
+        if len(speakers) > MAX_SPEAKER_ROWS:  # a corpus of many speakers (Common Voice): the JSON report has them
+            return ["", f"{len(speakers)} speakers: WER by speaker is in the JSON report (--json)."]
         lines = ["", "WER % by speaker:", "", "| speaker | utterances | " + " | ".join(r.name for r in self.results) + " |",
                  "|---|---:|" + "---:|" * len(self.results)]
         for speaker in speakers:

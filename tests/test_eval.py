@@ -168,7 +168,7 @@ def _transcripts(system: str, hypotheses: list[str], speakers: tuple) -> Transcr
                        references, hypotheses, 4.0, 1.0, speakers)
 
 
-def test_wer_by_speaker_shows_which_voices_a_model_fails_on():
+def test_wer_by_speaker_shows_which_voices_a_model_fails_on(monkeypatch):
     voices = ("pico", "mbrola", "pico", "mbrola")
     results = [score_transcripts(_transcripts("good on pico", ["ein hund", "eine tatze", "zwei hunde und", "frei"], voices),
                                  get_normalizer("de")),
@@ -182,6 +182,10 @@ def test_wer_by_speaker_shows_which_voices_a_model_fails_on():
     assert "| speaker | utterances | good on pico | bad on pico |" in markdown
     assert "| pico | 2 | 0.0 | 60.0 |" in markdown and "| mbrola | 2 | 66.7 | 0.0 |" in markdown
     assert json.loads(report.to_json())["results"][1]["by_speaker"]["pico"]["utterances"] == 2
+
+    many = [score_transcripts(_transcripts("x", ["ein hund"] * 4, ("a", "b", "c", "d")), get_normalizer("de"))]
+    monkeypatch.setattr("eval.report.MAX_SPEAKER_ROWS", 3)
+    assert "4 speakers: WER by speaker is in the JSON report" in build_report(many, None, 100, 0, "c", "m").markdown()
 
     one_voice = score_transcripts(_transcripts("x", ["ein hund"] * 4, ("pico",) * 4), get_normalizer("de"))
     assert one_voice.by_speaker() == {} and "by speaker" not in build_report([one_voice], None, 100, 0, "c", "m").markdown()
