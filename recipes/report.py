@@ -305,7 +305,8 @@ RELEASE_CHOICES = {
     "hours-1": "1/8 of the hours",
     "hours-4": "half of the hours",
     "voices-12": "12 voices, all their hours",
-    "voices-all-sixth": "every voice, a sixth of the hours",
+    "voices-all-sixth": "every voice, a sixth of the hours (twice what the 12 voices hold, as run on 2026-12-02)",
+    "voices-all-equal-hours": "every voice, the 12 voices' hours",
 }
 
 

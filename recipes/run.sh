@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ASR=${ASR:-.venv/bin/asr}
+PY=${PY:-.venv/bin/python}
 BUDGET=${BUDGET:-480}      # transfer vs. baseline, per model, evaluated at a quarter, half and all of it
 SHORT=${SHORT:-150}        # each data-efficiency and augmentation run
 UTTERANCES=${UTTERANCES:-2000}
@@ -155,9 +156,9 @@ whisper_layers() {
 
 # 6. The release recipe's choices (recipes/release/de.toml on the German release corpus), each one changed at a time
 #    against the recipe itself, CHOICE_BUDGET seconds each (the cosine schedule ends with the budget): on-the-fly
-#    augmentation off; 1 h and 4 h of the 8 h; 12 voices against all of them at equal hours (a sixth of the hours,
-#    about what 12 of the 72 voices hold). Scored on the clean and the telephone test sets, 300 utterances each,
-#    with a paired bootstrap against the recipe's model.
+#    augmentation off; 1 h and 4 h of the 8 h; 12 voices against all of them at equal hours (the share of the hours
+#    the 12 voices' run trained on, read from its log: voices hold unequal hours). Scored on the clean and the
+#    telephone test sets, 300 utterances each, with a paired bootstrap against the recipe's model.
 CHOICE_BUDGET=${CHOICE_BUDGET:-900}
 CHOICES=(
   "recipe|"
@@ -165,16 +166,24 @@ CHOICES=(
   "hours-1|--train-fraction 0.125"
   "hours-4|--train-fraction 0.5"
   "voices-12|--train-voices 12"
-  "voices-all-sixth|--train-fraction 0.167"
+  "voices-all-equal-hours|--train-fraction EQUAL_HOURS"
 )
+hours_of() {  # a run folder: the training hours its log's first start event records
+  $PY -c 'import json, sys; print(next(r for r in map(json.loads, open(sys.argv[1])) if r.get("event") == "start")["train_hours"])' "$1/log.jsonl"
+}
 release_choices() {
   release_de
   local telephone=$RELEASE_DE-telephone/test-300.jsonl root=$RUNS/release_choices
   [ -f $telephone ] || $ASR data augment $RELEASE_DE/test-300.jsonl --telephone --out $RELEASE_DE-telephone
   for choice in "${CHOICES[@]}"; do
+    options=${choice#*|}
+    if [[ $options == *EQUAL_HOURS ]]; then
+      options="--train-fraction $($PY -c 'import sys; print(round(float(sys.argv[1]) / float(sys.argv[2]), 4))' \
+        "$(hours_of $root/voices-12)" "$(hours_of $root/recipe)")"
+    fi
     # shellcheck disable=SC2086  # the options are words
     train_to_budgets $root/${choice%%|*} recipes/release/de.toml "$CHOICE_BUDGET" \
-      --max-steps $((CHOICE_BUDGET * 65 / 100)) ${choice#*|}  # about 0.65 steps a second here: the schedule's end
+      --max-steps $((CHOICE_BUDGET * 65 / 100)) $options  # about 0.65 steps a second here: the schedule's end
   done
   for choice in "${CHOICES[@]}"; do
     run=$root/${choice%%|*}
@@ -196,4 +205,4 @@ release_choices() {
 for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices}"; do
   for name in $section; do "$name"; done
 done
-.venv/bin/python recipes/report.py --runs $RUNS --out "$REPORT"
+$PY recipes/report.py --runs $RUNS --out "$REPORT"
