@@ -157,7 +157,7 @@ def lexicon_decoder(words: list[str], vocabulary: Vocabulary, language_model, op
     asking the LM, which for a 334,000-word German dictionary saves a third of a second.
 
     torchaudio's `ctc_decoder(lexicon=FILE)` copies the lexicon between C++ and Python dicts twice and makes
-    a dozen Python-to-C++ calls a word to fill its trie: 12.6 s for a 365,000-word dictionary on this
+    a dozen Python-to-C++ calls a word to fill its trie: 10 to 13 s for a 365,000-word dictionary on this
     project's CPU (bench/lm_load.py). Built here from lists, one call a word, the same trie and decoder take under 2 s."""
     from flashlight.lib.text.decoder import CriterionType, LexiconDecoder, LexiconDecoderOptions, SmearingMode, Trie
     from flashlight.lib.text.dictionary import Dictionary
