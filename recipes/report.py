@@ -365,8 +365,10 @@ def main() -> None:
              "`docs/results/recipes/` (each run's log and test-set scores); do not edit by hand.", "",
              f"Machine: {machine}. Budgets are wall-clock seconds of training per model (dev evaluation not counted); "
              "where the machine was shared with other jobs a budget buys fewer steps, so each table gives the steps too.", "",
-             "Reproduce: `BUDGET=<s> SHORT=<s> bash recipes/run.sh` (the budgets used are in the tables; the paper's table "
-             "and whisper-base's take PAPER_BUDGETS, PAPER_FRACTIONS, EN_HOURS and EN_BUDGETS).", ""]
+             "Reproduce: `bash recipes/run.sh [SECTION ...]` (sections: transfer, data_efficiency, augmentation, "
+             "paper_source, paper, whisper_layers, release_choices); the budgets and data sizes used are in the tables, set "
+             "by BUDGET and SHORT (sections 1-3), PAPER_BUDGETS, PAPER_FRACTIONS, EN_HOURS and EN_BUDGETS (the two "
+             "frozen-layer tables) and CHOICE_BUDGET (the release recipe's choices).", ""]
     lines += transfer_section(runs, out.parent) + data_efficiency_section(runs) + augmentation_section(runs)
     lines += paper_section(runs, out.parent) + whisper_layers_section(runs, out.parent) + release_choices_section(runs)
     out.write_text("\n".join(lines) + "\n")
