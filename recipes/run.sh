@@ -87,18 +87,19 @@ train_to_budgets() {
   done
 }
 
-# folder of runs, the from-scratch run's name, budgets, manifest: every run's test WER at each budget against scratch
-score_against_scratch() {
-  local root=$1 scratch=$2 budgets=$3 manifest=$4
+# folder of runs, the baseline run's name, budgets, manifest[, report name]: every run's WER at each budget against
+# the baseline's, in <report name>-<budget>.json (default: test)
+score_against() {
+  local root=$1 baseline=$2 budgets=$3 manifest=$4 name=${5:-test}
   for budget in $budgets; do
     for run in "$root"/*/; do
       run=${run%/}
-      [ -f "$run/test-$budget.json" ] && continue
-      if [ "$(basename "$run")" = "$scratch" ]; then
-        test_eval_at "$run" "$budget" "$manifest"
+      [ -f "$run/$name-$budget.json" ] && continue
+      if [ "$(basename "$run")" = "$baseline" ]; then
+        $ASR eval --model "$run/at-$budget.safetensors" --manifest "$manifest" --json "$run/$name-$budget.json"
       else
-        $ASR eval --model "$run/at-$budget.safetensors" --baseline "$root/$scratch/at-$budget.safetensors" \
-          --manifest "$manifest" --json "$run/test-$budget.json"
+        $ASR eval --model "$run/at-$budget.safetensors" --baseline "$root/$baseline/at-$budget.safetensors" \
+          --manifest "$manifest" --json "$run/$name-$budget.json"
       fi
     done
   done
@@ -134,7 +135,7 @@ paper() {
         --init "$source_model" --freeze-layers $frozen --train-fraction "$fraction" $GERMAN
     done
     train_to_budgets $root/scratch recipes/paper_wav2letter/german.toml "$PAPER_BUDGETS" --init none --train-fraction "$fraction" $GERMAN
-    score_against_scratch $root scratch "$PAPER_BUDGETS" $RELEASE_DE/test-300.jsonl
+    score_against $root scratch "$PAPER_BUDGETS" $RELEASE_DE/test-300.jsonl
   done
 }
 
@@ -150,7 +151,7 @@ whisper_layers() {
     done
     train_to_budgets $root/scratch recipes/paper_whisper/german.toml "$PAPER_BUDGETS" --random-init --train-fraction "$fraction" $GERMAN \
       --lr-head 1e-3 --lr-encoder 5e-4  # the from-scratch learning rates of recipes/transfer_vs_baseline/scratch.toml
-    score_against_scratch $root scratch "$PAPER_BUDGETS" $RELEASE_DE/test-300.jsonl
+    score_against $root scratch "$PAPER_BUDGETS" $RELEASE_DE/test-300.jsonl
   done
 }
 
@@ -185,21 +186,8 @@ release_choices() {
     train_to_budgets $root/${choice%%|*} recipes/release/de.toml "$CHOICE_BUDGET" \
       --max-steps $((CHOICE_BUDGET * 65 / 100)) $options  # about 0.65 steps a second here: the schedule's end
   done
-  for choice in "${CHOICES[@]}"; do
-    run=$root/${choice%%|*}
-    for scored in test telephone; do
-      manifest=$RELEASE_DE/test-300.jsonl
-      [ $scored = test ] || manifest=$telephone
-      report=$run/$scored-$CHOICE_BUDGET.json
-      [ -f $report ] && continue
-      if [ "${choice%%|*}" = recipe ]; then
-        $ASR eval --model $run/at-$CHOICE_BUDGET.safetensors --manifest $manifest --json $report
-      else
-        $ASR eval --model $run/at-$CHOICE_BUDGET.safetensors --baseline $root/recipe/at-$CHOICE_BUDGET.safetensors \
-          --manifest $manifest --json $report
-      fi
-    done
-  done
+  score_against $root recipe "$CHOICE_BUDGET" $RELEASE_DE/test-300.jsonl test
+  score_against $root recipe "$CHOICE_BUDGET" $telephone telephone
 }
 
 for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices}"; do
