@@ -265,6 +265,25 @@ def findings(root: Path, frozen: tuple[int, ...], system: str) -> list[str]:
     return (["Which of the paper's claims hold here, from the runs above:", "", *lines, ""]) if lines else []
 
 
+def english_curve(run: Path, test: dict[int, dict], out_dir: Path) -> list[str]:
+    """The English source model's learning curve: dev WER and CER from its log, test scores at each budget."""
+    dev = [r for r in log(run) if "dev_wer" in r]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for metric, color in (("wer", "tab:blue"), ("cer", "tab:orange")):
+        if dev:
+            axis.plot([r["train_seconds"] for r in dev], [r[f"dev_{metric}"] for r in dev], marker=".", linestyle="--",
+                      color=color, alpha=0.6, label=f"dev {metric.upper()}")
+        axis.plot(list(test), [r[metric] for r in test.values()], marker="o", color=color, label=f"test {metric.upper()}")
+    axis.set_xlabel("training time (s)")
+    axis.set_title("English source model (Wav2Letter)")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(out_dir / "paper_english_curve.png", dpi=120)
+    plt.close(figure)
+    return ["![English WER and CER against training time](paper_english_curve.png)", ""]
+
+
 def paper_section(runs: Path, out_dir: Path) -> list[str]:
     root = runs / "paper"
     if not root.exists():
@@ -283,7 +302,7 @@ def paper_section(runs: Path, out_dir: Path) -> list[str]:
         lines += [f"The English source model, {_train_hours(root / 'english')} h of synthetic English; on its own held-out voices:", "",
                   "| training time (s) | steps | WER % | CER % |", "|---:|---:|---:|---:|"]
         lines += [f"| {b} | {steps_at(root / 'english', b)} | {pct(r['wer'])} | {pct(r['cer'])} |" for b, r in english.items()]
-        lines.append("")
+        lines += [""] + english_curve(root / "english", english, out_dir)
     frozen = (0, 6, 8, 10)
     return lines + frozen_layers_tables(root, frozen, out_dir, "paper_curves.png") + findings(root, frozen, "Wav2Letter")
 

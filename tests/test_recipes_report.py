@@ -56,6 +56,8 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     assert ("- **Transfer beats training from scratch** (Wav2Letter, 100.0% of the data, 240 s): holds. Best transferred: "
             "frozen 6 layers at 112.5 % WER against scratch's 118.9 % (Δ -6.4 [-9.0, -3.8] points).") in text
     assert (out.parent / "paper_curves.png").stat().st_size > 10_000
+    assert "![English WER and CER against training time](paper_english_curve.png)" in text
+    assert (out.parent / "paper_english_curve.png").stat().st_size > 10_000
     assert "| 0.17 (10%) | 240 | 220 | 64.7 | 17.5 | 230 | 99.6 | 58.6 |" in text  # the last budget of each run
     assert "(30%)" not in text  # no such runs recorded: no row
     assert "## Augmentation" not in text  # nor section
