@@ -128,14 +128,16 @@ paper() {
   release_de
   paper_source
   source_model=$RUNS/paper/english/at-${EN_BUDGETS##* }.safetensors
-  for fraction in $PAPER_FRACTIONS; do
-    root=$RUNS/paper/german-$fraction
-    for frozen in 0 6 8 10; do
-      train_to_budgets $root/frozen-$frozen recipes/paper_wav2letter/german.toml "$PAPER_BUDGETS" \
-        --init "$source_model" --freeze-layers $frozen --train-fraction "$fraction" $GERMAN
+  for budget in $PAPER_BUDGETS; do  # budgets outermost: the whole table at the first budget comes first
+    for fraction in $PAPER_FRACTIONS; do
+      root=$RUNS/paper/german-$fraction
+      for frozen in 0 6 8 10; do
+        train_to_budgets $root/frozen-$frozen recipes/paper_wav2letter/german.toml "$budget" \
+          --init "$source_model" --freeze-layers $frozen --train-fraction "$fraction" $GERMAN
+      done
+      train_to_budgets $root/scratch recipes/paper_wav2letter/german.toml "$budget" --init none --train-fraction "$fraction" $GERMAN
+      score_against $root scratch "$budget" $RELEASE_DE/test-300.jsonl
     done
-    train_to_budgets $root/scratch recipes/paper_wav2letter/german.toml "$PAPER_BUDGETS" --init none --train-fraction "$fraction" $GERMAN
-    score_against $root scratch "$PAPER_BUDGETS" $RELEASE_DE/test-300.jsonl
   done
 }
 
@@ -143,15 +145,17 @@ paper() {
 #    against the same architecture from random weights, same data, budgets and scoring.
 whisper_layers() {
   release_de
-  for fraction in $PAPER_FRACTIONS; do
-    root=$RUNS/whisper_layers/german-$fraction
-    for frozen in 0 2 3 4 5; do
-      train_to_budgets $root/frozen-$frozen recipes/paper_whisper/german.toml "$PAPER_BUDGETS" \
-        --freeze-layers $frozen --train-fraction "$fraction" $GERMAN
+  for budget in $PAPER_BUDGETS; do
+    for fraction in $PAPER_FRACTIONS; do
+      root=$RUNS/whisper_layers/german-$fraction
+      for frozen in 0 2 3 4 5; do
+        train_to_budgets $root/frozen-$frozen recipes/paper_whisper/german.toml "$budget" \
+          --freeze-layers $frozen --train-fraction "$fraction" $GERMAN
+      done
+      train_to_budgets $root/scratch recipes/paper_whisper/german.toml "$budget" --random-init --train-fraction "$fraction" $GERMAN \
+        --lr-head 1e-3 --lr-encoder 5e-4  # the from-scratch learning rates of recipes/transfer_vs_baseline/scratch.toml
+      score_against $root scratch "$budget" $RELEASE_DE/test-300.jsonl
     done
-    train_to_budgets $root/scratch recipes/paper_whisper/german.toml "$PAPER_BUDGETS" --random-init --train-fraction "$fraction" $GERMAN \
-      --lr-head 1e-3 --lr-encoder 5e-4  # the from-scratch learning rates of recipes/transfer_vs_baseline/scratch.toml
-    score_against $root scratch "$PAPER_BUDGETS" $RELEASE_DE/test-300.jsonl
   done
 }
 

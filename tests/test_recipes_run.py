@@ -1,0 +1,50 @@
+"""recipes/run.sh's order of work, with a stand-in for `asr` that only writes the files each command would."""
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FAKE_ASR = """#!/bin/bash
+echo "$*" >> "$CALLS"
+command=$1
+while [ $# -gt 0 ]; do
+  case $1 in --out-dir) out=$2;; --json) json=$2;; --out) data=$2;; esac
+  shift
+done
+case $command in
+  train) mkdir -p "$out" && touch "$out/last.safetensors";;
+  eval) touch "$json";;
+  data) mkdir -p "$data" && echo '{}' > "$data/dataset_card.json" && touch "$data/train.jsonl" "$data/dev.jsonl" "$data/test.jsonl";;
+esac
+"""
+
+
+def run_recipe(tmp_path: Path, *sections: str) -> list[str]:
+    fake = tmp_path / "asr"
+    fake.write_text(FAKE_ASR)
+    fake.chmod(0o755)
+    calls = tmp_path / "calls"
+    calls.write_text("")
+    env = {**os.environ, "ASR": str(fake), "PY": "true", "CALLS": str(calls), "RUNS": str(tmp_path / "runs"),
+           "RELEASE_DE": str(tmp_path / "release-de"), "EN": str(tmp_path / "release-en"),
+           "EN_BUDGETS": "100 200", "PAPER_BUDGETS": "900 3600", "PAPER_FRACTIONS": "0.125 1.0"}
+    subprocess.run(["bash", str(ROOT / "recipes" / "run.sh"), *sections], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
+    return calls.read_text().splitlines()
+
+
+def test_paper_table_comes_budget_by_budget_and_a_rerun_redoes_nothing(tmp_path):
+    calls = run_recipe(tmp_path, "paper")
+    trains = [c for c in calls if c.startswith("train ")]
+    english = [c for c in trains if "paper/english --time-budget" in c]
+    assert [c.split("--time-budget ")[1].split()[0] for c in english] == ["100", "200"]
+    german = [c for c in trains if "--out-dir " + str(tmp_path / "runs/paper/german-") in c]
+    assert len(german) == 2 * 2 * 5  # budgets x data sizes x (4 frozen settings + scratch)
+    budgets = [c.split("--time-budget ")[1].split()[0] for c in german]
+    assert budgets == ["900"] * 10 + ["3600"] * 10  # the whole table at 900 s before any run goes on to 3600 s
+    assert all(f"--init {tmp_path}/runs/paper/english/at-200.safetensors" in c for c in german if "scratch" not in c)
+    evals = [c for c in calls if c.startswith("eval ") and "/paper/german-" in c]
+    assert len(evals) == 20 and sum("--baseline" in c for c in evals) == 16
+    assert run_recipe(tmp_path, "paper") == []  # every corpus, checkpoint and score kept: nothing is built again
