@@ -304,7 +304,35 @@ def paper_section(runs: Path, out_dir: Path) -> list[str]:
         lines += [f"| {b} | {steps_at(root / 'english', b)} | {pct(r['wer'])} | {pct(r['cer'])} |" for b, r in english.items()]
         lines += [""] + english_curve(root / "english", english, out_dir)
     frozen = (0, 6, 8, 10)
+    lines += english_probes(runs / "paper_probe")
     return lines + frozen_layers_tables(root, frozen, out_dir, "paper_curves.png") + findings(root, frozen, "Wav2Letter")
+
+
+ENGLISH_PROBES = {
+    "english-augment-off": "from scratch, on-the-fly augmentation off (the recipe until 2026-12-02)",
+    "english-continued-augment-off": "that run's 3600-s model trained 600 s more, augmentation off",
+    "english-continued-augment-default": "the same, augmentation on (`--augment default`)",
+}
+
+
+def english_probes(root: Path) -> list[str]:
+    """Runs that chose the English source model's recipe: each one's last dev scores, steps and time (and its
+    test scores where it has any), from its log."""
+    rows = []
+    for name, what in ENGLISH_PROBES.items():
+        dev = [r for r in log(root / name) if "dev_wer" in r]
+        if not dev:
+            continue
+        test = test_results(root / name)
+        at_test = f"{pct(test[max(test)]['wer'])} ({max(test)} s)" if test else "–"
+        rows.append(f"| {name} | {what} | {dev[-1]['train_seconds']:.0f} | {dev[-1]['step']} | "
+                    f"{pct(dev[-1]['dev_wer'])} | {pct(dev[-1]['dev_cer'])} | {at_test} |")
+    if not rows:
+        return []
+    return ["The runs that chose the English source model's recipe (`recipes/paper_wav2letter/english.toml`); dev set "
+            "(a voice never heard in training) at each run's end:", "",
+            "| run | what | training time (s) | steps | dev WER % | dev CER % | test WER % |",
+            "|---|---|---:|---:|---:|---:|---:|", *rows, ""]
 
 
 def whisper_layers_section(runs: Path, out_dir: Path) -> list[str]:

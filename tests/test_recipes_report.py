@@ -33,6 +33,7 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     record_run(runs / "data_efficiency" / "whisper-base-0.1", [(60, 30, 0.738, 0.199), (240, 220, 0.647, 0.175)], hours=0.17)
     record_run(runs / "data_efficiency" / "scratch-0.1", [(60, 50, 1.0, 1.0), (240, 230, 0.996, 0.586)], hours=0.17)
     record_run(runs / "paper" / "english", [(900, 6528, 1.184, 0.682), (3600, 26000, 0.512, 0.171)], hours=4.0)
+    record_run(runs / "paper_probe" / "english-continued-augment-default", [(600, 1375, 0.89, 0.41)])
     versus_scratch = {"difference": -0.064, "low": -0.09, "high": -0.038}
     record_run(runs / "paper" / "german-1.0" / "frozen-6", [(240, 2041, 1.125, 0.637)], comparison=versus_scratch)
     record_run(runs / "paper" / "german-1.0" / "scratch", [(240, 1748, 1.189, 0.723)])
@@ -58,6 +59,8 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     assert (out.parent / "paper_curves.png").stat().st_size > 10_000
     assert "![English WER and CER against training time](paper_english_curve.png)" in text
     assert (out.parent / "paper_english_curve.png").stat().st_size > 10_000
+    assert ("| english-continued-augment-default | the same, augmentation on (`--augment default`) | 599 | 1375 | 89.0 | 41.0 | "
+            "89.0 (600 s) |") in text
     assert "| 0.17 (10%) | 240 | 220 | 64.7 | 17.5 | 230 | 99.6 | 58.6 |" in text  # the last budget of each run
     assert "(30%)" not in text  # no such runs recorded: no row
     assert "## Augmentation" not in text  # nor section
