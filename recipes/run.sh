@@ -76,15 +76,13 @@ DE_HOURS=${DE_HOURS:-10}
 EN=${EN:-data/recipes/release-en}
 GERMAN="--train-manifest $RELEASE_DE/train.jsonl --dev-manifest $RELEASE_DE/dev.jsonl"
 
-# run folder, config, budgets, extra `asr train` options: trains to each budget in turn, keeps its checkpoint
-train_to_budgets() {
-  local run=$1 config=$2 budgets=$3
+# run folder, config, budget, extra `asr train` options: trains (on) to the budget, keeps that checkpoint
+train_to_budget() {
+  local run=$1 config=$2 budget=$3
   shift 3
-  for budget in $budgets; do
-    [ -f "$run/at-$budget.safetensors" ] && continue
-    $ASR train --config "$config" --out-dir "$run" --time-budget "$budget" "$@"
-    cp "$run/last.safetensors" "$run/at-$budget.safetensors"
-  done
+  [ -f "$run/at-$budget.safetensors" ] && return
+  $ASR train --config "$config" --out-dir "$run" --time-budget "$budget" "$@"
+  cp "$run/last.safetensors" "$run/at-$budget.safetensors"
 }
 
 # folder of runs, the baseline run's name, budgets, manifest[, report name]: every run's WER at each budget against
@@ -95,12 +93,9 @@ score_against() {
     for run in "$root"/*/; do
       run=${run%/}
       [ -f "$run/$name-$budget.json" ] && continue
-      if [ "$(basename "$run")" = "$baseline" ]; then
-        $ASR eval --model "$run/at-$budget.safetensors" --manifest "$manifest" --json "$run/$name-$budget.json"
-      else
-        $ASR eval --model "$run/at-$budget.safetensors" --baseline "$root/$baseline/at-$budget.safetensors" \
-          --manifest "$manifest" --json "$run/$name-$budget.json"
-      fi
+      local against=(--baseline "$root/$baseline/at-$budget.safetensors")
+      [ "$(basename "$run")" = "$baseline" ] && against=()
+      $ASR eval --model "$run/at-$budget.safetensors" "${against[@]}" --manifest "$manifest" --json "$run/$name-$budget.json"
     done
   done
 }
@@ -118,7 +113,7 @@ release_de() {  # the German release corpus and its first 300 test utterances (a
 paper_source() {  # the English source model alone, scored on its held-out voices at each of EN_BUDGETS
   [ -f $EN/dataset_card.json ] || $ASR data synth --lang en --hours "$EN_HOURS" --out $EN
   for budget in $EN_BUDGETS; do
-    train_to_budgets $RUNS/paper/english recipes/paper_wav2letter/english.toml "$budget" \
+    train_to_budget $RUNS/paper/english recipes/paper_wav2letter/english.toml "$budget" \
       --train-manifest $EN/train.jsonl --dev-manifest $EN/dev.jsonl
     [ -f $RUNS/paper/english/test-$budget.json ] || test_eval_at $RUNS/paper/english "$budget" $EN/test.jsonl
   done
@@ -132,10 +127,10 @@ paper() {
     for fraction in $PAPER_FRACTIONS; do
       root=$RUNS/paper/german-$fraction
       for frozen in 0 6 8 10; do
-        train_to_budgets $root/frozen-$frozen recipes/paper_wav2letter/german.toml "$budget" \
+        train_to_budget $root/frozen-$frozen recipes/paper_wav2letter/german.toml "$budget" \
           --init "$source_model" --freeze-layers $frozen --train-fraction "$fraction" $GERMAN
       done
-      train_to_budgets $root/scratch recipes/paper_wav2letter/german.toml "$budget" --init none --train-fraction "$fraction" $GERMAN
+      train_to_budget $root/scratch recipes/paper_wav2letter/german.toml "$budget" --init none --train-fraction "$fraction" $GERMAN
       score_against $root scratch "$budget" $RELEASE_DE/test-300.jsonl
     done
   done
@@ -149,10 +144,10 @@ whisper_layers() {
     for fraction in $PAPER_FRACTIONS; do
       root=$RUNS/whisper_layers/german-$fraction
       for frozen in 0 2 3 4 5; do
-        train_to_budgets $root/frozen-$frozen recipes/paper_whisper/german.toml "$budget" \
+        train_to_budget $root/frozen-$frozen recipes/paper_whisper/german.toml "$budget" \
           --freeze-layers $frozen --train-fraction "$fraction" $GERMAN
       done
-      train_to_budgets $root/scratch recipes/paper_whisper/german.toml "$budget" --random-init --train-fraction "$fraction" $GERMAN \
+      train_to_budget $root/scratch recipes/paper_whisper/german.toml "$budget" --random-init --train-fraction "$fraction" $GERMAN \
         --lr-head 1e-3 --lr-encoder 5e-4  # the from-scratch learning rates of recipes/transfer_vs_baseline/scratch.toml
       score_against $root scratch "$budget" $RELEASE_DE/test-300.jsonl
     done
@@ -187,7 +182,7 @@ release_choices() {
         "$(hours_of $root/voices-12)" "$(hours_of $root/recipe)")"
     fi
     # shellcheck disable=SC2086  # the options are words
-    train_to_budgets $root/${choice%%|*} recipes/release/de.toml "$CHOICE_BUDGET" \
+    train_to_budget $root/${choice%%|*} recipes/release/de.toml "$CHOICE_BUDGET" \
       --max-steps $((CHOICE_BUDGET * 65 / 100)) $options  # about 0.65 steps a second here: the schedule's end
   done
   score_against $root recipe "$CHOICE_BUDGET" $RELEASE_DE/test-300.jsonl test
