@@ -265,15 +265,31 @@ def findings(root: Path, frozen: tuple[int, ...], system: str) -> list[str]:
     return (["Which of the paper's claims hold here, from the runs above:", "", *lines, ""]) if lines else []
 
 
-def english_curve(run: Path, test: dict[int, dict], out_dir: Path) -> list[str]:
-    """The English source model's learning curve: dev WER and CER from its log, test scores at each budget."""
-    dev = [r for r in log(run) if "dev_wer" in r]
+def english_stages(root: Path) -> list[tuple[str, Path, int]]:
+    """The English source model's recorded stages: (what, run, seconds of training before it). Stage 2 starts from
+    stage 1's model at its last budget (recipes/run.sh paper_source)."""
+    stages, offset = [], 0
+    for what, name in (("1, augmentation off", "english"), ("2, augmentation on", "english-augmented")):
+        test = test_results(root / name)
+        if not test:
+            break
+        stages.append((what, root / name, offset))
+        offset += max(test)
+    return stages
+
+
+def english_curve(stages: list[tuple[str, Path, int]], out_dir: Path) -> list[str]:
+    """The English source model's learning curve over its stages: dev WER and CER from the logs, test scores at each
+    budget, against the training time of both stages together."""
     figure, axis = plt.subplots(figsize=(6, 4))
     for metric, color in (("wer", "tab:blue"), ("cer", "tab:orange")):
+        dev = [(offset + r["train_seconds"], r[f"dev_{metric}"]) for _, run, offset in stages for r in log(run) if "dev_wer" in r]
+        test = [(offset + budget, r[metric]) for _, run, offset in stages for budget, r in test_results(run).items()]
         if dev:
-            axis.plot([r["train_seconds"] for r in dev], [r[f"dev_{metric}"] for r in dev], marker=".", linestyle="--",
-                      color=color, alpha=0.6, label=f"dev {metric.upper()}")
-        axis.plot(list(test), [r[metric] for r in test.values()], marker="o", color=color, label=f"test {metric.upper()}")
+            axis.plot(*zip(*dev), marker=".", linestyle="--", color=color, alpha=0.6, label=f"dev {metric.upper()}")
+        axis.plot(*zip(*test), marker="o", color=color, label=f"test {metric.upper()}")
+    for _, _, offset in stages[1:]:
+        axis.axvline(offset, color="grey", linewidth=0.8)
     axis.set_xlabel("training time (s)")
     axis.set_title("English source model (Wav2Letter)")
     axis.grid(alpha=0.3)
@@ -297,20 +313,23 @@ def paper_section(runs: Path, out_dir: Path) -> list[str]:
              "test voices never heard in training) where the paper used recorded corpora (LibriSpeech for English, some "
              "hundreds of hours of German); budgets are minutes to an hour on a 2-core CPU in bf16 where the paper trained "
              "for days on a GPU; WER is greedy decoding without a language model.", ""]
-    english = test_results(root / "english")
-    if english:
-        lines += [f"The English source model, {_train_hours(root / 'english')} h of synthetic English; on its own held-out voices:", "",
-                  "| training time (s) | steps | WER % | CER % |", "|---:|---:|---:|---:|"]
-        lines += [f"| {b} | {steps_at(root / 'english', b)} | {pct(r['wer'])} | {pct(r['cer'])} |" for b, r in english.items()]
-        lines += [""] + english_curve(root / "english", english, out_dir)
+    stages = english_stages(root)
+    if stages:
+        lines += [f"The English source model, {_train_hours(root / 'english')} h of synthetic English, trained in two stages "
+                  "(`recipes/paper_wav2letter/english*.toml`); on its own held-out voices, against the training time of "
+                  "both stages together:", "",
+                  "| stage | training time (s) | steps in the stage | WER % | CER % |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {what} | {offset + b} | {steps_at(run, b)} | {pct(r['wer'])} | {pct(r['cer'])} |"
+                  for what, run, offset in stages for b, r in test_results(run).items()]
+        lines += [""] + english_curve(stages, out_dir)
     frozen = (0, 6, 8, 10)
     lines += english_probes(runs / "paper_probe")
     return lines + frozen_layers_tables(root, frozen, out_dir, "paper_curves.png") + findings(root, frozen, "Wav2Letter")
 
 
 ENGLISH_PROBES = {
-    "english-augment-off": "from scratch, on-the-fly augmentation off (the recipe until 2026-12-02)",
-    "english-continued-augment-off": "that run's 3600-s model trained 600 s more, augmentation off",
+    "english-augment-from-scratch": "from scratch with on-the-fly augmentation (`--augment default`) throughout",
+    "english-continued-augment-off": "stage 1's 3600-s model trained 600 s more, augmentation off",
     "english-continued-augment-default": "the same, augmentation on (`--augment default`)",
 }
 
@@ -329,7 +348,7 @@ def english_probes(root: Path) -> list[str]:
                     f"{pct(dev[-1]['dev_wer'])} | {pct(dev[-1]['dev_cer'])} | {at_test} |")
     if not rows:
         return []
-    return ["The runs that chose the English source model's recipe (`recipes/paper_wav2letter/english.toml`); dev set "
+    return ["The runs that chose the English source model's two stages (`recipes/paper_wav2letter/english*.toml`); dev set "
             "(a voice never heard in training) at each run's end, test set at each budget scored:", "",
             "| run | what | training time (s) | steps | dev WER % | dev CER % | test WER % (at) |",
             "|---|---|---:|---:|---:|---:|---:|", *rows, ""]

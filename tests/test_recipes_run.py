@@ -29,7 +29,7 @@ def run_recipe(tmp_path: Path, *sections: str) -> list[str]:
     calls.write_text("")
     env = {**os.environ, "ASR": str(fake), "PY": "true", "CALLS": str(calls), "RUNS": str(tmp_path / "runs"),
            "RELEASE_DE": str(tmp_path / "release-de"), "EN": str(tmp_path / "release-en"),
-           "EN_BUDGETS": "100 200", "PAPER_BUDGETS": "900 3600", "PAPER_FRACTIONS": "0.125 1.0"}
+           "EN_BUDGETS": "100 200", "EN_AUGMENTED_BUDGETS": "50 150", "PAPER_BUDGETS": "900 3600", "PAPER_FRACTIONS": "0.125 1.0"}
     subprocess.run(["bash", str(ROOT / "recipes" / "run.sh"), *sections], cwd=tmp_path, env=env, check=True,
                    capture_output=True)
     return calls.read_text().splitlines()
@@ -40,11 +40,14 @@ def test_paper_table_comes_budget_by_budget_and_a_rerun_redoes_nothing(tmp_path)
     trains = [c for c in calls if c.startswith("train ")]
     english = [c for c in trains if "paper/english --time-budget" in c]
     assert [c.split("--time-budget ")[1].split()[0] for c in english] == ["100", "200"]
+    augmented = [c for c in trains if "paper/english-augmented --time-budget" in c]
+    assert [c.split("--time-budget ")[1].split()[0] for c in augmented] == ["50", "150"]
+    assert all(f"--init {tmp_path}/runs/paper/english/at-200.safetensors" in c for c in augmented)  # stage 1's last model
     german = [c for c in trains if "--out-dir " + str(tmp_path / "runs/paper/german-") in c]
     assert len(german) == 2 * 2 * 5  # budgets x data sizes x (4 frozen settings + scratch)
     budgets = [c.split("--time-budget ")[1].split()[0] for c in german]
     assert budgets == ["900"] * 10 + ["3600"] * 10  # the whole table at 900 s before any run goes on to 3600 s
-    assert all(f"--init {tmp_path}/runs/paper/english/at-200.safetensors" in c for c in german if "scratch" not in c)
+    assert all(f"--init {tmp_path}/runs/paper/english-augmented/at-150.safetensors" in c for c in german if "scratch" not in c)
     evals = [c for c in calls if c.startswith("eval ") and "/paper/german-" in c]
     assert len(evals) == 20 and sum("--baseline" in c for c in evals) == 16
     assert run_recipe(tmp_path, "paper") == []  # every corpus, checkpoint and score kept: nothing is built again
