@@ -32,7 +32,7 @@ def record(runs: Path, records: Path) -> int:
         # events and dev metrics all kept; the per-step training lines thinned for a small record
         kept = [line for i, line in enumerate(lines) if '"event"' in line or '"dev_' in line or i % 10 == 0]
         (target / "log.jsonl").write_text("".join(line + "\n" for line in kept))
-        for path in [*run.glob("test-*.json"), *run.glob("telephone-*.json")]:
+        for path in [*run.glob("test-*.json"), *run.glob("telephone-*.json"), *run.glob("test_lm-*.json")]:
             report = json.loads(path.read_text())
             for result in report["results"]:
                 for long in ("utterances", "transcripts", "worst"):  # the hypotheses: in the run folder's own report
@@ -43,8 +43,8 @@ def record(runs: Path, records: Path) -> int:
 
 
 def test_results(run: Path, test_set: str = "test") -> dict[int, dict]:
-    """Budget (s) -> the result of the model at that budget on the test set (`test`, or `telephone`: its telephone
-    variant), from the run's <test_set>-<budget>.json."""
+    """Budget (s) -> the result of the model at that budget on the test set (`test`; `telephone`, its telephone
+    variant; `test_lm`, the test set decoded with beam search and an LM), from the run's <test_set>-<budget>.json."""
     results = {}
     for path in run.glob(f"{test_set}-*.json"):
         report = json.loads(path.read_text())
@@ -318,10 +318,17 @@ def paper_section(runs: Path, out_dir: Path) -> list[str]:
         lines += [f"The English source model, {_train_hours(root / 'english')} h of synthetic English, trained in two stages "
                   "(`recipes/paper_wav2letter/english*.toml`); on its own held-out voices, against the training time of "
                   "both stages together:", "",
-                  "| stage | training time (s) | steps in the stage | WER % | CER % |", "|---|---:|---:|---:|---:|"]
-        lines += [f"| {what} | {offset + b} | {steps_at(run, b)} | {pct(r['wer'])} | {pct(r['cer'])} |"
-                  for what, run, offset in stages for b, r in test_results(run).items()]
-        lines += [""] + english_curve(stages, out_dir)
+                  "| stage | training time (s) | steps in the stage | WER % | CER % | WER % with the LM |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for what, run, offset in stages:
+            with_lm = test_results(run, "test_lm")
+            lines += [f"| {what} | {offset + b} | {steps_at(run, b)} | {pct(r['wer'])} | {pct(r['cer'])} | "
+                      f"{pct(with_lm[b]['wer']) if b in with_lm else '–'} |" for b, r in test_results(run).items()]
+        lines.append("")
+        if any(test_results(run, "test_lm") for _, run, _ in stages):
+            lines += ["WER with the LM: beam search with a 4-gram LM of the English train split's sentences, its weights "
+                      "tuned on 300 dev utterances; greedy decoding everywhere else.", ""]
+        lines += english_curve(stages, out_dir)
     frozen = (0, 6, 8, 10)
     lines += english_probes(runs / "paper_probe")
     return lines + frozen_layers_tables(root, frozen, out_dir, "paper_curves.png") + findings(root, frozen, "Wav2Letter")

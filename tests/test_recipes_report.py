@@ -34,6 +34,9 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     record_run(runs / "data_efficiency" / "scratch-0.1", [(60, 50, 1.0, 1.0), (240, 230, 0.996, 0.586)], hours=0.17)
     record_run(runs / "paper" / "english", [(900, 6528, 1.184, 0.682), (3600, 26000, 0.512, 0.171)], hours=4.0)
     record_run(runs / "paper" / "english-augmented", [(600, 1375, 0.45, 0.14)])
+    with_lm = json.loads((runs / "paper" / "english-augmented" / "test-600.json").read_text())
+    with_lm["results"][0]["wer"] = 0.31
+    (runs / "paper" / "english-augmented" / "test_lm-600.json").write_text(json.dumps(with_lm))
     record_run(runs / "paper_probe" / "english-continued-augment-default", [(600, 1375, 0.89, 0.41)])
     versus_scratch = {"difference": -0.064, "low": -0.09, "high": -0.038}
     record_run(runs / "paper" / "german-1.0" / "frozen-6", [(240, 2041, 1.125, 0.637)], comparison=versus_scratch)
@@ -47,8 +50,8 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     assert "| 240 | 121 | 69.5 | 16.8 | 179 | 99.9 | 68.2 |" in text
     assert "| 480 | 420 | 52.6 | 12.5 | 366 | 98.8 | 53.3 |" in text
     assert "The English source model, 4.00 h of synthetic English" in text
-    assert "| 1, augmentation off | 900 | 6528 | 118.4 | 68.2 |" in text and "| 1, augmentation off | 3600 | 26000 | 51.2 | 17.1 |" in text
-    assert "| 2, augmentation on | 4200 | 1375 | 45.0 | 14.0 |" in text  # stage 2's time counts on from stage 1's last budget
+    assert "| 1, augmentation off | 900 | 6528 | 118.4 | 68.2 | – |" in text and "| 1, augmentation off | 3600 | 26000 | 51.2 | 17.1 | – |" in text
+    assert "| 2, augmentation on | 4200 | 1375 | 45.0 | 14.0 | 31.0 |" in text  # stage 2's time counts on from stage 1's last budget
     assert "### 1.50 h of German speech (100.0% of the training split)" in text
     assert "| 6 | 2041 | 112.5 | -6.4 [-9.0, -3.8] | 63.7 |" in text
     assert "| – (from scratch) | 1748 | 118.9 | baseline | 72.3 |" in text

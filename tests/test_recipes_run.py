@@ -8,14 +8,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 FAKE_ASR = """#!/bin/bash
 echo "$*" >> "$CALLS"
-command=$1
+command=$1 subcommand=$2
 while [ $# -gt 0 ]; do
-  case $1 in --out-dir) out=$2;; --json) json=$2;; --out) data=$2;; esac
+  case $1 in --out-dir) out=$2;; --json) json=$2;; --out) data=$2;; --lm) lm=$2;; esac
   shift
 done
 case $command in
   train) mkdir -p "$out" && touch "$out/last.safetensors";;
   eval) touch "$json";;
+  lm) case $subcommand in build) mkdir -p "$data" && touch "$data/lm.bin";; tune) touch "$lm/tuned.json";; esac;;
   data) mkdir -p "$data" && echo '{}' > "$data/dataset_card.json" && touch "$data/train.jsonl" "$data/dev.jsonl" "$data/test.jsonl";;
 esac
 """
@@ -43,6 +44,9 @@ def test_paper_table_comes_budget_by_budget_and_a_rerun_redoes_nothing(tmp_path)
     augmented = [c for c in trains if "paper/english-augmented --time-budget" in c]
     assert [c.split("--time-budget ")[1].split()[0] for c in augmented] == ["50", "150"]
     assert all(f"--init {tmp_path}/runs/paper/english/at-200.safetensors" in c for c in augmented)  # stage 1's last model
+    with_lm = [c for c in calls if c.startswith("eval ") and "--decoder beam" in c]
+    assert len(with_lm) == 1 and f"--model {tmp_path}/runs/paper/english-augmented/at-150.safetensors" in with_lm[0]
+    assert calls.index(next(c for c in calls if c.startswith("lm tune"))) < calls.index(with_lm[0])
     german = [c for c in trains if "--out-dir " + str(tmp_path / "runs/paper/german-") in c]
     assert len(german) == 2 * 2 * 5  # budgets x data sizes x (4 frozen settings + scratch)
     budgets = [c.split("--time-budget ")[1].split()[0] for c in german]
