@@ -52,14 +52,22 @@ class ChunkingOptions:
     chunk_ms: int = 320
     left_context_ms: int = 1600
     lookahead_ms: int = 960
+    # Early looks (streams with early interim results): how much new audio brings one (0: a chunk's worth), and
+    # the left context it reads (None: left_context_ms). Their frames feed interim words only, never finals.
+    interim_step_ms: int = 0
+    interim_context_ms: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("chunk_ms", "left_context_ms", "lookahead_ms"):
+        for name in ("chunk_ms", "left_context_ms", "lookahead_ms", "interim_step_ms", "interim_context_ms"):
             value = getattr(self, name)
+            if value is None:
+                continue
             if value < 0 or value % FRAME_MS:
                 raise ValueError(f"{name} must be a non-negative multiple of {FRAME_MS} ms, got {value}")
         if self.chunk_ms == 0:
             raise ValueError("chunk_ms must be positive")
+        if self.interim_context_ms is not None and self.interim_context_ms > self.left_context_ms:
+            raise ValueError(f"interim_context_ms must be at most left_context_ms ({self.left_context_ms}), got {self.interim_context_ms}")
         if self.window_ms > MAX_WINDOW_MS:
             raise ValueError(f"left_context_ms + chunk_ms + lookahead_ms must be at most {MAX_WINDOW_MS} (the encoder's 30 s), got {self.window_ms}")
 
@@ -163,6 +171,9 @@ class Stream:
         self._chunk = chunking.chunk_ms // FRAME_MS
         self._context = chunking.left_context_ms // FRAME_MS
         self._lookahead = chunking.lookahead_ms // FRAME_MS
+        self._interim_step = (chunking.interim_step_ms or chunking.chunk_ms) // FRAME_MS
+        interim_context_ms = chunking.left_context_ms if chunking.interim_context_ms is None else chunking.interim_context_ms
+        self._interim_context = interim_context_ms // FRAME_MS
         self._stop_frames = endpointing.stop_history_ms // FRAME_MS
         self._audio = torch.zeros(0)
         self._audio_start = 0  # stream sample index of _audio[0]
@@ -216,8 +227,8 @@ class Stream:
             end, keep = full_end, self._chunk
         elif self.closed and self.received > start:
             end, keep = self.received, None  # the stream's last window: everything left
-        elif self.early_interim and self.received >= max(start, self._early_until) + self._chunk * self._frame_samples:
-            # A chunk's worth of audio has come since the last look, but not the lookahead: an early look
+        elif self.early_interim and self.received >= max(start, self._early_until) + self._interim_step * self._frame_samples:
+            # An interim step's worth of audio has come since the last look, but not the lookahead: an early look
             end, keep, provisional = self.received, None, True
             self._early_until = self.received
         else:
@@ -225,7 +236,8 @@ class Stream:
         if self._arrived:
             self._audio = torch.cat([self._audio, *self._arrived])
             self._arrived.clear()
-        window_start = max(0, start - self._context * self._frame_samples)
+        context = self._interim_context if provisional else self._context
+        window_start = max(0, start - context * self._frame_samples)
         wave = self._audio[window_start - self._audio_start : end - self._audio_start]
         keep_from = (start - window_start) // self._frame_samples
         self._in_flight = True

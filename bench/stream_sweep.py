@@ -30,6 +30,10 @@ SETTINGS = {
     "lookahead-640": "--lookahead-ms 640",
     "greedy": "--decoder greedy",
     "fp32": "--precision fp32",
+    "interim-100": "--interim-step-ms 100",
+    "interim-100-context-320": "--interim-step-ms 100 --interim-context-ms 320",
+    "interim-200-context-320": "--interim-step-ms 200 --interim-context-ms 320",
+    "context-960": "--left-context-ms 960",
 }
 
 

@@ -47,6 +47,10 @@ def _add_serve(commands) -> None:
     g.add_argument("--early-interim", action=argparse.BooleanOptionalAction, default=defaults.early_interim,
                    help="interim results from each chunk as soon as it arrives, before its lookahead (one more forward pass "
                    "of the chunk); finals still wait for the lookahead (default: on)")
+    g.add_argument("--interim-step-ms", type=int, default=chunking.interim_step_ms, help="new audio that brings an early "
+                   "interim result, a multiple of 20; 0: a chunk's worth (default: %(default)s)")
+    g.add_argument("--interim-context-ms", type=int, default=chunking.interim_context_ms, help="earlier audio an early "
+                   "interim result re-reads, at most --left-context-ms (default: the left context)")
     g.add_argument("--stop-history-ms", type=int, default=defaults.endpointing.stop_history_ms, help="pause that ends an utterance unless a stream says otherwise; 0: none (default: %(default)s)")
     g = p.add_argument_group("limits")
     g.add_argument("--max-streams", type=int, default=limits.max_streams, help="concurrent streams (default: %(default)s)")
@@ -78,7 +82,7 @@ def _run_serve(args) -> int:
         raise ValueError(f"{args.token_file} holds no token")
     options = ServerOptions(
         listen=args.listen,
-        chunking=ChunkingOptions(args.chunk_ms, args.left_context_ms, args.lookahead_ms),
+        chunking=ChunkingOptions(args.chunk_ms, args.left_context_ms, args.lookahead_ms, args.interim_step_ms, args.interim_context_ms),
         batching=BatchOptions(args.max_batch_size, args.max_wait_ms),
         endpointing=EndpointOptions(stop_history_ms=args.stop_history_ms),
         early_interim=args.early_interim,

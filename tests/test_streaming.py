@@ -198,6 +198,32 @@ def test_interim_words_come_from_the_lookahead_before_they_are_fixed():
     assert [w.word for w in words] == ["ab"] and fixed == 0
 
 
+def test_early_looks_come_every_interim_step_with_their_own_left_context_and_change_no_final():
+    transcriber = Transcriber(tone_bundle(), device="cpu")
+    chunking = ChunkingOptions(chunk_ms=320, left_context_ms=640, lookahead_ms=960, interim_step_ms=100, interim_context_ms=200)
+    stream = Stream.for_model(transcriber, chunking, EndpointOptions(stop_history_ms=800), early_interim=True)
+    looks = []  # (message, window)
+    for message, first in enumerate(range(0, int(2.0 * 16000), 1600), start=1):  # 100 ms messages
+        stream.append(torch.from_numpy(UTTERANCES[first : first + 1600]))
+        while (window := stream.next_window()) is not None:
+            stream.accept(window, window_log_probs(transcriber, [window])[0])
+            looks.append((message, window))
+    # Until the first chunk's lookahead is in (1.28 s, the 13th message), each message brings one early look.
+    assert [(m, w.provisional) for m, w in looks[:13]] == [(m, True) for m in range(1, 13)] + [(13, False)]
+    # Once 640 ms (32 frames) lie before the chunk, its early looks read 200 ms (10 frames) of them, its full window all.
+    later = [w for _, w in looks if w.first_frame >= 32]
+    assert {w.provisional for w in later} == {True, False}
+    assert all(w.keep_from == (10 if w.provisional else 32) for w in later)
+    steps, _ = run_stream(transcriber, UTTERANCES, chunking, EndpointOptions(stop_history_ms=800), piece=1600, early_interim=True)
+    plain, _ = run_stream(transcriber, UTTERANCES, ChunkingOptions(320, 640, 960), EndpointOptions(stop_history_ms=800), piece=1600)
+    assert [[(w.word, w.start, w.end) for w in u.words] for u in steps] == [[(w.word, w.start, w.end) for w in u.words] for u in plain]
+
+
+def test_an_early_look_cannot_read_more_context_than_is_kept():
+    with pytest.raises(ValueError, match="interim_context_ms must be at most left_context_ms"):
+        ChunkingOptions(left_context_ms=640, interim_context_ms=960)
+
+
 def test_early_interim_words_come_before_the_lookahead_and_change_no_final():
     transcriber = Transcriber(tone_bundle(), device="cpu")
     chunking = ChunkingOptions(chunk_ms=320, left_context_ms=640, lookahead_ms=960)
