@@ -180,7 +180,9 @@ def test_a_time_budget_run_started_again_or_given_more_time(tmp_path, corpus, ca
     again = load_checkpoint(train(cfg))  # stopped past its budget: the progress bar starts full
     assert "already finished" in capsys.readouterr().out
     assert again.metadata["steps"] == first.metadata["steps"]
-    more = load_checkpoint(train(config(tmp_path, corpus, max_steps=10_000, time_budget=2.0, eval_every=0)))
+    # A second past what the first run used (one step may outlast the first budget on a loaded machine).
+    more_time = first.metadata["train_seconds"] + 1.0
+    more = load_checkpoint(train(config(tmp_path, corpus, max_steps=10_000, time_budget=more_time, eval_every=0)))
     assert more.metadata["steps"] > first.metadata["steps"]
 
 
