@@ -320,12 +320,14 @@ def paper_section(runs: Path, out_dir: Path) -> list[str]:
                   "both stages together:", "",
                   "| stage | training time (s) | steps in the stage | WER % | CER % | WER % with the LM |",
                   "|---|---:|---:|---:|---:|---:|"]
+        any_lm = False
         for what, run, offset in stages:
             with_lm = test_results(run, "test_lm")
+            any_lm = any_lm or bool(with_lm)
             lines += [f"| {what} | {offset + b} | {steps_at(run, b)} | {pct(r['wer'])} | {pct(r['cer'])} | "
                       f"{pct(with_lm[b]['wer']) if b in with_lm else '–'} |" for b, r in test_results(run).items()]
         lines.append("")
-        if any(test_results(run, "test_lm") for _, run, _ in stages):
+        if any_lm:
             lines += ["WER with the LM: beam search with a 4-gram LM of the English train split's sentences, its weights "
                       "tuned on 300 dev utterances; greedy decoding everywhere else.", ""]
         lines += english_curve(stages, out_dir)
