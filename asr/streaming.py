@@ -45,11 +45,15 @@ class ChunkingOptions:
     (left_context + chunk + lookahead) / chunk times the audio. Accuracy
     depends mostly on the right context a frame gets (lookahead + about half
     a chunk), then on the left context. The defaults were measured on the
-    German demo test set (bench/stream_vs_batch.py): 2.5 WER points above
-    batch decoding, at 9x the encoder work of one pass over the audio.
+    shipped German model's held-out voices (bench/stream_vs_batch.py): 0.7 WER
+    points above batch decoding, at 17x the encoder work of one pass over the
+    audio; a 160-ms chunk, not 320, because a message's latency includes the
+    wait for the rest of its chunk (bench/stream_sweep.py: 4 streams on 2
+    cores at p95 172-174 ms against 348 ms). Servers with many streams per device
+    halve the encoder work with 320.
     """
 
-    chunk_ms: int = 320
+    chunk_ms: int = 160
     left_context_ms: int = 1600
     lookahead_ms: int = 960
     # Early looks (streams with early interim results): how much new audio brings one (0: a chunk's worth), and

@@ -101,8 +101,8 @@ def cpu_has_native_bf16() -> bool:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """"fp32" or "bf16" for `precision` on `device`: auto is bf16 on a GPU and on a CPU with native bf16.
 
-    bf16 is autocast: weights stay fp32, matrix products run in bf16, and the
-    CTC log-probabilities come out in fp32 for the decoders.
+    bf16 is autocast: matrix products run in bf16 (a Transcriber that loads its model casts the weights of
+    its linear and convolution layers once), norms and the CTC log-probabilities in fp32.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
@@ -136,6 +136,13 @@ class Transcriber:
         self.backend = "onnx" if isinstance(self.bundle.model, OnnxModel) else "torch"
         self.precision = "int8" if self.backend == "onnx" else resolve_precision(precision, self.device)
         self.model = self.bundle.model.to(self.device).eval()
+        if self.precision == "bf16" and not isinstance(model, ModelBundle):
+            # Cast once, not at every pass: autocast casts fp32 weights anew on each call, 8 % of a CPU forward pass
+            # (bench/transcribe_backends.py). Norms stay fp32, as autocast runs them. A model passed in memory is left
+            # as it is: training goes on with it.
+            for module in self.model.modules():
+                if isinstance(module, (torch.nn.Linear, torch.nn.Conv1d)):
+                    module.to(torch.bfloat16)
         self.frontend = LogMelFrontend(self.bundle.frontend).to(self.device)
         self.options = options
         self.sample_rate = self.bundle.frontend.sample_rate

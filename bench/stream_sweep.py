@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {
     "default": "",
     "chunk-160": "--chunk-ms 160",
+    "chunk-320": "--chunk-ms 320",
     "chunk-640": "--chunk-ms 640",
     "lookahead-640": "--lookahead-ms 640",
     "greedy": "--decoder greedy",
@@ -34,6 +35,9 @@ SETTINGS = {
     "interim-100-context-320": "--interim-step-ms 100 --interim-context-ms 320",
     "interim-200-context-320": "--interim-step-ms 200 --interim-context-ms 320",
     "context-960": "--left-context-ms 960",
+    "onnx": "--backend onnx",
+    "chunk-160-onnx": "--chunk-ms 160 --backend onnx",
+    "chunk-320-onnx": "--chunk-ms 320 --backend onnx",
 }
 
 

@@ -8,8 +8,8 @@ of a test manifest (the first --utterances):
   faster-whisper int8      Whisper base with the same encoder weights, zero-shot, greedy and beam 5
 
 RTFx is audio seconds over transcription seconds (the whole set, batched as
-`asr eval` batches it); WER and CER come from `eval`'s scorer after the test
-set's normaliser. Prints a table and writes JSON with the command, machine and load.
+`asr eval` batches it), the median of --repeats passes after a warm-up batch;
+WER and CER come from `eval`'s scorer after the test set's normaliser. Prints a table and writes JSON with the command, machine and load.
 
     python bench/transcribe_backends.py --model de --manifest data/release-de/test.jsonl --utterances 200
 """
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from asr.audio import load_audio
 from eval.evaluate import evaluate
 from eval.normalize import get_normalizer
 from eval.systems import CheckpointSystem, FasterWhisperSystem
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--manifest", required=True, help="test manifest (.jsonl)")
     parser.add_argument("--utterances", type=int, default=200, help="the first N utterances (default: 200)")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes per system, after a warm-up batch; RTFx is their median")
     parser.add_argument("--skip-faster-whisper", action="store_true", help="leave the peer out (it is slow on a CPU)")
     parser.add_argument("--out", default="bench/results/transcribe_backends-cpu.json")
     args = parser.parse_args()
@@ -60,8 +62,13 @@ def main() -> None:
     print(f"{len(test_set.utterances)} utterances, {test_set.audio_seconds:.0f} s of audio from {args.manifest}")
     print("| system | RTFx | WER % | CER % |\n|---|---|---|---|")
     for system in systems:
-        result = evaluate(system, test_set, normalizer, args.batch_size)
+        system.load()
+        first_batch = [load_audio(u.audio_filepath, system.sample_rate) for u in test_set.utterances[: args.batch_size]]
+        system.transcribe(first_batch, test_set.language)  # warm-up: kernels chosen, caches filled
+        results = [evaluate(system, test_set, normalizer, args.batch_size) for _ in range(args.repeats)]
+        result = sorted(results, key=lambda r: r.transcripts.rtfx)[len(results) // 2]  # the median pass
         row = {"system": system.name, "device": system.device, "rtfx": round(result.transcripts.rtfx, 1),
+               "rtfx_per_pass": [round(r.transcripts.rtfx, 1) for r in results],
                "wer": result.scores.wer, "cer": result.scores.cer, "wall_seconds": round(result.transcripts.wall_seconds, 2)}
         rows.append(row)
         print(f"| {row['system']} | {row['rtfx']} | {100 * row['wer']:.2f} | {100 * row['cer']:.2f} |", flush=True)

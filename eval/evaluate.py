@@ -65,19 +65,22 @@ def transcribe_test_set(system: System, test_set: TestSet, batch_size: int = 8) 
     system.load()
     rate = system.sample_rate
     utterances = test_set.utterances
-    hypotheses: list[str] = []
+    hypotheses: list[str] = [""] * len(utterances)
+    # Longest first, so that a batch holds similar lengths: padding is computed and thrown away.
+    order = sorted(range(len(utterances)), key=lambda i: -utterances[i].duration)
     audio_seconds = 0.0
     started = time.monotonic()
     with progress_bar(total=len(utterances), desc=f"{system.name} on {test_set.name}", unit="utt", leave=False) as progress:
         for first in range(0, len(utterances), batch_size):
-            batch = utterances[first : first + batch_size]
-            waves = [load_audio(u.audio_filepath, rate) for u in batch]
+            indices = order[first : first + batch_size]
+            waves = [load_audio(utterances[i].audio_filepath, rate) for i in indices]
             texts = system.transcribe(waves, test_set.language)
             if len(texts) != len(waves):
                 raise RuntimeError(f"{system.name} returned {len(texts)} texts for {len(waves)} waveforms")
-            hypotheses.extend(texts)
+            for i, text in zip(indices, texts):
+                hypotheses[i] = text
             audio_seconds += sum(len(w) for w in waves) / rate
-            progress.update(len(batch))
+            progress.update(len(indices))
     wall_seconds = time.monotonic() - started
     folder = test_set.manifest.resolve().parent
     return Transcripts(

@@ -87,6 +87,25 @@ def test_evaluate_transcribes_a_manifest(tmp_path, models):
     assert 0 <= result.scores.cer
 
 
+def test_batches_run_longest_first_and_hypotheses_keep_the_manifests_order(tmp_path):
+    class Lengths:  # a system that "transcribes" each wave as its length in samples, and records its batches
+        name, fingerprint, parameters, sample_rate, device = "lengths", "lengths", 0, 16000, "cpu"
+        batches = []
+
+        def load(self):
+            pass
+
+        def transcribe(self, waves, language):
+            self.batches.append([len(w) for w in waves])
+            return [str(len(w)) for w in waves]
+
+    test_set = load_test_set(_manifest(tmp_path, texts=("a",) * 5))
+    system = Lengths()
+    result = evaluate(system, test_set, get_normalizer("auto", None), batch_size=2)
+    assert system.batches == [[72000, 56000], [40000, 24000], [8000]]
+    assert result.transcripts.hypotheses == ["8000", "24000", "40000", "56000", "72000"]
+
+
 def test_rescoring_needs_no_inference_and_compare_checks_its_inputs(tmp_path, models):
     test_set = load_test_set(_manifest(tmp_path))
     result = evaluate(CheckpointSystem(models[0], device="cpu"), test_set, get_normalizer("de"))

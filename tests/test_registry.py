@@ -139,6 +139,21 @@ def test_bf16_and_fp32_transcribers_agree_and_give_fp32_log_probs(tmp_path):
     assert (a - b).abs().max() < 0.1
 
 
+def test_a_loaded_bf16_model_holds_bf16_weights_and_a_model_in_memory_is_left_as_it_is(tmp_path):
+    base = tiny_openai_pt(tmp_path / "base.pt")
+    bundle = fine_tuned(base)
+    save_checkpoint(tmp_path / "m.safetensors", bundle)
+    wave = torch.randn(16000) * 0.1
+    loaded = Transcriber(str(tmp_path / "m.safetensors"), device="cpu", precision="bf16")
+    in_memory = Transcriber(bundle, device="cpu", precision="bf16")
+    assert loaded.model.head.weight.dtype == torch.bfloat16 and loaded.model.encoder.ln_post.weight.dtype == torch.float32
+    assert bundle.model.head.weight.dtype == torch.float32  # training goes on with this one
+    a, _ = loaded.log_probs([wave])
+    b, _ = in_memory.log_probs([wave])
+    assert torch.equal(a, b)  # autocast casts the same weights to the same bf16 values
+    assert Transcriber(str(tmp_path / "m.safetensors"), device="cpu", precision="fp32").model.head.weight.dtype == torch.float32
+
+
 def test_a_shipped_model_without_an_lm_decodes_greedily(shipped, tmp_path, capsys):
     # The release recipe ships no LM where greedy decoding did better on dev (card "lm": null).
     shutil.rmtree(shipped / "lm")
