@@ -104,7 +104,7 @@ def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lexicon-free", action="store_true", help="beam search over any character sequence, without a word LM")
     g.add_argument("--lm-weight", type=float, help="LM weight (default: the LM folder's tuned value, else 1)")
     g.add_argument("--word-score", type=float, help="word insertion score (default: the LM folder's tuned value, else 0)")
-    g.add_argument("--beam-size", type=int, default=50, help="hypotheses kept per frame (default: 50)")
+    g.add_argument("--beam-size", type=int, help="hypotheses kept per frame (default: DecodeOptions.beam_size, 500)")
     g.add_argument("--beam-threshold", type=float, default=25.0, help="prune hypotheses this far below the best (default: 25)")
     g.add_argument("--nbest", type=int, default=1, help="hypotheses kept per utterance; --format json lists the runners-up (default: 1)")
     g.add_argument("--boost", action="append", default=[], metavar="PHRASE[:BOOST]",
@@ -124,8 +124,8 @@ def decode_options(args, model_lm: str | Path | None = None):
     lm_dir = args.lm or (own_lm if method == "beam" else None)
     return DecodeOptions(
         method=method, lm_dir=lm_dir, lexicon_free=args.lexicon_free, lm_weight=args.lm_weight,
-        word_score=args.word_score, beam_size=args.beam_size, beam_threshold=args.beam_threshold, nbest=args.nbest,
-        boosts=boosts,
+        word_score=args.word_score, beam_size=DecodeOptions.beam_size if args.beam_size is None else args.beam_size,
+        beam_threshold=args.beam_threshold, nbest=args.nbest, boosts=boosts,
     )
 
 

@@ -60,7 +60,7 @@ name = "whisper-base-de + 4-gram LM"
 checkpoint = "runs/de.safetensors"
 decoder = "beam"                   # greedy (the default) or beam
 lm = "runs/lm-de"                  # from `asr lm build`; tuned weights unless lm_weight / word_score are given
-beam_size = 50
+beam_size = 500
 boosts = ["frau holle:5"]          # optional: PHRASE[:BOOST]
 
 [[models]]
@@ -174,7 +174,7 @@ def load_config(path: str | Path) -> LeaderboardConfig:
                 decoding = DecodeOptions(
                     method=table.get("decoder", "greedy"), lm_dir=str(folder / table["lm"]) if "lm" in table else None,
                     lexicon_free=table.get("lexicon_free", False), lm_weight=table.get("lm_weight"),
-                    word_score=table.get("word_score"), beam_size=table.get("beam_size", 50),
+                    word_score=table.get("word_score"), beam_size=table.get("beam_size", DecodeOptions.beam_size),
                     boosts=parse_boosts([str(b) for b in table.get("boosts", [])]),
                 )
             except ValueError as error:

@@ -222,7 +222,7 @@ def test_cli_decoder_flags(tmp_path, lm_dir, capsys):
     assert "asr lm build" in capsys.readouterr().err
     # An LM asks for beam search; greedy decoding with one is a contradiction.
     assert main(["transcribe", str(audio), "--model", str(model), "--lm", str(lm_dir), "--output-dir", str(tmp_path)]) == 0
-    assert "decoding: beam 50, LM lm" in capsys.readouterr().err
+    assert "decoding: beam 500, LM lm" in capsys.readouterr().err
     assert main(["transcribe", str(audio), "--model", str(model), "--decoder", "greedy", "--lm", str(lm_dir)]) == 2
     with pytest.raises(SystemExit):
         main(["lm", "build", "--help"])

@@ -106,7 +106,7 @@ def test_a_run_folder_names_its_best_checkpoint(tmp_path):
 def test_transcribe_with_a_shipped_model_decodes_with_its_lm_by_default_and_greedy_on_request(shipped, tmp_path, capsys):
     audio = write_tone(tmp_path / "a.wav")
     assert main(["transcribe", str(audio), "--model", "en", "--output-dir", str(tmp_path)]) == 0
-    assert "model tiny-ctc-en (en), decoding: beam 50, LM lm" in capsys.readouterr().err
+    assert "model tiny-ctc-en (en), decoding: beam 500, LM lm" in capsys.readouterr().err
     assert main(["transcribe", str(audio), "--model", "en", "--decoder", "greedy", "--output-dir", str(tmp_path)]) == 0
     assert "decoding: greedy" in capsys.readouterr().err
     assert main(["models"]) == 0
