@@ -49,7 +49,7 @@ class ChunkingOptions:
     points above batch decoding, at 17x the encoder work of one pass over the
     audio; a 160-ms chunk, not 320, because a message's latency includes the
     wait for the rest of its chunk (bench/stream_sweep.py: 4 streams on 2
-    cores at p95 172-174 ms against 348 ms). Servers with many streams per device
+    cores at p95 228-238 ms against 369 ms). Servers with many streams per device
     halve the encoder work with 320.
     """
 
