@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DATA := data/synth-de
 DEMO_RUNS := runs/demo
-# Equal wall-clock budget for the fine-tuned model and the from-scratch baseline.
+# The same step cap and wall-clock budget for the fine-tuned model and the from-scratch baseline: whichever comes first ends a run.
 DEMO_TRAIN_SECONDS ?= 300
 
 .PHONY: setup system test demo bench clean
