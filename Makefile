@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 DEMO_DATA := data/synth-de
 DEMO_RUNS := runs/demo
 # The same step cap and wall-clock budget for the fine-tuned model and the from-scratch baseline: whichever comes first ends a run.
+DEMO_MAX_STEPS ?= 400
 DEMO_TRAIN_SECONDS ?= 300
 
 .PHONY: setup system test demo bench clean
@@ -35,10 +36,10 @@ demo: setup
 	$(BIN)/asr data synth --lang de --utterances 1000 --out $(DEMO_DATA)
 	$(BIN)/asr train --train-manifest $(DEMO_DATA)/train.jsonl --dev-manifest $(DEMO_DATA)/dev.jsonl \
 		--out-dir $(DEMO_RUNS)/whisper-base-de --init whisper-base --freeze-layers 3 --lr-head 2e-3 --lr-encoder 2e-4 \
-		--warmup-steps 20 --batch-seconds 30 --max-steps 400 --time-budget $(DEMO_TRAIN_SECONDS)
+		--warmup-steps 20 --batch-seconds 30 --max-steps $(DEMO_MAX_STEPS) --time-budget $(DEMO_TRAIN_SECONDS)
 	$(BIN)/asr train --train-manifest $(DEMO_DATA)/train.jsonl --dev-manifest $(DEMO_DATA)/dev.jsonl \
 		--out-dir $(DEMO_RUNS)/scratch-de --init whisper-base --random-init --lr-head 1e-3 --lr-encoder 5e-4 \
-		--warmup-steps 20 --batch-seconds 30 --max-steps 400 --time-budget $(DEMO_TRAIN_SECONDS)
+		--warmup-steps 20 --batch-seconds 30 --max-steps $(DEMO_MAX_STEPS) --time-budget $(DEMO_TRAIN_SECONDS)
 	$(BIN)/asr eval --model $(DEMO_RUNS)/whisper-base-de/last.safetensors --baseline $(DEMO_RUNS)/scratch-de/last.safetensors \
 		--manifest $(DEMO_DATA)/test.jsonl --json $(DEMO_RUNS)/eval.json --markdown $(DEMO_RUNS)/eval.md
 	$(BIN)/asr leaderboard --config leaderboard.toml
