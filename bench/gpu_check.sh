@@ -64,6 +64,8 @@ for i in range(8):  # speech-like bursts: streaming cost does not depend on what
     lines.append(json.dumps({"audio_filepath": f"{i}.wav", "text": "x", "duration": 4.0}))
 (folder / "test.jsonl").write_text("\n".join(lines) + "\n")
 PY
+# 320-ms chunks: the setting serving/README.md gives for many streams per device (half the encoder work of 160).
 $PY bench/stream_load.py --model "$DATA/whisper-base-random.safetensors" --manifest "$DATA/test.jsonl" --device "$DEVICE" \
-  --streams $STREAMS --duration $DURATION --keep-going --processes $([ "$DEVICE" = cpu ] && echo 1 || echo 12) --out "$OUT/stream_load.json"
+  --streams $STREAMS --duration $DURATION --keep-going --processes $([ "$DEVICE" = cpu ] && echo 1 || echo 12) \
+  --server-args "--chunk-ms 320" --out "$OUT/stream_load.json"
 log "done: $(ls "$OUT")"
