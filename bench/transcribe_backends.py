@@ -9,7 +9,8 @@ of a test manifest (the first --utterances):
 
 RTFx is audio seconds over transcription seconds (the whole set, batched as
 `asr eval` batches it), the median of --repeats passes after a warm-up batch;
-WER and CER come from `eval`'s scorer after the test set's normaliser. Prints a table and writes JSON with the command, machine and load.
+WER and CER come from `eval`'s scorer after the test set's normaliser. Prints
+a table and writes JSON with the command, machine and load.
 
     python bench/transcribe_backends.py --model de --manifest data/release-de/test.jsonl --utterances 200
 """
@@ -42,6 +43,8 @@ def main() -> None:
     parser.add_argument("--skip-faster-whisper", action="store_true", help="leave the peer out (it is slow on a CPU)")
     parser.add_argument("--out", default="bench/results/transcribe_backends-cpu.json")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
 
     full = load_test_set(args.manifest)
     subset = Path(args.manifest).with_name(f"{Path(args.manifest).stem}-first{args.utterances}.jsonl")
