@@ -9,6 +9,7 @@ doubled at a seam.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 
 from asr.audio import AudioError, load_audio
 from asr.checkpoint import ModelBundle
+from asr.cpu import cpu_has_native_bf16
 from asr.decoding import DecodeOptions, Hypothesis, Word, make_decoder
 from asr.features import LogMelFrontend
 from asr.onnx_model import OnnxModel, cached_onnx, load_onnx
@@ -89,13 +91,11 @@ BACKENDS = ("torch", "onnx")
 FRAME_MULTIPLE = 24
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes in bf16 itself (AVX512-BF16 or AMX), where bf16 autocast pays off."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: no cheap way to tell, so fp32
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+# Measured on an AMD EPYC with AVX2 only: bf16 matrix products ran at 0.6 GFLOP/s against fp32's 94
+# (bench/results/cpu_ceiling-avx2.json), and a training step of the demo took about 50 s against 1.7 (ad hoc).
+EMULATED_BF16 = ("--precision bf16 on a CPU without native bf16 (no avx512_bf16 or amx_bf16 in /proc/cpuinfo): "
+                 "torch emulates it, tens of times slower than fp32. Use --precision auto (bf16 where the CPU has it, "
+                 "else fp32), or fp32.")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -106,6 +106,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        warnings.warn(EMULATED_BF16, RuntimeWarning, stacklevel=2)
     if precision != "auto":
         return precision
     if device.type == "cuda":

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from eval.report import describe_machine
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # name -> `asr serve` options; the first is the default the others are compared with.
-# The defaults: chunk 320 ms, left context 1600 ms, lookahead 960 ms, precision auto (bf16 here), the model's decoding.
+# The defaults: chunk 160 ms, left context 1600 ms, lookahead 960 ms, precision auto (bf16 on a CPU with native bf16,
+# else fp32), the model's decoding.
 SETTINGS = {
     "default": "",
     "chunk-160": "--chunk-ms 160",
@@ -56,7 +58,7 @@ def main() -> None:
     runs_dir.mkdir(parents=True, exist_ok=True)
     names = args.settings.split(",") if args.settings else list(SETTINGS)
     summary = {"command": "python bench/stream_sweep.py " + " ".join(sys.argv[1:]), "model": args.model, "manifest": args.manifest,
-               "machine": f"{os.uname().sysname} {os.uname().machine}, {os.cpu_count()} cores", "settings": {}}
+               "machine": describe_machine(), "settings": {}}
     lines = ["| setting | streams | chunk p50 ms | chunk p95 ms | word to first interim p50 ms | server ms | queue ms | forward ms | "
              "decode ms | other ms | mean batch | real-time factor | sustained (p95 <= 250 ms) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for i, name in enumerate(names):

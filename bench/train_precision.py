@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from asr.cpu import cpu_has_native_bf16
 from training.config import load_config
 from training.train import train
 
@@ -33,6 +34,9 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/bench/train_precision", help="run folders (started afresh)")
     parser.add_argument("--out", default="bench/results/train_precision-cpu.json")
     args = parser.parse_args()
+    if not cpu_has_native_bf16():
+        parser.error("this CPU has no native bf16 (avx512_bf16 or amx_bf16): emulated, a bf16 training step "
+                     "runs some 30 times slower than fp32, so the comparison is for a CPU that has it (or a GPU)")
     rows = []
     for precision in ("fp32", "bf16"):
         out_dir = Path(args.runs) / precision

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import warnings
 
 import pytest
 import torch
@@ -123,6 +124,18 @@ def test_auto_precision_is_bf16_on_a_gpu_and_on_a_cpu_with_native_bf16(monkeypat
     assert resolve_precision("auto", cpu) == "fp32"
     with pytest.raises(ValueError, match="auto, fp32 or bf16"):
         resolve_precision("fp16", cpu)
+
+
+def test_bf16_asked_for_on_a_cpu_without_native_bf16_warns_and_names_the_fix(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr("asr.transcribe.cpu_has_native_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="without native bf16.*--precision auto"):
+        assert resolve_precision("bf16", cpu) == "bf16"  # still what was asked for
+    monkeypatch.setattr("asr.transcribe.cpu_has_native_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resolve_precision("bf16", cpu)
+        resolve_precision("bf16", torch.device("cuda"))
 
 
 def test_bf16_and_fp32_transcribers_agree_and_give_fp32_log_probs(tmp_path):

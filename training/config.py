@@ -94,6 +94,7 @@ class TrainConfig:
 
 # Fields that may change when a run is resumed: how long and how often, not what.
 RESUMABLE_CHANGES = {"max_steps", "time_budget", "eval_every", "save_every", "keep_last", "log_every", "early_stop_patience", "device",
+                     "precision",  # a run moved to a machine with or without native bf16
                      "data_workers"}
 
 
