@@ -485,7 +485,8 @@ def _run_export(args) -> int:
     bundle = load_model(args.model)
     if args.onnx:
         written = export_onnx(bundle, args.out, int8=args.int8)
-        print(f"{args.out}: {written['bytes'] / 1e6:.1f} MB ONNX, {'int8 MatMuls' if args.int8 else 'fp32'}", file=sys.stderr)
+        kind = f"int8 MatMuls, {'signed weights (for a CPU with VNNI)' if written['weights'] == 's8' else 'unsigned weights'}"
+        print(f"{args.out}: {written['bytes'] / 1e6:.1f} MB ONNX, {kind if args.int8 else 'fp32'}", file=sys.stderr)
         return 0
     stored = export_compact(bundle, args.base or "whisper-base", args.out, rank=args.rank)
     print(f"{args.out}: {stored['bytes'] / 1e6:.1f} MB, relative to {stored['base']}: {stored['stored']} tensors stored "

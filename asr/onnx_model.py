@@ -7,7 +7,12 @@ The export takes dynamic batch and length and always builds the padding mask,
 so a padded batch gives each input the frames it gets alone, as in PyTorch.
 Dynamic int8 quantization of the MatMuls (weights int8 per tensor, activations
 quantized per call) is what ONNX Runtime runs fastest on a CPU with VNNI; the
-convolutions, layer norms and softmax stay fp32. The file is self-contained:
+convolutions, layer norms and softmax stay fp32. Weights are signed where the
+exporting CPU has VNNI and unsigned where it has not: without VNNI, ONNX
+Runtime's unsigned-by-signed kernel saturates its 16-bit sums (on a tiny model,
+log-probabilities off by up to 0.47 against 0.02 unsigned, measured on an
+AVX2-only EPYC), so an export made for VNNI warns when it is loaded on a CPU
+without it. The file is self-contained:
 the vocabulary, frontend and language travel in its metadata, as in a
 checkpoint's header. `OnnxModel` stands where a PyTorch model stands in
 `asr.transcribe.Transcriber`, so decoding, streaming and serving are the same.
@@ -18,12 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from asr.checkpoint import METADATA_KEY, ModelBundle, bundle_from_header, bundle_header
+from asr.cpu import cpu_has_vnni
 from asr.files import atomic_path, sha256_file
 
 INPUTS, OUTPUTS = ("features", "feature_lengths"), ("log_probs", "lengths")
@@ -39,9 +46,19 @@ def _require():
     return onnx, onnxruntime
 
 
-def export_onnx(bundle: ModelBundle, path: str | Path, int8: bool = True) -> dict:
-    """Write `bundle` as an ONNX model (int8 MatMuls unless `int8` is False); returns what was written."""
+def int8_weights_for_this_cpu() -> str:
+    """"s8" (signed int8 weights) on a CPU with VNNI, "u8" on one without: see the module's docstring."""
+    return "s8" if cpu_has_vnni() else "u8"
+
+
+def export_onnx(bundle: ModelBundle, path: str | Path, int8: bool = True, weights: str | None = None) -> dict:
+    """Write `bundle` as an ONNX model (int8 MatMuls unless `int8` is False); returns what was written.
+
+    `weights` "s8" or "u8": the int8 weight type (None: the one for this CPU, `int8_weights_for_this_cpu`)."""
     onnx, _ = _require()
+    weights = (weights or int8_weights_for_this_cpu()) if int8 else None
+    if weights not in (None, "s8", "u8"):
+        raise ValueError(f"int8 weights are s8 or u8, not {weights!r}")
 
     if bundle.architecture != "whisper-encoder-ctc":
         raise ValueError(f"only whisper-encoder-ctc models are exported to ONNX, not {bundle.architecture}")
@@ -64,13 +81,14 @@ def export_onnx(bundle: ModelBundle, path: str | Path, int8: bool = True) -> dic
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             final = Path(scratch) / "model.int8.onnx"
-            quantize_dynamic(str(plain), str(final), op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
+            quantize_dynamic(str(plain), str(final), op_types_to_quantize=["MatMul"],
+                             weight_type=QuantType.QInt8 if weights == "s8" else QuantType.QUInt8)
         graph = onnx.load(str(final))
-        header = {**bundle_header(bundle), "onnx": {"int8": int8}}
+        header = {**bundle_header(bundle), "onnx": {"int8": int8, "weights": weights}}
         graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(header))
         with atomic_path(path) as partial:
             onnx.save(graph, str(partial))
-    return {"int8": int8, "bytes": path.stat().st_size}
+    return {"int8": int8, "weights": weights, "bytes": path.stat().st_size}
 
 
 class OnnxModel:
@@ -117,6 +135,11 @@ def load_onnx(path: str | Path) -> ModelBundle:
     if METADATA_KEY not in metadata:
         raise ValueError(f"{path}: not an ONNX export of Transfer ASR (no {METADATA_KEY!r} metadata); make one with `asr export --onnx`")
     header = json.loads(metadata[METADATA_KEY])
+    if header["onnx"].get("weights", "s8" if header["onnx"]["int8"] else None) == "s8" and not cpu_has_vnni():
+        # Exports from before the weight type was recorded are signed.
+        warnings.warn(f"{path}: its int8 weights are signed, made for a CPU with VNNI; this CPU has none, so ONNX Runtime's "
+                      f"sums saturate and accuracy suffers. Export it here again (asr export --onnx), or use --backend torch.",
+                      RuntimeWarning, stacklevel=2)
     bundle = bundle_from_header(header)
     bundle.model = OnnxModel(path)
     return bundle
@@ -126,7 +149,7 @@ def cached_onnx(checkpoint: str | Path, bundle: ModelBundle) -> Path:
     """The int8 ONNX export of a checkpoint, made once and kept in the cache, keyed by the checkpoint's content."""
     from asr.pretrained import cache_dir
 
-    key = hashlib.sha256(f"{sha256_file(checkpoint)} int8 v1".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{sha256_file(checkpoint)} int8 {int8_weights_for_this_cpu()} v2".encode()).hexdigest()[:24]
     path = cache_dir() / "onnx" / f"{Path(checkpoint).stem}-{key}.int8.onnx"
     if not path.is_file():
         export_onnx(bundle, path, int8=True)

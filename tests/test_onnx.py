@@ -1,5 +1,7 @@
 """The int8 CPU backend: ONNX export, agreement with PyTorch on padded batches, and backend selection."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -24,7 +26,7 @@ def features(lengths: list[int], n_mels: int = 80) -> tuple[torch.Tensor, torch.
 @pytest.mark.parametrize("int8", [False, True])
 def test_the_onnx_export_gives_pytorchs_frames_on_padded_and_unpadded_inputs(tmp_path, int8):
     bundle = tiny_bundle()
-    export_onnx(bundle, tmp_path / "m.onnx", int8=int8)
+    export_onnx(bundle, tmp_path / "m.onnx", int8=int8)  # int8: the weight type for this CPU
     onnx_model = load_onnx(tmp_path / "m.onnx").model
     assert isinstance(onnx_model, OnnxModel)
     tolerance = 0.1 if int8 else 1e-4  # int8 MatMuls round; fp32 is the same arithmetic
@@ -62,3 +64,26 @@ def test_backend_selection_and_the_export_command(tmp_path, capsys, monkeypatch)
     assert "onnx int8 on cpu" in capsys.readouterr().err
     assert main(["transcribe", str(audio), "--model", str(checkpoint), "--backend", "onnx", "--output-dir", str(tmp_path)]) == 0
     assert "onnx int8" in capsys.readouterr().err
+
+
+def test_int8_weights_are_signed_on_a_cpu_with_vnni_unsigned_without_and_a_signed_export_warns_there(tmp_path, monkeypatch):
+    bundle = tiny_bundle()
+    monkeypatch.setattr("asr.onnx_model.cpu_has_vnni", lambda: True)
+    assert export_onnx(bundle, tmp_path / "s8.onnx")["weights"] == "s8"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_onnx(tmp_path / "s8.onnx")  # made for this CPU
+    monkeypatch.setattr("asr.onnx_model.cpu_has_vnni", lambda: False)
+    assert export_onnx(bundle, tmp_path / "u8.onnx")["weights"] == "u8"
+    with pytest.warns(RuntimeWarning, match="signed, made for a CPU with VNNI.*asr export --onnx"):
+        load_onnx(tmp_path / "s8.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        unsigned = load_onnx(tmp_path / "u8.onnx").model
+    # Unsigned weights agree with PyTorch on any CPU: no saturating kernel runs them.
+    batch, lengths = features([300, 170])
+    with torch.no_grad():
+        reference, _ = bundle.model(batch, lengths)
+    torch.testing.assert_close(unsigned(batch, lengths)[0], reference, atol=0.1, rtol=0)
+    with pytest.raises(ValueError, match="s8 or u8"):
+        export_onnx(bundle, tmp_path / "x.onnx", weights="s4")
