@@ -40,6 +40,8 @@ SETTINGS = {
     "onnx": "--backend onnx",
     "chunk-160-onnx": "--chunk-ms 160 --backend onnx",
     "chunk-320-onnx": "--chunk-ms 320 --backend onnx",
+    "chunk-640-onnx": "--chunk-ms 640 --backend onnx",
+    "chunk-640-context-960-onnx": "--chunk-ms 640 --left-context-ms 960 --backend onnx",
 }
 
 

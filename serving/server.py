@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -112,7 +113,8 @@ async def start_server(models: list[tuple[str, Transcriber]], options: ServerOpt
     served: dict[str, Model] = {}
     batchers = []
     for name, transcriber in models:
-        _warm_up(transcriber, options.chunking)
+        window_seconds = _warm_up(transcriber, options.chunking)
+        _report_stream_capacity(name, window_seconds, options.chunking)
         batcher = Batcher(transcriber, options.batching, inference, metrics)
         batcher.start()
         batchers.append(batcher)
@@ -149,10 +151,29 @@ def listen_host(listen: str) -> str:
     return listen.rsplit(":", 1)[0].strip("[]")
 
 
-def _warm_up(transcriber: Transcriber, chunking: ChunkingOptions) -> None:
-    """One window through the model, so the first stream does not pay for allocator and kernel set-up."""
+def _warm_up(transcriber: Transcriber, chunking: ChunkingOptions) -> float:
+    """One window through the model, so the first stream does not pay for allocator and kernel set-up; then a
+    second, timed: the seconds one streaming window takes here."""
     samples = transcriber.sample_rate * chunking.window_ms // 1000
-    window_log_probs(transcriber, [Window(torch.zeros(samples), 0, None, 0)])
+    window = Window(torch.zeros(samples), 0, None, 0)
+    window_log_probs(transcriber, [window])
+    started = time.perf_counter()
+    window_log_probs(transcriber, [window])
+    return time.perf_counter() - started
+
+
+def _report_stream_capacity(name: str, window_seconds: float, chunking: ChunkingOptions) -> None:
+    """How many real-time streams one window's pass leaves room for, before batching; a warning below one.
+
+    Measured on an AVX2-only CPU in fp32, the defaults' 2.7-s window took longer than its 160-ms chunk, so no
+    stream kept up (bench/results/stream_sweep-avx2.json): better said at start than found by a client."""
+    streams = chunking.chunk_ms / 1000 / window_seconds
+    print(f"model {name}: one {chunking.window_ms}-ms streaming window takes {1000 * window_seconds:.0f} ms per "
+          f"{chunking.chunk_ms}-ms chunk: room for about {streams:.1f} real-time streams before batching", file=sys.stderr, flush=True)
+    if streams < 1:
+        print(f"warning: model {name} cannot keep up with even one real-time stream at these settings; a longer "
+              f"--chunk-ms, a shorter --left-context-ms, or --backend onnx on a CPU without native bf16 "
+              f"(serving/README.md) does less work per chunk", file=sys.stderr, flush=True)
 
 
 def serve(model_specs: list[str | Path], device: str, options: ServerOptions,

@@ -607,3 +607,17 @@ def test_interim_words_arrive_before_the_lookahead_with_early_interim(make_serve
         assert any(text.startswith("ab") for text in before_lookahead), interims
     else:
         assert before_lookahead == []  # the lookahead had to arrive first
+
+
+def test_the_server_says_at_start_how_many_real_time_streams_a_window_leaves_room_for_and_warns_below_one(capsys):
+    from serving.server import _report_stream_capacity
+
+    chunking = ChunkingOptions(chunk_ms=160, left_context_ms=1600, lookahead_ms=960)
+    _report_stream_capacity("de", 0.040, chunking)
+    err = capsys.readouterr().err
+    assert "one 2720-ms streaming window takes 40 ms per 160-ms chunk: room for about 4.0 real-time streams" in err
+    assert "warning" not in err
+    _report_stream_capacity("de", 0.184, chunking)  # fp32 on an AVX2-only CPU, measured
+    err = capsys.readouterr().err
+    assert "room for about 0.9 real-time streams" in err
+    assert "warning: model de cannot keep up with even one real-time stream" in err and "--chunk-ms" in err
