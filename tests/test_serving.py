@@ -348,14 +348,13 @@ def test_cancellation_and_deadlines_free_the_stream(make_server):
 
 
 class BrokenModel(torch.nn.Module):
-    """Passes the server's warm-up, then fails every forward pass."""
+    """Passes the server's warm-up; fails every forward pass once `broken` is set."""
 
-    warmed_up = False
+    broken = False
 
     def forward(self, features, feature_lengths):
-        if self.warmed_up:
+        if self.broken:
             raise RuntimeError("CUDA out of memory (pretend)")
-        self.warmed_up = True
         return torch.zeros(features.shape[0], (features.shape[-1] + 1) // 2, len(VOCABULARY)), (feature_lengths + 1) // 2
 
     @staticmethod
@@ -367,6 +366,7 @@ def test_a_failed_forward_pass_ends_its_streams_with_internal_and_the_server_goe
     bundle = tone_bundle()
     bundle.model = BrokenModel()
     server = make_server(bundle=bundle)
+    bundle.model.broken = True
     _, code, details = collect(server.stub, [config()] + audio(pcm16(UTTERANCES)))
     assert code == Code.INTERNAL and "CUDA out of memory (pretend)" in details
     assert server.stub.ListModels(pb.ListModelsRequest()).models[0].name == "tone"
