@@ -54,7 +54,8 @@ def main() -> None:
     normalizer = get_normalizer("auto", test_set.language)
     systems = [CheckpointSystem(args.model, "torch fp32 (greedy)", device="cpu", batch_size=args.batch_size, precision="fp32")]
     skipped = {}
-    if cpu_has_native_bf16():
+    native_bf16 = cpu_has_native_bf16()
+    if native_bf16:
         systems.append(CheckpointSystem(args.model, "torch bf16 (greedy)", device="cpu", batch_size=args.batch_size, precision="bf16"))
     else:  # emulated, it would take hours and measure nothing a user would run
         skipped["torch bf16 (greedy)"] = "this CPU has no native bf16 (avx512_bf16 or amx_bf16)"
@@ -88,7 +89,7 @@ def main() -> None:
         "model": args.model,
         "test_set": {"manifest": args.manifest, "utterances": len(test_set.utterances), "audio_seconds": round(test_set.audio_seconds, 1)},
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "native_bf16": cpu_has_native_bf16(),
+                    "torch": torch.__version__, "native_bf16": native_bf16,
                     "load_average_1min_at_end": round(os.getloadavg()[0], 2)},
         "results": rows,
         "skipped": skipped,

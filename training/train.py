@@ -109,19 +109,20 @@ def train(config: TrainConfig) -> Path:
         raise ValueError("gradual unfreezing (--unfreeze-every) is not supported with several processes")
     ddp_model = DistributedDataParallel(model) if world_size > 1 else model
 
-    use_bf16 = resolve_precision(config.precision, device) == "bf16"
+    precision = resolve_precision(config.precision, device)
+    use_bf16 = precision == "bf16"
     log = JsonLog(out_dir) if main_process else None
     if main_process:
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         speakers = len({u.speaker for u in utterances if u.speaker})
         log.write(event="start", step=progress_state["step"], utterances=len(utterances), speakers=speakers,
                   train_hours=sum(u.duration for u in utterances) / 3600, trainable_parameters=trainable, world_size=world_size,
-                  precision="bf16" if use_bf16 else "fp32")
+                  precision=precision)
         print(
             f"training {bundle.metadata['init']} -> {out_dir}: {len(utterances)} utterances, {speakers} speakers, "
             f"{sum(u.duration for u in utterances) / 3600:.2f} h, {len(vocabulary)} tokens, {trainable / 1e6:.1f} M "
             f"trainable parameters, {frozen_layers(progress_state['step'])} layers frozen, {world_size} process(es) on {device}, "
-            f"{'bf16' if use_bf16 else 'fp32'}"
+            f"{precision}"
         )
 
     p = progress_state
