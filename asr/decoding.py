@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,19 +150,19 @@ def flashlight_decoder():
     return decoder
 
 
-def lexicon_decoder(words: list[str], vocabulary: Vocabulary, language_model, options: DecodeOptions,
-                    lm_weight: float, word_score: float, outside_lm: list[str] = ()):
-    """torchaudio's lexicon-constrained CTCDecoder over `words` and `outside_lm` (those the model's alphabet
-    spells), with `language_model`: a KenLM file's path or a flashlight LM object such as BoostedLM. The words
-    of `outside_lm` are known not to be the LM's (an LM folder's dictionary): each gets <unk>'s score without
-    asking the LM, which for a 334,000-word German dictionary saves a third of a second.
+def lexicon_searches(words: list[str], vocabulary: Vocabulary, language_model, options: DecodeOptions,
+                     lm_weight: float, word_score: float, outside_lm: list[str] = ()):
+    """A function that makes lexicon-constrained searches over `words` and `outside_lm` (those the model's alphabet
+    spells), with `language_model`: a KenLM file's path or a BoostedLM. Each search is its own torchaudio CTCDecoder;
+    all share one trie and one KenLM model. The words of `outside_lm` are known not to be the LM's (an LM folder's
+    dictionary): each gets <unk>'s score without asking the LM, which for a 334,000-word German dictionary saves a
+    third of a second.
 
     torchaudio's `ctc_decoder(lexicon=FILE)` copies the lexicon between C++ and Python dicts twice and makes
     a dozen Python-to-C++ calls a word to fill its trie: 10 to 13 s for a 365,000-word dictionary on this
-    project's CPU (bench/lm_load.py). Built here from lists, one call a word, the same trie and decoder take under 2 s."""
+    project's CPU (bench/lm_load.py). Built here from lists, one call a word, the same trie takes under 2 s."""
     from flashlight.lib.text.decoder import CriterionType, LexiconDecoder, LexiconDecoderOptions, SmearingMode, Trie
     from flashlight.lib.text.dictionary import Dictionary
-    from torchaudio.models.decoder import CTCDecoder
 
     tokens_dict = Dictionary(list(vocabulary.tokens))
     scored = lm_folder.spellable_words(words, vocabulary)
@@ -188,17 +187,45 @@ def lexicon_decoder(words: list[str], vocabulary: Vocabulary, language_model, op
         score = language_model.score(start, i)[1] if i <= len(scored) else unknown_score
         trie.insert([*map(ord, word.translate(spelling)), silence], i, score)
     trie.smear(SmearingMode.MAX)  # a prefix carries the best score of the words it starts, as torchaudio does
-
-    decoder = CTCDecoder.__new__(CTCDecoder)  # torchaudio's decoding and results; its lexicon loading is what is replaced
-    decoder.nbest, decoder.word_dict, decoder.tokens_dict = options.nbest, word_dict, tokens_dict
-    decoder.blank = vocabulary.blank_id
-    decoder.lm = language_model  # kept alive: the C++ decoder holds only a reference
     decoder_options = LexiconDecoderOptions(
         beam_size=options.beam_size, beam_size_token=len(vocabulary.tokens), beam_threshold=options.beam_threshold,
         lm_weight=lm_weight, word_score=word_score, unk_score=float("-inf"), sil_score=0.0, log_add=False,
         criterion_type=CriterionType.CTC,
     )
-    decoder.decoder = LexiconDecoder(decoder_options, trie, language_model, silence, vocabulary.blank_id, 0, [], False)
+
+    def new_search():
+        lm = language_model.fresh() if isinstance(language_model, BoostedLM) else language_model
+        decoder = _torchaudio_decoder(options.nbest, word_dict, tokens_dict, vocabulary.blank_id, lm)
+        decoder.decoder = LexiconDecoder(decoder_options, trie, lm, silence, vocabulary.blank_id, 0, [], False)
+        return decoder
+
+    return new_search
+
+
+def lexicon_free_searches(vocabulary: Vocabulary, language_model, options: DecodeOptions, lm_weight: float, word_score: float):
+    """A function that makes beam searches over any character sequence, with `language_model`: a character-level
+    BoostedLM or None. Each search is its own torchaudio CTCDecoder."""
+    ctc_decoder = flashlight_decoder().ctc_decoder
+
+    def new_search():
+        return ctc_decoder(
+            lexicon=None, tokens=list(vocabulary.tokens),
+            lm=language_model.fresh() if language_model is not None else None,
+            nbest=options.nbest, beam_size=options.beam_size, beam_threshold=options.beam_threshold,
+            lm_weight=lm_weight, word_score=word_score, blank_token=vocabulary.tokens[vocabulary.blank_id],
+            sil_token=WORD_DELIMITER, unk_word=UNK_WORD,
+        )
+
+    return new_search
+
+
+def _torchaudio_decoder(nbest: int, word_dict, tokens_dict, blank: int, language_model):
+    """torchaudio's CTCDecoder (its online decoding and results) around a flashlight decoder the caller sets."""
+    from torchaudio.models.decoder import CTCDecoder
+
+    decoder = CTCDecoder.__new__(CTCDecoder)  # its lexicon loading is what lexicon_searches replaces
+    decoder.nbest, decoder.word_dict, decoder.tokens_dict, decoder.blank = nbest, word_dict, tokens_dict, blank
+    decoder.lm = language_model  # kept alive: the C++ decoder holds only a reference
     return decoder
 
 
@@ -218,15 +245,12 @@ class BeamDecoder:
     """
 
     def __init__(self, vocabulary: Vocabulary, options: DecodeOptions):
-        ctc_decoder = flashlight_decoder().ctc_decoder  # checks that flashlight-text is there
-
+        flashlight_decoder()  # checks that flashlight-text is there
         self.vocabulary = vocabulary
         self.options = options
-        self._lock = threading.Lock()
         weights = lm_folder.read_weights(options.lm_dir) if options.lm_dir else lm_folder.LMWeights(lm_weight=0.0)
         lm_weight = weights.lm_weight if options.lm_weight is None else options.lm_weight
         word_score = weights.word_score if options.word_score is None else options.word_score
-        tokens = list(vocabulary.tokens)
         lexicon_words = []
         if options.lm_dir:
             lexicon_words = lm_folder.lm_words(options.lm_dir)
@@ -239,50 +263,25 @@ class BeamDecoder:
             else:
                 # Lexicon-free: the LM sees characters, and a phrase is its characters with word delimiters.
                 lm_weight = 1.0
-                language_model = BoostedLM(tokens, options.boosts, lm_weight, characters=True)
+                language_model = BoostedLM(list(vocabulary.tokens), options.boosts, lm_weight, characters=True)
         elif options.lm_dir:
             language_model = str(lm_folder.lm_path(options.lm_dir))
         if options.lm_dir:
-            self._decoder = lexicon_decoder(lexicon_words, vocabulary, language_model, options, lm_weight, word_score,
-                                            outside_lm=lm_folder.dictionary_words(options.lm_dir))
+            self._new_search = lexicon_searches(lexicon_words, vocabulary, language_model, options, lm_weight, word_score,
+                                                outside_lm=lm_folder.dictionary_words(options.lm_dir))
         else:
-            self._decoder = ctc_decoder(
-                lexicon=None,
-                tokens=tokens,
-                lm=language_model,
-                nbest=options.nbest,
-                beam_size=options.beam_size,
-                beam_threshold=options.beam_threshold,
-                lm_weight=lm_weight,
-                word_score=word_score,
-                blank_token=vocabulary.tokens[vocabulary.blank_id],
-                sil_token=WORD_DELIMITER,
-                unk_word=UNK_WORD,
-            )
+            self._new_search = lexicon_free_searches(vocabulary, language_model, options, lm_weight, word_score)
+
+    def search(self) -> BeamSearch:
+        """A search of one utterance whose frames come in pieces (`BeamSearch.step`); each has its own state."""
+        return BeamSearch(self, self._new_search())
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor, seconds_per_frame: float) -> list[Hypothesis]:
-        emissions = log_probs.detach().float().cpu().contiguous()
-        lengths = torch.as_tensor(lengths).cpu()
-        # Flashlight's decoder (and BoostedLM) hold one search's state: one search at a time,
-        # whichever thread asks (the server's streams and whole-file requests share a model).
-        with self._lock:
-            results = self._decoder(emissions, lengths)
         hypotheses = []
-        for b, nbest in enumerate(results):
-            frames = emissions[b, : int(lengths[b])]
-            # Flashlight's paths start at the search's root, a word delimiter before frame 0,
-            # so the decoder's timesteps are one ahead of the frames.
-            ranked = [
-                self._hypothesis(h, [max(0, t - 1) for t in h.timesteps.tolist()], frames, seconds_per_frame)
-                for h in nbest
-            ]
-            distinct: dict[str, Hypothesis] = {}
-            for hypothesis in ranked:  # best first: each text keeps its best-scored path, in rank order
-                distinct.setdefault(hypothesis.text, hypothesis)
-            ranked = list(distinct.values())
-            if not ranked:
-                ranked = [Hypothesis("", [], float("-inf"))]
-            hypotheses.append(dataclasses.replace(ranked[0], alternatives=tuple(ranked[1:])))
+        for b in range(log_probs.shape[0]):
+            search = self.search()
+            search.step(log_probs[b, : int(lengths[b])])
+            hypotheses.append(search.result(seconds_per_frame))
         return hypotheses
 
     def _hypothesis(self, result, timesteps: list[int], frames: torch.Tensor, seconds_per_frame: float) -> Hypothesis:
@@ -314,6 +313,46 @@ class BeamDecoder:
             # only the decoder's words count.
             words = words[: len(result.words)]
         return Hypothesis(" ".join(w.word for w in words), words, float(result.score))
+
+
+class BeamSearch:
+    """One utterance's beam search, fed its frames in order, in pieces of any size; `result` ends it.
+
+    Searching the frames as they come gives the same result as one search of
+    them all, and spreads its cost: a stream's utterance ends without a search
+    of its whole length (100 to 300 ms for 5 s of German on a 2-core CPU, with
+    the LM and a 500-wide beam), during which flashlight holds the GIL and a
+    server's event loop would serve no other stream.
+    """
+
+    def __init__(self, beam: BeamDecoder, decoder):
+        self._beam = beam
+        self._decoder = decoder
+        self._frames: list[torch.Tensor] = []
+        decoder.decode_begin()
+
+    def step(self, log_probs: torch.Tensor) -> None:
+        """Search on through the next (frames, vocab) log-probabilities."""
+        emissions = log_probs.detach().float().cpu().contiguous()
+        if len(emissions):
+            self._decoder.decode_step(emissions)
+            self._frames.append(emissions)
+
+    def result(self, seconds_per_frame: float) -> Hypothesis:
+        """The best hypothesis of all the frames stepped through, its runners-up in `alternatives`; ends the search."""
+        self._decoder.decode_end()
+        frames = torch.cat(self._frames) if self._frames else torch.zeros(0, len(self._beam.vocabulary))
+        # Flashlight's paths start at the search's root, a word delimiter before frame 0,
+        # so the decoder's timesteps are one ahead of the frames.
+        ranked = [
+            self._beam._hypothesis(h, [max(0, t - 1) for t in h.timesteps.tolist()], frames, seconds_per_frame)
+            for h in self._decoder.get_final_hypothesis()
+        ]
+        distinct: dict[str, Hypothesis] = {}
+        for hypothesis in ranked:  # best first: each text keeps its best-scored path, in rank order
+            distinct.setdefault(hypothesis.text, hypothesis)
+        ranked = list(distinct.values()) or [Hypothesis("", [], float("-inf"))]
+        return dataclasses.replace(ranked[0], alternatives=tuple(ranked[1:]))
 
 
 UNK_WORD = "<unk>"

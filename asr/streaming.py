@@ -18,10 +18,12 @@ the little state streaming needs: the audio a future window still reads, the
 frames of the word still being spoken, and the endpointer's counters.
 
 With a beam-search decoder (`asr.decoding.BeamDecoder`, an n-gram LM and
-boosts), a stream's decoder state is the open utterance's frames: no word is
-closed at a word break, since the LM scores each word in the context of the
-ones before it. The utterance is beam-searched when a pause or the end of the
-stream ends it; interim results stay greedy, so they cost no search.
+boosts), a stream's decoder state is the open utterance's frames and its
+search: no word is closed at a word break, since the LM scores each word in
+the context of the ones before it. The search goes on with each window's
+frames (`asr.decoding.BeamSearch`), and its words are final when a pause or
+the end of the stream ends the utterance; interim results stay greedy, so they
+cost no search.
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ class Stream:
         # Interim words from a chunk as soon as it has arrived, without waiting for its lookahead.
         self.early_interim = early_interim
         self._early_until = 0  # the audio received at the last early look (samples)
-        self.search = search  # a beam decoder for final words; None: greedy
+        self.search = search  # a BeamDecoder for final words; None: greedy
         self.sample_rate = sample_rate
         self.chunking = chunking
         self.endpointing = endpointing
@@ -327,6 +329,8 @@ class Stream:
         self._tail_start = 0  # stream frame index of _tail[0]
         self._has_speech = False
         self._quiet_frames = 0
+        self._utterance_search = None  # with a beam decoder: the open utterance's search, from its first emitting frame
+        self._searched = 0  # tail frames the search has seen
 
     def _non_speech(self, window: Window, log_probs: torch.Tensor) -> list[bool]:
         probs = log_probs.float().exp()
@@ -348,7 +352,14 @@ class Stream:
         self._tail = torch.cat([self._tail, log_probs.float()])
         self._drop_silent_lead()
         if self.search is not None:
-            return  # the whole utterance is searched when it ends
+            # No word is final before the utterance ends; the search goes on through the tail's new frames.
+            # (A searched tail starts with an emitting frame, so _drop_silent_lead never cuts what it has seen.)
+            if len(self._tail) > self._searched:
+                if self._utterance_search is None:
+                    self._utterance_search = self.search.search()
+                self._utterance_search.step(self._tail[self._searched :])
+                self._searched = len(self._tail)
+            return
         ids = self._tail.argmax(dim=-1)
         delimiter = self.vocabulary.delimiter_id
         # The last place where a word break ends: every word before it is closed.
@@ -376,21 +387,18 @@ class Stream:
     def _utterance_result(self) -> tuple[list[Word], float, tuple[tuple[str, float], ...]]:
         """The open utterance's words, the best's score and the runners-up (beam search with nbest > 1)."""
         if self.search is not None:
-            if not len(self._tail):
+            if self._utterance_search is None:
                 return [], 0.0, ()
-            hypothesis = self._hypothesis(self._tail, self._tail_start, self.search)
+            hypothesis = self._moved(self._utterance_search.result(self.frame_seconds), self._tail_start)
             return hypothesis.words, hypothesis.score, tuple((h.text, h.score) for h in hypothesis.alternatives)
         return self._closed_words + self._open_words(), 0.0, ()
 
-    def _decode(self, log_probs: torch.Tensor, first_frame: int, search=None) -> list[Word]:
-        return self._hypothesis(log_probs, first_frame, search).words
+    def _decode(self, log_probs: torch.Tensor, first_frame: int) -> list[Word]:
+        (hypothesis,) = greedy_decode(log_probs[None], torch.tensor([len(log_probs)]), self.vocabulary, self.frame_seconds)
+        return self._moved(hypothesis, first_frame).words
 
-    def _hypothesis(self, log_probs: torch.Tensor, first_frame: int, search=None) -> Hypothesis:
-        lengths = torch.tensor([len(log_probs)])
-        if search is None:
-            (hypothesis,) = greedy_decode(log_probs[None], lengths, self.vocabulary, self.frame_seconds)
-        else:
-            (hypothesis,) = search(log_probs[None], lengths, self.frame_seconds)
+    def _moved(self, hypothesis: Hypothesis, first_frame: int) -> Hypothesis:
+        """`hypothesis` of frames that start at the stream's `first_frame`, its words' times moved there."""
         # Back to frame indices and shifted there, so times equal batch decoding's to the last bit.
         def moved(seconds: float) -> float:
             return (first_frame + round(seconds / self.frame_seconds)) * self.frame_seconds

@@ -3,7 +3,7 @@
 Three ways, in one run on the same LM folders: this project's decoder with the
 LM's words and its dictionary (the shipped default), the same without the
 dictionary, and torchaudio's own `ctc_decoder(lexicon=FILE)` over the same
-words (the peer; `asr.decoding.lexicon_decoder` says why it is not used).
+words (the peer; `asr.decoding.lexicon_searches` says why it is not used).
 
     python bench/lm_load.py [--models de,it,es] [--repeats 3] [--out bench/results/lm_load-cpu.json]
 """

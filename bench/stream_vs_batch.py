@@ -10,8 +10,12 @@ decoded side by side, their windows batched as the server batches them.
 With --server, the chosen setting is also run through a real gRPC server
 (in this process, on loopback) to show the service gives the same transcripts.
 
-    python bench/stream_vs_batch.py --model runs/demo/whisper-base-de.safetensors \\
-        --manifest data/synth-de/test.jsonl --server --out bench/results/stream_vs_batch-cpu.json
+The model runs and decodes as `asr transcribe` and `asr serve` run it: a
+shipped model by name with its own decoding (beam search with its LM where it
+has one), at --precision, on --backend.
+
+    python bench/stream_vs_batch.py --model de --manifest data/synth-de/test.jsonl --server \\
+        --out bench/results/stream_vs_batch-cpu.json
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -28,10 +31,13 @@ import grpc
 import torch
 
 from asr.audio import load_audio
+from asr.cli import add_decode_arguments, add_model_arguments, decode_options
 from asr.corpora.manifest import read_manifest
-from eval.scoring import score
+from asr.registry import resolve_model
 from asr.streaming import ChunkingOptions, EndpointOptions, Stream, window_log_probs
 from asr.transcribe import Transcriber
+from eval.report import describe_machine
+from eval.scoring import score
 
 # (chunk, left context, lookahead) in ms: the default first, then one axis at a time.
 SETTINGS = [
@@ -113,7 +119,8 @@ async def server_transcripts(transcriber: Transcriber, waves: list[torch.Tensor]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="checkpoint")
+    add_model_arguments(parser)
+    add_decode_arguments(parser)
     parser.add_argument("--manifest", required=True, help="test manifest (.jsonl)")
     parser.add_argument("--limit", type=int, help="first N utterances only")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
@@ -124,7 +131,9 @@ def main() -> None:
     args = parser.parse_args()
 
     utterances = list(read_manifest(args.manifest))[: args.limit]
-    transcriber = Transcriber(args.model, device=args.device)
+    model = resolve_model(args.model)
+    transcriber = Transcriber(model.checkpoint, device=args.device, decoding=decode_options(args, model.lm_dir),
+                              precision=args.precision, backend=args.backend)
     waves = [load_audio(u.audio_filepath, transcriber.sample_rate) for u in utterances]
     references = [u.text for u in utterances]
     audio_seconds = sum(len(w) for w in waves) / transcriber.sample_rate
@@ -132,6 +141,7 @@ def main() -> None:
     batch = [t.text for t in transcriber.transcribe(waves)]
     batch_wall = time.perf_counter() - started
     settings = [tuple(map(int, s.split("/"))) for s in args.settings.split(",")] if args.settings else SETTINGS
+    print(f"model {model.name}, decoding: {transcriber.decoding.label}, {transcriber.backend} {transcriber.precision}")
     print(f"{len(waves)} utterances, {audio_seconds:.0f} s; batch: WER {wer(references, batch)['wer']:.4f} against the references")
     print("| chunk | left context | lookahead | encoder s per audio s | WER stream vs batch | WER stream vs ref | WER batch vs ref | CER stream vs ref | CER batch vs ref | identical | wall s |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -162,9 +172,11 @@ def main() -> None:
         )
     report = {
         "command": "python bench/stream_vs_batch.py " + " ".join(os.sys.argv[1:]),
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        + (torch.cuda.get_device_name(0) if transcriber.device.type == "cuda" else "no GPU"),
+        "machine": describe_machine(),
         "model": args.model,
+        "decoding": transcriber.decoding.label,
+        "backend": transcriber.backend,
+        "precision": transcriber.precision,
         "manifest": args.manifest,
         "utterances": len(waves),
         "audio_seconds": round(audio_seconds, 1),

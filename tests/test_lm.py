@@ -169,6 +169,27 @@ def test_boosting_makes_a_misrecognised_phrase_come_out(lm_dir, with_lm):
     assert decode(DecodeOptions(**base, boosts=(Boost("hello world", 3.0),)), log_probs).text == "the kat sat"
 
 
+@pytest.mark.parametrize("with_lm", [True, False], ids=["lexicon+lm", "lexicon-free"])
+def test_a_search_fed_in_pieces_equals_one_search_and_searches_interleave(lm_dir, with_lm):
+    base = {"method": "beam", "lm_dir": str(lm_dir)} if with_lm else {"method": "beam", "lexicon_free": True}
+    beam = BeamDecoder(VOCAB, DecodeOptions(**base, nbest=3, beam_size=10, boosts=(Boost("the cat"),)))
+    cat = emissions(spell("the kat sat", c4={"k": 0.6, "c": 0.3}))[0]
+    hello = emissions(spell("hello world", c8={"e": 0.5, "r": 0.4}))[0]
+    whole = [beam(x[None], torch.tensor([len(x)]), SPF)[0] for x in (cat, hello)]
+    assert whole[0].text == "the cat sat" and whole[0].alternatives  # the boost works; runners-up to compare
+    # Two utterances searched in pieces, their steps interleaved, as a server's streams do on one decoder.
+    searches = [beam.search(), beam.search()]
+    for first in range(0, len(cat), 5):
+        for search, frames in zip(searches, (cat, hello)):
+            search.step(frames[first : first + 5])
+    pieces = [search.result(SPF) for search in searches]
+    for got, expected in zip(pieces, whole):
+        assert got.text == expected.text and got.score == pytest.approx(expected.score)
+        assert [(w.word, w.start, w.end) for w in got.words] == [(w.word, w.start, w.end) for w in expected.words]
+        # Paths of equal score come in no set order, so which of them make the n-best list's tail is not set either.
+        assert [a.score for a in got.alternatives] == pytest.approx([a.score for a in expected.alternatives])
+
+
 def test_boosts_parse_from_flags_and_files(tmp_path):
     assert parse_boosts(["Frau Holle:8", "kat"]) == (Boost("frau holle", 8.0), Boost("kat", 5.0))
     (tmp_path / "b.txt").write_text("# names\nfrau  holle:2.5\n\nkat  # the animal\n")
@@ -308,8 +329,8 @@ def test_server_streams_and_recognizes_with_beam_search(monkeypatch):
     # The tone model's frames are certain, so a lexicon-free beam must find what greedy finds.
     beam = DecodeOptions(method="beam", lexicon_free=True, beam_size=8)
     searches = []
-    search = BeamDecoder.__call__
-    monkeypatch.setattr(BeamDecoder, "__call__", lambda self, *args: searches.append(1) or search(self, *args))
+    search = BeamDecoder.search
+    monkeypatch.setattr(BeamDecoder, "search", lambda self: searches.append(1) or search(self))
     server = ts.ServerThread(ServerOptions(listen="127.0.0.1:0", chunking=ts.CHUNKING, batching=BatchOptions(max_wait_ms=5), limits=ts.UNLIMITED),
                              decoding=beam)
     try:

@@ -73,6 +73,13 @@ class BoostedLM(CTCDecoderLM):
             self.model, self.new_state = kenlm.Model(str(kenlm_path)), kenlm.State
         self.states: dict = {}
 
+    def fresh(self) -> BoostedLM:
+        """This LM without its states, sharing the KenLM model: each search needs its own, as `start` clears them."""
+        lm = BoostedLM.__new__(BoostedLM)
+        CTCDecoderLM.__init__(lm)  # the C++ side of flashlight's LM
+        lm.__dict__.update(self.__dict__, states={})
+        return lm
+
     def start(self, start_with_nothing: bool):
         self.states.clear()  # one utterance's states at a time
         state = CTCDecoderLMState()
