@@ -284,36 +284,6 @@ class BeamDecoder:
             hypotheses.append(search.result(seconds_per_frame))
         return hypotheses
 
-    def _hypothesis(self, result, timesteps: list[int], frames: torch.Tensor, seconds_per_frame: float) -> Hypothesis:
-        tokens = result.tokens.tolist()
-        words: list[Word] = []
-        chars: list[str] = []
-        probs: list[torch.Tensor] = []
-        first = last = 0
-        best = frames.argmax(dim=-1)
-        for token, start in zip(tokens, timesteps):
-            if token == self.vocabulary.delimiter_id:
-                if chars:
-                    words.append(Word("".join(chars), first * seconds_per_frame, last * seconds_per_frame, float(torch.cat(probs).mean())))
-                chars, probs = [], []
-                continue
-            # The character's frames: its first one, and those after where it stays the most likely token.
-            end = start + 1
-            while end < len(frames) and int(best[end]) == token:
-                end += 1
-            if not chars:
-                first = start
-            chars.append(self.vocabulary.tokens[token])
-            probs.append(frames[start:end, token].exp())
-            last = end
-        if chars:
-            words.append(Word("".join(chars), first * seconds_per_frame, last * seconds_per_frame, float(torch.cat(probs).mean())))
-        if self.options.lm_dir:
-            # With a lexicon, a path may end in the first characters of a word it never completed:
-            # only the decoder's words count.
-            words = words[: len(result.words)]
-        return Hypothesis(" ".join(w.word for w in words), words, float(result.score))
-
 
 class BeamSearch:
     """One utterance's beam search, fed its frames in order, in pieces of any size; `result` ends it.
@@ -326,7 +296,8 @@ class BeamSearch:
     """
 
     def __init__(self, beam: BeamDecoder, decoder):
-        self._beam = beam
+        self._vocabulary = beam.vocabulary
+        self._lexicon = beam.options.lm_dir is not None
         self._decoder = decoder
         self._frames: list[torch.Tensor] = []
         decoder.decode_begin()
@@ -341,11 +312,11 @@ class BeamSearch:
     def result(self, seconds_per_frame: float) -> Hypothesis:
         """The best hypothesis of all the frames stepped through, its runners-up in `alternatives`; ends the search."""
         self._decoder.decode_end()
-        frames = torch.cat(self._frames) if self._frames else torch.zeros(0, len(self._beam.vocabulary))
+        frames = torch.cat(self._frames) if self._frames else torch.zeros(0, len(self._vocabulary))
         # Flashlight's paths start at the search's root, a word delimiter before frame 0,
         # so the decoder's timesteps are one ahead of the frames.
         ranked = [
-            self._beam._hypothesis(h, [max(0, t - 1) for t in h.timesteps.tolist()], frames, seconds_per_frame)
+            self._hypothesis(h, [max(0, t - 1) for t in h.timesteps.tolist()], frames, seconds_per_frame)
             for h in self._decoder.get_final_hypothesis()
         ]
         distinct: dict[str, Hypothesis] = {}
@@ -353,6 +324,36 @@ class BeamSearch:
             distinct.setdefault(hypothesis.text, hypothesis)
         ranked = list(distinct.values()) or [Hypothesis("", [], float("-inf"))]
         return dataclasses.replace(ranked[0], alternatives=tuple(ranked[1:]))
+
+    def _hypothesis(self, result, timesteps: list[int], frames: torch.Tensor, seconds_per_frame: float) -> Hypothesis:
+        tokens = result.tokens.tolist()
+        words: list[Word] = []
+        chars: list[str] = []
+        probs: list[torch.Tensor] = []
+        first = last = 0
+        best = frames.argmax(dim=-1)
+        for token, start in zip(tokens, timesteps):
+            if token == self._vocabulary.delimiter_id:
+                if chars:
+                    words.append(Word("".join(chars), first * seconds_per_frame, last * seconds_per_frame, float(torch.cat(probs).mean())))
+                chars, probs = [], []
+                continue
+            # The character's frames: its first one, and those after where it stays the most likely token.
+            end = start + 1
+            while end < len(frames) and int(best[end]) == token:
+                end += 1
+            if not chars:
+                first = start
+            chars.append(self._vocabulary.tokens[token])
+            probs.append(frames[start:end, token].exp())
+            last = end
+        if chars:
+            words.append(Word("".join(chars), first * seconds_per_frame, last * seconds_per_frame, float(torch.cat(probs).mean())))
+        if self._lexicon:
+            # With a lexicon, a path may end in the first characters of a word it never completed:
+            # only the decoder's words count.
+            words = words[: len(result.words)]
+        return Hypothesis(" ".join(w.word for w in words), words, float(result.score))
 
 
 UNK_WORD = "<unk>"

@@ -20,7 +20,7 @@ from asr.audio import AudioError, load_audio
 from asr.checkpoint import ModelBundle
 from asr.cpu import cpu_has_native_bf16
 from asr.decoding import DecodeOptions, Hypothesis, Word, make_decoder
-from asr.features import LogMelFrontend
+from asr.features import FRAME_MULTIPLE, LogMelFrontend
 from asr.onnx_model import OnnxModel, cached_onnx, load_onnx
 from asr.registry import load_model, resolve_model
 
@@ -84,11 +84,6 @@ def resolve_device(device: str) -> torch.device:
 
 PRECISIONS = ("auto", "fp32", "bf16")
 BACKENDS = ("torch", "onnx")
-# A batch's features are padded to a multiple of this many mel frames (240 ms). The CPU kernels (oneDNN) are built
-# and kept per input shape, so a server that met every window length grew without bound (about 0.5 GB over 300
-# random lengths, measured); padded, it meets a few shapes. 24 divides whisper's 3000-frame (30 s) input limit and
-# its 288-frame streaming window, so neither is padded; the padding mask keeps the results the same.
-FRAME_MULTIPLE = 24
 
 
 # Measured on an AMD EPYC with AVX2 only: bf16 matrix products ran at 0.6 GFLOP/s against fp32's 94

@@ -6,7 +6,8 @@ import torch
 from asr.audio import AudioError, write_audio
 from asr.checkpoint import save_checkpoint
 from asr.decoding import Hypothesis, Word
-from asr.transcribe import FRAME_MULTIPLE, Segment, Transcriber, TranscribeOptions, Transcription, resolve_device
+from asr.features import FRAME_MULTIPLE
+from asr.transcribe import Segment, Transcriber, TranscribeOptions, Transcription, resolve_device
 
 RATE = 16000
 FRAME = 320  # samples per encoder output frame (20 ms)
