@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asr.files import write_atomically
-from asr.transcribe import Segment, Transcription
+
+if TYPE_CHECKING:  # annotations only: `asr --help` builds its parser without importing torch
+    from asr.transcribe import Segment, Transcription
 
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 

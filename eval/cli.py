@@ -100,17 +100,62 @@ def _run_eval(args) -> int:
 # --- leaderboard ------------------------------------------------------------------------
 
 
-def _add_leaderboard(commands) -> None:
-    from eval.leaderboard import DESCRIPTION, EXAMPLE, add_arguments
+# The leaderboard command's text and arguments live here, not in eval.leaderboard, so that building `asr`'s
+# parser (and `asr --help`) does not import what running a leaderboard needs (torch, matplotlib).
+LEADERBOARD_EXAMPLE = """\
+title = "German, held-out voices"
+output = "runs/leaderboard"        # leaderboard.md, .csv, .json, .png (relative to this file)
+baseline = "whisper-base zero-shot"
+normalizer = "auto"                # auto: each test set's language; or basic, de, en, es, it
 
+[[models]]
+name = "whisper-base-de"
+checkpoint = "runs/de.safetensors"
+
+[[models]]
+name = "whisper-base-de + 4-gram LM"
+checkpoint = "runs/de.safetensors"
+decoder = "beam"                   # greedy (the default) or beam
+lm = "runs/lm-de"                  # from `asr lm build`; tuned weights unless lm_weight / word_score are given
+beam_size = 500
+boosts = ["frau holle:5"]          # optional: PHRASE[:BOOST]
+
+[[models]]
+name = "whisper-base zero-shot"
+faster_whisper = "whisper-base"    # a name `--init` knows, or a CTranslate2 folder
+beam_size = 5
+
+[[test_sets]]
+name = "test"
+manifest = "data/synth-de/test.jsonl"
+lang = "de"                        # optional: the manifest's `lang` otherwise
+"""
+
+LEADERBOARD_DESCRIPTION = (
+    "Rank models on test sets by WER: checkpoints of this project and faster-whisper running Whisper zero-shot. "
+    "Writes leaderboard.md, .csv, .json and .png. Transcripts are cached by model and test-set fingerprint, so a "
+    "second run transcribes only what changed (a new model, a re-synthesised test set)."
+)
+
+
+def add_leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="leaderboard TOML file (see the example below)")
+    parser.add_argument("--output", help="folder for leaderboard.md/.csv/.json/.png and, unless the file names one, "
+                        "the cache (default: the file's `output`)")
+    parser.add_argument("--device", help="auto, cpu or cuda[:N] (default: the file's `device`, else auto)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                        help="checkpoints' precision; auto: bf16 on a GPU and on a CPU with native bf16 (default: the file's `precision`, else auto)")
+
+
+def _add_leaderboard(commands) -> None:
     p = commands.add_parser(
         "leaderboard",
         help="rank checkpoints and faster-whisper on test sets by WER, cached (also: python -m eval.leaderboard)",
-        description=DESCRIPTION,
+        description=LEADERBOARD_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: asr leaderboard --config leaderboard.toml\n\nexample leaderboard.toml:\n\n" + EXAMPLE,
+        epilog="example: asr leaderboard --config leaderboard.toml\n\nexample leaderboard.toml:\n\n" + LEADERBOARD_EXAMPLE,
     )
-    add_arguments(p)
+    add_leaderboard_arguments(p)
     p.set_defaults(run=_run_leaderboard)
 
 

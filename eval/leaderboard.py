@@ -34,6 +34,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from eval.bootstrap import Comparison
+from eval.cli import LEADERBOARD_DESCRIPTION, LEADERBOARD_EXAMPLE, add_leaderboard_arguments
 from eval.chart import wer_chart
 from eval.evaluate import EvalResult, Transcripts, compare, score_transcripts, transcribe_test_set
 from asr.files import write_atomically
@@ -45,34 +46,6 @@ from asr.registry import resolve_model
 from eval.systems import CheckpointSystem, FasterWhisperSystem, System
 from eval.testset import TestSet, load_test_set
 
-EXAMPLE = """\
-title = "German, held-out voices"
-output = "runs/leaderboard"        # leaderboard.md, .csv, .json, .png (relative to this file)
-baseline = "whisper-base zero-shot"
-normalizer = "auto"                # auto: each test set's language; or basic, de, en, es, it
-
-[[models]]
-name = "whisper-base-de"
-checkpoint = "runs/de.safetensors"
-
-[[models]]
-name = "whisper-base-de + 4-gram LM"
-checkpoint = "runs/de.safetensors"
-decoder = "beam"                   # greedy (the default) or beam
-lm = "runs/lm-de"                  # from `asr lm build`; tuned weights unless lm_weight / word_score are given
-beam_size = 500
-boosts = ["frau holle:5"]          # optional: PHRASE[:BOOST]
-
-[[models]]
-name = "whisper-base zero-shot"
-faster_whisper = "whisper-base"    # a name `--init` knows, or a CTranslate2 folder
-beam_size = 5
-
-[[test_sets]]
-name = "test"
-manifest = "data/synth-de/test.jsonl"
-lang = "de"                        # optional: the manifest's `lang` otherwise
-"""
 
 CACHE_FORMAT = "transfer-asr/transcripts/1"
 
@@ -141,7 +114,7 @@ def load_config(path: str | Path) -> LeaderboardConfig:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such leaderboard file; an example:\n\n{EXAMPLE}") from None
+        raise ConfigError(f"{path}: no such leaderboard file; an example:\n\n{LEADERBOARD_EXAMPLE}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
     _check(data, _TOP_KEYS, {"models", "test_sets"}, f"{path}")
@@ -501,15 +474,6 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="leaderboard TOML file (see the example below)")
-    parser.add_argument("--output", help="folder for leaderboard.md/.csv/.json/.png and, unless the file names one, "
-                        "the cache (default: the file's `output`)")
-    parser.add_argument("--device", help="auto, cpu or cuda[:N] (default: the file's `device`, else auto)")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"],
-                        help="checkpoints' precision; auto: bf16 on a GPU and on a CPU with native bf16 (default: the file's `precision`, else auto)")
-
-
 def run_from_args(args: argparse.Namespace, command: str) -> int:
     """Run a leaderboard from parsed arguments; print the table; 2 on a bad file or input."""
     from asr.audio import AudioError
@@ -533,19 +497,12 @@ def run_from_args(args: argparse.Namespace, command: str) -> int:
     return 0
 
 
-DESCRIPTION = (
-    "Rank models on test sets by WER: checkpoints of this project and faster-whisper running Whisper zero-shot. "
-    "Writes leaderboard.md, .csv, .json and .png. Transcripts are cached by model and test-set fingerprint, so a "
-    "second run transcribes only what changed (a new model, a re-synthesised test set)."
-)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m eval.leaderboard", description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="example leaderboard.toml:\n\n" + EXAMPLE,
+        prog="python -m eval.leaderboard", description=LEADERBOARD_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="example leaderboard.toml:\n\n" + LEADERBOARD_EXAMPLE,
     )
-    add_arguments(parser)
+    add_leaderboard_arguments(parser)
     args = parser.parse_args(argv)
     return run_from_args(args, "python -m eval.leaderboard " + " ".join(sys.argv[1:] if argv is None else argv))
 

@@ -76,3 +76,15 @@ def test_help_lists_commands(capsys):
     out = capsys.readouterr().out
     for command in ("transcribe", "data", "train", "eval"):
         assert command in out
+
+
+def test_help_does_not_import_what_only_running_a_command_needs():
+    # Every `asr` call builds the whole parser first: what the leaderboard runs on (matplotlib, the
+    # transcriber) must wait until a command runs. (torch comes in with `asr serve`'s defaults.)
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom asr.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('matplotlib', 'eval.leaderboard', 'eval.chart') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"

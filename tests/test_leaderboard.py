@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import eval.leaderboard as leaderboard
+from eval.cli import LEADERBOARD_EXAMPLE
 from asr.checkpoint import save_checkpoint
 from asr.cli import main
 from eval.leaderboard import ConfigError, load_config, run_leaderboard
@@ -217,4 +218,4 @@ def test_example_config_in_the_repository_is_valid():
 
     data = tomllib.loads(text)
     assert data["baseline"] in [m["name"] for m in data["models"]]
-    assert tomllib.loads(leaderboard.EXAMPLE)["models"]
+    assert tomllib.loads(LEADERBOARD_EXAMPLE)["models"]
