@@ -14,7 +14,7 @@ def add_commands(commands) -> None:
 
 
 def _add_serve(commands) -> None:
-    from serving.options import ServerOptions
+    from serving.options import CHUNKING_WITHOUT_BF16, ServerOptions
 
     defaults = ServerOptions()
     chunking, batching, limits = defaults.chunking, defaults.batching, defaults.limits
@@ -39,8 +39,11 @@ def _add_serve(commands) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument("--listen", default=defaults.listen, help="ADDRESS:PORT; 0.0.0.0:PORT for every interface, port 0 for any free one (default: %(default)s)")
     g = p.add_argument_group("streaming")
-    g.add_argument("--chunk-ms", type=int, default=chunking.chunk_ms, help="audio decoded per step, a multiple of 20 (default: %(default)s)")
-    g.add_argument("--left-context-ms", type=int, default=chunking.left_context_ms, help="earlier audio each step re-reads (default: %(default)s)")
+    slow = CHUNKING_WITHOUT_BF16
+    g.add_argument("--chunk-ms", type=int, help=f"audio decoded per step, a multiple of 20 (default: {chunking.chunk_ms}; "
+                   f"{slow.chunk_ms} on a CPU without native bf16, where shorter chunks do not keep up)")
+    g.add_argument("--left-context-ms", type=int, help=f"earlier audio each step re-reads (default: {chunking.left_context_ms}; "
+                   f"{slow.left_context_ms} on a CPU without native bf16)")
     g.add_argument("--lookahead-ms", type=int, default=chunking.lookahead_ms, help="later audio each step waits for (default: %(default)s)")
     g.add_argument("--max-batch-size", type=int, default=batching.max_batch_size, help="most chunks per forward pass; 1 turns batching off (default: %(default)s)")
     g.add_argument("--max-wait-ms", type=float, default=batching.max_wait_ms, help="longest a chunk waits for others to share its pass (default: %(default)s)")
@@ -74,15 +77,21 @@ def _add_serve(commands) -> None:
 
 def _run_serve(args) -> int:
     from asr.streaming import ChunkingOptions, EndpointOptions
-    from serving.options import BatchOptions, Limits, ServerOptions
+    from asr.transcribe import resolve_device
+    from serving.options import BatchOptions, Limits, ServerOptions, default_chunking
     from serving.server import serve
 
     token = Path(args.token_file).read_text().strip() if args.token_file else None
     if args.token_file and not token:
         raise ValueError(f"{args.token_file} holds no token")
+    chunking = default_chunking(resolve_device(args.device).type)
     options = ServerOptions(
         listen=args.listen,
-        chunking=ChunkingOptions(args.chunk_ms, args.left_context_ms, args.lookahead_ms, args.interim_step_ms, args.interim_context_ms),
+        chunking=ChunkingOptions(
+            chunking.chunk_ms if args.chunk_ms is None else args.chunk_ms,
+            chunking.left_context_ms if args.left_context_ms is None else args.left_context_ms,
+            args.lookahead_ms, args.interim_step_ms, args.interim_context_ms,
+        ),
         batching=BatchOptions(args.max_batch_size, args.max_wait_ms),
         endpointing=EndpointOptions(stop_history_ms=args.stop_history_ms),
         early_interim=args.early_interim,

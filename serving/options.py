@@ -5,7 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from asr.cpu import cpu_has_native_bf16
 from asr.streaming import ChunkingOptions, EndpointOptions
+
+# Where the CPU has no native bf16, the default windows run in fp32 slower than real time: on a 2-core AVX2 EPYC one
+# 2.7-s window took 191 ms per 160-ms chunk, and one stream's messages waited 6.2 s at p95
+# (bench/results/stream_sweep-avx2.md). Chunks of 640 ms with 960 ms of left context make a quarter as many windows
+# of about the same length; there they kept 4 streams real-time, with finals 1.8 WER points above batch
+# transcription against 0.3 for the default chunking (bench/results/stream_vs_batch-de-onnx-avx2.json).
+CHUNKING_WITHOUT_BF16 = ChunkingOptions(chunk_ms=640, left_context_ms=960)
+
+
+def default_chunking(device_type: str) -> ChunkingOptions:
+    """The server's chunking where the user sets none: ChunkingOptions() on a GPU and on a CPU with native bf16."""
+    return CHUNKING_WITHOUT_BF16 if device_type == "cpu" and not cpu_has_native_bf16() else ChunkingOptions()
 
 
 @dataclass(frozen=True)

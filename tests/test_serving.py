@@ -621,3 +621,18 @@ def test_the_server_says_at_start_how_many_real_time_streams_a_window_leaves_roo
     err = capsys.readouterr().err
     assert "room for about 0.9 real-time streams" in err
     assert "warning: model de cannot keep up with even one real-time stream" in err and "--chunk-ms" in err
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_serve_chunks_longer_on_a_cpu_without_native_bf16_unless_told(native_bf16, monkeypatch):
+    from serving.options import CHUNKING_WITHOUT_BF16
+
+    monkeypatch.setattr("serving.options.cpu_has_native_bf16", lambda: native_bf16)
+    served = []
+    monkeypatch.setattr("serving.server.serve", lambda models, device, options, *rest: served.append(options.chunking) or 0)
+    assert main(["serve", "--model", "m.safetensors", "--device", "cpu"]) == 0
+    assert main(["serve", "--model", "m.safetensors", "--device", "cpu", "--chunk-ms", "320", "--left-context-ms", "1000"]) == 0
+    defaults = ChunkingOptions() if native_bf16 else CHUNKING_WITHOUT_BF16
+    assert served[0] == defaults
+    assert CHUNKING_WITHOUT_BF16.chunk_ms > ChunkingOptions().chunk_ms  # fewer windows for the same audio
+    assert (served[1].chunk_ms, served[1].left_context_ms, served[1].lookahead_ms) == (320, 1000, defaults.lookahead_ms)
