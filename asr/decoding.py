@@ -309,6 +309,16 @@ class BeamSearch:
             self._decoder.decode_step(emissions)
             self._frames.append(emissions)
 
+    def best(self, seconds_per_frame: float) -> Hypothesis:
+        """The best path so far, its complete words only (with a lexicon: the words the LM has scored); the search goes on."""
+        if not self._frames:
+            return Hypothesis("", [])
+        (best,) = self._decoder._to_hypo([self._decoder.decoder.get_best_hypothesis()])  # torchaudio's tokens and timesteps
+        hypothesis = self._hypothesis(best, [max(0, t - 1) for t in best.timesteps.tolist()], torch.cat(self._frames), seconds_per_frame)
+        if not self._lexicon and hypothesis.words and best.tokens[-1:].tolist() != [self._vocabulary.delimiter_id]:
+            hypothesis = Hypothesis(" ".join(w.word for w in hypothesis.words[:-1]), hypothesis.words[:-1], hypothesis.score)
+        return hypothesis
+
     def result(self, seconds_per_frame: float) -> Hypothesis:
         """The best hypothesis of all the frames stepped through, its runners-up in `alternatives`; ends the search."""
         self._decoder.decode_end()

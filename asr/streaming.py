@@ -22,8 +22,9 @@ boosts), a stream's decoder state is the open utterance's frames and its
 search: no word is closed at a word break, since the LM scores each word in
 the context of the ones before it. The search goes on with each window's
 frames (`asr.decoding.BeamSearch`), and its words are final when a pause or
-the end of the stream ends the utterance; interim results stay greedy, so they
-cost no search.
+the end of the stream ends the utterance; interim results show the search's
+best path so far, then greedy words from the frames it has not reached (the
+lookahead's).
 """
 
 from __future__ import annotations
@@ -307,13 +308,19 @@ class Stream:
     def interim(self) -> tuple[list[Word], int]:
         """The open utterance's words so far, the lookahead's provisional ones included, and how many are fixed.
 
-        Chunk frames never change, so a word closed by a word break in them is
-        final; the open word and the provisional words may still change.
+        Chunk frames never change, so with greedy decoding a word closed by a
+        word break in them is final; the open word and the provisional words may
+        still change. With beam search nothing is fixed before the utterance
+        ends: the words are the search's best path so far (the LM's words), then
+        greedy ones from the frames after its last complete word.
         """
-        closed = list(self._closed_words)
-        start = self._tail_start if len(self._tail) else self.next_frame
-        frames = torch.cat([self._tail, self._provisional])
-        return closed + (self._decode(frames, start) if len(frames) else []), len(closed)
+        closed, start = list(self._closed_words), self._tail_start if len(self._tail) else self.next_frame
+        if self._utterance_search is not None:
+            closed = self._moved(self._utterance_search.best(self.frame_seconds), self._tail_start).words
+            start = round(closed[-1].end / self.frame_seconds) if closed else self._tail_start
+        frames = torch.cat([self._tail[start - self._tail_start :] if len(self._tail) else self._tail, self._provisional])
+        fixed = 0 if self.search is not None else len(closed)
+        return closed + (self._decode(frames, start) if len(frames) else []), fixed
 
     def finish(self) -> Utterance | None:
         """End the open utterance at the end of the stream; None if it holds no words."""

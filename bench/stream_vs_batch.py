@@ -7,6 +7,8 @@ compared with `asr transcribe`'s batch transcript (Transcriber.transcribe)
 and with the reference, scored by eval's scorer. A stream's windows depend only on its
 audio and the setting, not on how fast it arrives, so all utterances are
 decoded side by side, their windows batched as the server batches them.
+Also scored: what a stream showed just before its last final (the finals
+before it and the last interim result, which has seen all the audio).
 With --server, the chosen setting is also run through a real gRPC server
 (in this process, on loopback) to show the service gives the same transcripts.
 
@@ -58,9 +60,12 @@ SETTINGS = [
 ]
 
 
-def stream_transcripts(transcriber: Transcriber, waves: list[torch.Tensor], chunking: ChunkingOptions, batch_size: int) -> list[str]:
+def stream_transcripts(transcriber: Transcriber, waves: list[torch.Tensor], chunking: ChunkingOptions, batch_size: int) -> tuple[list[str], list[str]]:
+    """Each stream's finals, and what it showed just before its last final: the finals before it and the last interim
+    result, which by then has seen all the audio (what a viewer reads until the last final comes)."""
     streams = [Stream.for_model(transcriber, chunking, EndpointOptions()) for _ in waves]
     words: list[list[str]] = [[] for _ in waves]
+    interims: list[list[str]] = [[] for _ in waves]
     for stream, wave in zip(streams, waves):
         stream.append(wave)
         stream.close()
@@ -73,10 +78,12 @@ def stream_transcripts(transcriber: Transcriber, waves: list[torch.Tensor], chun
             for (i, window), log_probs in zip(batch, window_log_probs(transcriber, [w for _, w in batch])):
                 for utterance in streams[i].accept(window, log_probs):
                     words[i].extend(w.word for w in utterance.words)
+                interims[i] = [w.word for w in streams[i].interim()[0]]
+    shown = [" ".join(w + interim) for w, interim in zip(words, interims)]
     for i, stream in enumerate(streams):
         if (final := stream.finish()) is not None:
             words[i].extend(w.word for w in final.words)
-    return [" ".join(w) for w in words]
+    return [" ".join(w) for w in words], shown
 
 
 def wer(references: list[str], hypotheses: list[str]) -> dict:
@@ -143,13 +150,13 @@ def main() -> None:
     settings = [tuple(map(int, s.split("/"))) for s in args.settings.split(",")] if args.settings else SETTINGS
     print(f"model {model.name}, decoding: {transcriber.decoding.label}, {transcriber.backend} {transcriber.precision}")
     print(f"{len(waves)} utterances, {audio_seconds:.0f} s; batch: WER {wer(references, batch)['wer']:.4f} against the references")
-    print("| chunk | left context | lookahead | encoder s per audio s | WER stream vs batch | WER stream vs ref | WER batch vs ref | CER stream vs ref | CER batch vs ref | identical | wall s |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| chunk | left context | lookahead | encoder s per audio s | WER stream vs batch | WER stream vs ref | WER shown before last final vs ref | WER batch vs ref | CER stream vs ref | CER batch vs ref | identical | wall s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
     for chunk, context, lookahead in settings:
         chunking = ChunkingOptions(chunk, context, lookahead)
         started = time.perf_counter()
-        streamed = stream_transcripts(transcriber, waves, chunking, args.batch_size)
+        streamed, shown = stream_transcripts(transcriber, waves, chunking, args.batch_size)
         wall = time.perf_counter() - started
         row = {
             "chunk_ms": chunk,
@@ -158,15 +165,18 @@ def main() -> None:
             "encoder_seconds_per_audio_second": round(chunking.window_ms / chunk, 2),
             "stream_vs_batch": wer(batch, streamed),
             "stream_vs_reference": wer(references, streamed),
+            "shown_before_last_final_vs_reference": wer(references, shown),
             "batch_vs_reference": wer(references, batch),
             "identical_transcripts": sum(s == b for s, b in zip(streamed, batch)),
             "wall_seconds": round(wall, 1),
             "hypotheses": streamed,
+            "shown_before_last_final": shown,
         }
         rows.append(row)
         print(
             f"| {chunk} | {context} | {lookahead} | {row['encoder_seconds_per_audio_second']} | {row['stream_vs_batch']['wer']:.4f} "
-            f"| {row['stream_vs_reference']['wer']:.4f} | {row['batch_vs_reference']['wer']:.4f} | {row['stream_vs_reference']['cer']:.4f} "
+            f"| {row['stream_vs_reference']['wer']:.4f} | {row['shown_before_last_final_vs_reference']['wer']:.4f} "
+            f"| {row['batch_vs_reference']['wer']:.4f} | {row['stream_vs_reference']['cer']:.4f} "
             f"| {row['batch_vs_reference']['cer']:.4f} | {row['identical_transcripts']}/{len(waves)} | {wall:.0f} |",
             flush=True,
         )
@@ -188,7 +198,7 @@ def main() -> None:
     if args.server:
         chunking = ChunkingOptions(*settings[0])
         quantised = [torch.round(w.clamp(-1, 1) * 32767) / 32768 for w in waves]
-        offline = stream_transcripts(transcriber, quantised, chunking, args.batch_size)
+        offline, _ = stream_transcripts(transcriber, quantised, chunking, args.batch_size)
         served = asyncio.run(server_transcripts(transcriber, waves, chunking, concurrency=8))
         report["server"] = {
             "setting": list(settings[0]),

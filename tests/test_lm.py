@@ -322,6 +322,29 @@ def test_streaming_with_beam_search_equals_one_search_of_the_utterance():
     assert [w.start for w in utterance.words] == pytest.approx([w.start for w in expected.words])
 
 
+def test_a_streams_interim_words_follow_the_search_with_the_lm(lm_dir):
+    from asr.streaming import ChunkingOptions, EndpointOptions, Stream, Window
+
+    # The model hears "hello woeld the kat": greedy says "woeld", the lexicon and LM know "world".
+    log_probs = emissions(spell("hello world the kat", c8={"e": 0.5, "r": 0.4}))[0]
+    search = BeamDecoder(VOCAB, DecodeOptions(method="beam", lm_dir=str(lm_dir)))
+    stream = Stream(VOCAB, 16000, ChunkingOptions(), EndpointOptions(stop_history_ms=0), search=search)
+    seen = []
+    for first in range(0, len(log_probs), 6):
+        piece = log_probs[first : first + 6]
+        stream.accept(Window(torch.zeros(len(piece) * 320), 0, len(piece), first), piece)
+        words, fixed = stream.interim()
+        seen.append(" ".join(w.word for w in words))
+        assert fixed == 0  # nothing is final before the utterance ends
+    assert seen[2] == "hello woe"  # greedy after the search's last complete word
+    [greedy] = greedy_decode(log_probs[None, :24], torch.tensor([24]), VOCAB, SPF)
+    assert (greedy.text, seen[3]) == ("hello woeld", "hello world")  # the LM's word as soon as the search has it
+    assert seen[-1] == "hello world the kat"
+    assert [w.word for w in stream.finish().words] == ["hello", "world", "the", "kat"]
+    # The times are the stream's: "world" starts at its 'w', frame 12.
+    assert [w.word for w in words][1] == "world" and words[1].start == pytest.approx(12 * SPF)
+
+
 def test_server_streams_and_recognizes_with_beam_search(monkeypatch):
     import tests.test_serving as ts
     from serving.options import BatchOptions, ServerOptions
