@@ -23,8 +23,9 @@ from eval.report import describe_machine
 ROOT = Path(__file__).resolve().parents[1]
 
 # name -> `asr serve` options; the first is the default the others are compared with.
-# The defaults: chunk 160 ms, left context 1600 ms, lookahead 960 ms, precision auto (bf16 on a CPU with native bf16,
-# else fp32), the model's decoding.
+# The defaults: chunk 160 ms, left context 1600 ms (on a CPU without native bf16: 640 and 960 ms,
+# serving.options.default_chunking), lookahead 960 ms, precision auto (bf16 on a CPU with native bf16, else fp32),
+# the model's decoding.
 SETTINGS = {
     "default": "",
     "chunk-160": "--chunk-ms 160",
