@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from asr.cli import add_decode_arguments, add_runtime_arguments, decode_options
@@ -85,6 +86,9 @@ def _run_serve(args) -> int:
     if args.token_file and not token:
         raise ValueError(f"{args.token_file} holds no token")
     chunking = default_chunking(resolve_device(args.device).type)
+    if chunking != ChunkingOptions() and args.chunk_ms is None and args.left_context_ms is None:
+        print(f"this CPU has no native bf16: streams are decoded in {chunking.chunk_ms}-ms chunks with {chunking.left_context_ms} ms "
+              "of left context, so that they keep up (--chunk-ms, --left-context-ms to choose)", file=sys.stderr)
     options = ServerOptions(
         listen=args.listen,
         chunking=ChunkingOptions(

@@ -624,14 +624,16 @@ def test_the_server_says_at_start_how_many_real_time_streams_a_window_leaves_roo
 
 
 @pytest.mark.parametrize("native_bf16", [True, False])
-def test_serve_chunks_longer_on_a_cpu_without_native_bf16_unless_told(native_bf16, monkeypatch):
+def test_serve_chunks_longer_on_a_cpu_without_native_bf16_unless_told(native_bf16, monkeypatch, capsys):
     from serving.options import CHUNKING_WITHOUT_BF16
 
     monkeypatch.setattr("serving.options.cpu_has_native_bf16", lambda: native_bf16)
     served = []
     monkeypatch.setattr("serving.server.serve", lambda models, device, options, *rest: served.append(options.chunking) or 0)
     assert main(["serve", "--model", "m.safetensors", "--device", "cpu"]) == 0
+    assert ("no native bf16: streams are decoded in 640-ms chunks" in capsys.readouterr().err) == (not native_bf16)
     assert main(["serve", "--model", "m.safetensors", "--device", "cpu", "--chunk-ms", "320", "--left-context-ms", "1000"]) == 0
+    assert "native bf16" not in capsys.readouterr().err  # chosen by the user: nothing to explain
     defaults = ChunkingOptions() if native_bf16 else CHUNKING_WITHOUT_BF16
     assert served[0] == defaults
     assert CHUNKING_WITHOUT_BF16.chunk_ms > ChunkingOptions().chunk_ms  # fewer windows for the same audio
