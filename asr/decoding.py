@@ -299,7 +299,7 @@ class BeamSearch:
         self._vocabulary = beam.vocabulary
         self._lexicon = beam.options.lm_dir is not None
         self._decoder = decoder
-        self._frames: list[torch.Tensor] = []
+        self._frames = torch.zeros(0, len(beam.vocabulary))  # all stepped through, for the words' times and confidences
         decoder.decode_begin()
 
     def step(self, log_probs: torch.Tensor) -> None:
@@ -307,14 +307,14 @@ class BeamSearch:
         emissions = log_probs.detach().float().cpu().contiguous()
         if len(emissions):
             self._decoder.decode_step(emissions)
-            self._frames.append(emissions)
+            self._frames = torch.cat([self._frames, emissions])
 
     def best(self, seconds_per_frame: float) -> Hypothesis:
         """The best path so far, its complete words only (with a lexicon: the words the LM has scored); the search goes on."""
-        if not self._frames:
+        if not len(self._frames):
             return Hypothesis("", [])
         (best,) = self._decoder._to_hypo([self._decoder.decoder.get_best_hypothesis()])  # torchaudio's tokens and timesteps
-        hypothesis = self._hypothesis(best, [max(0, t - 1) for t in best.timesteps.tolist()], torch.cat(self._frames), seconds_per_frame)
+        hypothesis = self._hypothesis(best, seconds_per_frame)
         if not self._lexicon and hypothesis.words and best.tokens[-1:].tolist() != [self._vocabulary.delimiter_id]:
             hypothesis = Hypothesis(" ".join(w.word for w in hypothesis.words[:-1]), hypothesis.words[:-1], hypothesis.score)
         return hypothesis
@@ -322,21 +322,20 @@ class BeamSearch:
     def result(self, seconds_per_frame: float) -> Hypothesis:
         """The best hypothesis of all the frames stepped through, its runners-up in `alternatives`; ends the search."""
         self._decoder.decode_end()
-        frames = torch.cat(self._frames) if self._frames else torch.zeros(0, len(self._vocabulary))
-        # Flashlight's paths start at the search's root, a word delimiter before frame 0,
-        # so the decoder's timesteps are one ahead of the frames.
-        ranked = [
-            self._hypothesis(h, [max(0, t - 1) for t in h.timesteps.tolist()], frames, seconds_per_frame)
-            for h in self._decoder.get_final_hypothesis()
-        ]
+        ranked = [self._hypothesis(h, seconds_per_frame) for h in self._decoder.get_final_hypothesis()]
         distinct: dict[str, Hypothesis] = {}
         for hypothesis in ranked:  # best first: each text keeps its best-scored path, in rank order
             distinct.setdefault(hypothesis.text, hypothesis)
         ranked = list(distinct.values()) or [Hypothesis("", [], float("-inf"))]
         return dataclasses.replace(ranked[0], alternatives=tuple(ranked[1:]))
 
-    def _hypothesis(self, result, timesteps: list[int], frames: torch.Tensor, seconds_per_frame: float) -> Hypothesis:
+    def _hypothesis(self, result, seconds_per_frame: float) -> Hypothesis:
+        """Words with times and confidences of one of torchaudio's CTCHypothesis over the frames stepped through."""
+        frames = self._frames
         tokens = result.tokens.tolist()
+        # Flashlight's paths start at the search's root, a word delimiter before frame 0,
+        # so the decoder's timesteps are one ahead of the frames.
+        timesteps = [max(0, t - 1) for t in result.timesteps.tolist()]
         words: list[Word] = []
         chars: list[str] = []
         probs: list[torch.Tensor] = []

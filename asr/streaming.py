@@ -318,7 +318,7 @@ class Stream:
         if self._utterance_search is not None:
             closed = self._moved(self._utterance_search.best(self.frame_seconds), self._tail_start).words
             start = round(closed[-1].end / self.frame_seconds) if closed else self._tail_start
-        frames = torch.cat([self._tail[start - self._tail_start :] if len(self._tail) else self._tail, self._provisional])
+        frames = torch.cat([self._tail[start - self._tail_start :], self._provisional])
         fixed = 0 if self.search is not None else len(closed)
         return closed + (self._decode(frames, start) if len(frames) else []), fixed
 
@@ -337,7 +337,6 @@ class Stream:
         self._has_speech = False
         self._quiet_frames = 0
         self._utterance_search = None  # with a beam decoder: the open utterance's search, from its first emitting frame
-        self._searched = 0  # tail frames the search has seen
 
     def _non_speech(self, window: Window, log_probs: torch.Tensor) -> list[bool]:
         probs = log_probs.float().exp()
@@ -359,13 +358,13 @@ class Stream:
         self._tail = torch.cat([self._tail, log_probs.float()])
         self._drop_silent_lead()
         if self.search is not None:
-            # No word is final before the utterance ends; the search goes on through the tail's new frames.
-            # (A searched tail starts with an emitting frame, so _drop_silent_lead never cuts what it has seen.)
-            if len(self._tail) > self._searched:
-                if self._utterance_search is None:
-                    self._utterance_search = self.search.search()
-                self._utterance_search.step(self._tail[self._searched :])
-                self._searched = len(self._tail)
+            # No word is final before the utterance ends; the search goes on through the new frames. It starts
+            # at the tail's first emitting frame, and a tail that starts so is never cut by _drop_silent_lead.
+            if self._utterance_search is not None:
+                self._utterance_search.step(log_probs)
+            elif len(self._tail):
+                self._utterance_search = self.search.search()
+                self._utterance_search.step(self._tail)
             return
         ids = self._tail.argmax(dim=-1)
         delimiter = self.vocabulary.delimiter_id
