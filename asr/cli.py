@@ -155,6 +155,10 @@ def expand_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
         path = Path(given)
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+            if not found:
+                problems.append(f"{given}: a folder with no audio files in it or below it "
+                                f"(looked for {', '.join(sorted(AUDIO_SUFFIXES))})")
+                continue
         elif path.suffix.lower() in MANIFEST_SUFFIXES and path.is_file():
             try:
                 found = [u.audio_filepath for u in read_manifest(path)]
@@ -166,7 +170,7 @@ def expand_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
         else:
             found = sorted(Path(p) for p in glob.glob(given, recursive=True) if Path(p).is_file())
         if not found:
-            problems.append(f"{given}: no such file, and no audio found there")
+            problems.append(f"{given}: no such file, and no file matches it as a pattern")
         files.extend(found)
     return files, problems
 
@@ -526,8 +530,10 @@ def _run_models(args) -> int:
     for name in WHEEL_MODELS:
         try:
             where = f"installed, {resolve(name)}"
-        except (PretrainedNotFound, ValueError) as error:
-            where = f"not usable: {str(error)[:80]}"
+        except PretrainedNotFound:
+            where = f"not installed: {WHEEL_MODELS[name].description}"
+        except ValueError as error:  # installed but unreadable: the message names the file and what is wrong
+            where = f"not usable: {error}"
         print(f"  {name:33} {where}")
     runs = local_runs(args.runs) if Path(args.runs).is_dir() else []
     print(f"training runs under {args.runs}/ (--model FOLDER):")

@@ -59,6 +59,8 @@ def test_inputs_from_globs_and_manifests(tmp_path):
     files, problems = expand_inputs([str(tmp_path / "*.flac"), str(manifest), str(tmp_path / "nothing*.wav")])
     assert [f.name for f in files] == ["y.flac", "x.wav"]
     assert len(problems) == 1 and "nothing*.wav" in problems[0]
+    (tmp_path / "empty").mkdir()
+    assert "a folder with no audio files" in expand_inputs([str(tmp_path / "empty")])[1][0]
 
 
 def test_clashing_output_names_stop_before_work(tmp_path, checkpoint, capsys):

