@@ -181,6 +181,9 @@ class Wav2LetterConfig:
     n_layer: int = 11
     kernel: int = 7
     wide_kernel: int = 31
+    # Ours, not the paper's: each mel band's mean and variance over the utterance's frames taken out first (cepstral
+    # mean and variance normalisation), so that a voice's or a channel's spectral tilt is not something to learn.
+    normalize_input: bool = False
 
 
 class Wav2LetterBlock(nn.Module):
@@ -198,6 +201,15 @@ class Wav2LetterBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.gelu(self.norm(self.conv(x).transpose(1, 2)).transpose(1, 2))
+
+
+def normalize_per_band(features: torch.Tensor, lengths: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """(batch, band, frame) features with each band at zero mean and unit variance over each input's own frames."""
+    valid = (torch.arange(features.shape[-1], device=features.device)[None, :] < lengths[:, None])[:, None, :]
+    count = lengths.clamp(min=1)[:, None, None].to(features.dtype)
+    mean = (features * valid).sum(-1, keepdim=True) / count
+    variance = (((features - mean) * valid) ** 2).sum(-1, keepdim=True) / count
+    return (features - mean) * torch.rsqrt(variance + eps)
 
 
 @dataclass(frozen=True)
@@ -240,6 +252,8 @@ class Wav2LetterCTC(nn.Module):
     def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = feature_lengths
         x = features
+        if self.config.encoder.normalize_input:
+            x = normalize_per_band(x, lengths)
         for layer in self.layers:
             # Zero what lies past each input's end, so padding never changes a result.
             x = x * (torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None])[:, None, :]

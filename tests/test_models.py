@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -19,12 +21,26 @@ VOCAB = 12
 TINY_WAV2LETTER = Wav2LetterConfig(n_mels=TINY_ENCODER.n_mels, channels=16, wide_channels=24, n_layer=5)
 
 
-@pytest.fixture(scope="module", params=["whisper", "wav2letter"])
+@pytest.fixture(scope="module", params=["whisper", "wav2letter", "wav2letter-normalize-input"])
 def model(request):
     torch.manual_seed(0)
     if request.param == "wav2letter":
         return Wav2LetterCTC(Wav2LetterCTCConfig(TINY_WAV2LETTER, VOCAB)).eval()
+    if request.param == "wav2letter-normalize-input":
+        return Wav2LetterCTC(Wav2LetterCTCConfig(replace(TINY_WAV2LETTER, normalize_input=True), VOCAB)).eval()
     return WhisperCTC(WhisperCTCConfig(TINY_ENCODER, VOCAB)).eval()
+
+
+def test_wav2letter_normalizing_its_input_ignores_each_bands_offset_and_scale():
+    torch.manual_seed(0)
+    model = Wav2LetterCTC(Wav2LetterCTCConfig(replace(TINY_WAV2LETTER, normalize_input=True), VOCAB)).eval()
+    x, lengths = features(50, 0)[None], torch.tensor([50])
+    scale, offset = torch.rand(TINY_ENCODER.n_mels, 1) + 0.5, torch.randn(TINY_ENCODER.n_mels, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x * scale + offset, lengths)[0], model(x, lengths)[0], atol=1e-4, rtol=0)
+        plain = Wav2LetterCTC(Wav2LetterCTCConfig(TINY_WAV2LETTER, VOCAB)).eval()
+        plain.load_state_dict(model.state_dict())
+        assert not torch.allclose(plain(x * scale + offset, lengths)[0], plain(x, lengths)[0], atol=1e-2)
 
 
 
