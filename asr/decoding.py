@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,43 +151,81 @@ def flashlight_decoder():
     return decoder
 
 
-def lexicon_searches(words: list[str], vocabulary: Vocabulary, language_model, options: DecodeOptions,
-                     lm_weight: float, word_score: float, outside_lm: list[str] = ()):
-    """A function that makes lexicon-constrained searches over `words` and `outside_lm` (those the model's alphabet
-    spells), with `language_model`: a KenLM file's path or a BoostedLM. Each search is its own torchaudio CTCDecoder;
-    all share one trie and one KenLM model. The words of `outside_lm` are known not to be the LM's (an LM folder's
-    dictionary): each gets <unk>'s score without asking the LM, which for a 334,000-word German dictionary saves a
-    third of a second.
+@dataclass(frozen=True)
+class Lexicon:
+    """The words a lexicon-constrained search may spell, and the trie it spells them with: each word's path carries
+    its LM score, smeared so that a prefix holds the best score of the words it starts (the search's look-ahead; a
+    finished word gets its LM score in context). The costly part of a search (the German model's 365,000 words:
+    about 4 s and 440 MB here) and read-only once built, so every search over the same words shares one."""
+
+    units: list[str]  # flashlight's word indices: <unk>, then the words
+    word_dict: object  # flashlight Dictionary of `units`
+    tokens_dict: object  # flashlight Dictionary of the model's tokens
+    trie: object
+    kenlm: object  # flashlight's KenLM over `word_dict`, the scores in the trie
+
+    def spells(self, word: str) -> bool:
+        return self.word_dict.contains(word)
+
+
+def build_lexicon(lm_dir: str | Path, vocabulary: Vocabulary, extra_words: tuple[str, ...] = ()) -> Lexicon:
+    """The lexicon of an LM folder: the LM's words and `extra_words` with their LM scores, then the folder's dictionary
+    (words known not to be the LM's) with <unk>'s score without asking the LM, which for the German model's 334,000
+    saves a third of a second. Only words the model's alphabet spells.
 
     torchaudio's `ctc_decoder(lexicon=FILE)` copies the lexicon between C++ and Python dicts twice and makes
     a dozen Python-to-C++ calls a word to fill its trie: 10 to 13 s for a 365,000-word dictionary on this
     project's CPU (bench/lm_load.py). Built here from lists, one call a word, the same trie takes under 2 s."""
-    from flashlight.lib.text.decoder import CriterionType, LexiconDecoder, LexiconDecoderOptions, SmearingMode, Trie
+    from flashlight.lib.text.decoder import SmearingMode, Trie
+    from flashlight.lib.text.decoder.kenlm import KenLM
     from flashlight.lib.text.dictionary import Dictionary
 
     tokens_dict = Dictionary(list(vocabulary.tokens))
-    scored = lm_folder.spellable_words(words, vocabulary)
+    scored = lm_folder.spellable_words([*lm_folder.lm_words(lm_dir), *extra_words], vocabulary)
     known = set(scored)
-    spellable = scored + [word for word in lm_folder.spellable_words(outside_lm, vocabulary) if word not in known]
-    word_dict = Dictionary([UNK_WORD, *spellable])  # <unk> first: flashlight wants it in the word dictionary
-    if isinstance(language_model, str):
-        from flashlight.lib.text.decoder.kenlm import KenLM
-
-        language_model = KenLM(language_model, word_dict)
-    elif isinstance(language_model, BoostedLM):
-        language_model.units = [UNK_WORD, *spellable]  # the decoder numbers words as word_dict does
+    spellable = scored + [w for w in lm_folder.spellable_words(lm_folder.dictionary_words(lm_dir), vocabulary) if w not in known]
+    units = [UNK_WORD, *spellable]  # <unk> first: flashlight wants it in the word dictionary
+    word_dict = Dictionary(units)
+    kenlm = KenLM(str(lm_folder.lm_path(lm_dir)), word_dict)
     silence = tokens_dict.get_index(WORD_DELIMITER)
     trie = Trie(tokens_dict.index_size(), silence)
-    start = language_model.start(False)
+    start = kenlm.start(False)
     # <unk>, spelled with the model's <unk> token, comes out only where the model itself emits <unk>.
-    unknown_score = language_model.score(start, 0)[1]
+    unknown_score = kenlm.score(start, 0)[1]
     trie.insert([vocabulary.unknown_id, silence], 0, unknown_score)
     # each character to the code point of its token index: str.translate spells a word in one C call
     spelling = str.maketrans({token: chr(i) for i, token in enumerate(vocabulary.tokens) if len(token) == 1})
     for i, word in enumerate(spellable, start=1):
-        score = language_model.score(start, i)[1] if i <= len(scored) else unknown_score
+        score = kenlm.score(start, i)[1] if i <= len(scored) else unknown_score
         trie.insert([*map(ord, word.translate(spelling)), silence], i, score)
     trie.smear(SmearingMode.MAX)  # a prefix carries the best score of the words it starts, as torchaudio does
+    return Lexicon(units, word_dict, tokens_dict, trie, kenlm)
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_lexicon(lm_dir: Path, files: tuple[tuple[str, int], ...], tokens: tuple[str, ...]) -> Lexicon:
+    return build_lexicon(lm_dir, Vocabulary(tokens))
+
+
+def shared_lexicon(lm_dir: str | Path, vocabulary: Vocabulary) -> Lexicon:
+    """An LM folder's lexicon, built once a process while its files stay as they are: `asr lm tune`'s grid, the
+    leaderboard's decodings of one model, and the server's searches with other n-best sizes or phrase boosts all
+    search over the same words. Kept to the process's end, so that a command's last act is not to free it."""
+    lm_dir = lm_folder.check_lm_dir(lm_dir).resolve()
+    files = tuple((f.name, f.stat().st_mtime_ns) for f in sorted(lm_dir.iterdir()) if f.name != lm_folder.TUNED)
+    return _shared_lexicon(lm_dir, files, vocabulary.tokens)
+
+
+def lexicon_searches(lexicon: Lexicon, vocabulary: Vocabulary, language_model, options: DecodeOptions,
+                     lm_weight: float, word_score: float):
+    """A function that makes lexicon-constrained searches over `lexicon`'s words with `language_model`: the lexicon's
+    KenLM or a BoostedLM of the same KenLM file. Each search is its own torchaudio CTCDecoder; all share the trie and
+    the KenLM model. With boosts, a phrase's words earn their boost when finished: the trie's look-ahead is the LM's."""
+    from flashlight.lib.text.decoder import CriterionType, LexiconDecoder, LexiconDecoderOptions
+
+    if isinstance(language_model, BoostedLM):
+        language_model.units = lexicon.units  # the decoder numbers words as the lexicon does
+    silence = lexicon.tokens_dict.get_index(WORD_DELIMITER)
     decoder_options = LexiconDecoderOptions(
         beam_size=options.beam_size, beam_size_token=len(vocabulary.tokens), beam_threshold=options.beam_threshold,
         lm_weight=lm_weight, word_score=word_score, unk_score=float("-inf"), sil_score=0.0, log_add=False,
@@ -195,8 +234,8 @@ def lexicon_searches(words: list[str], vocabulary: Vocabulary, language_model, o
 
     def new_search():
         lm = language_model.fresh() if isinstance(language_model, BoostedLM) else language_model
-        decoder = _torchaudio_decoder(options.nbest, word_dict, tokens_dict, vocabulary.blank_id, lm)
-        decoder.decoder = LexiconDecoder(decoder_options, trie, lm, silence, vocabulary.blank_id, 0, [], False)
+        decoder = _torchaudio_decoder(options.nbest, lexicon.word_dict, lexicon.tokens_dict, vocabulary.blank_id, lm)
+        decoder.decoder = LexiconDecoder(decoder_options, lexicon.trie, lm, silence, vocabulary.blank_id, 0, [], False)
         return decoder
 
     return new_search
@@ -251,25 +290,23 @@ class BeamDecoder:
         weights = lm_folder.read_weights(options.lm_dir) if options.lm_dir else lm_folder.LMWeights(lm_weight=0.0)
         lm_weight = weights.lm_weight if options.lm_weight is None else options.lm_weight
         word_score = weights.word_score if options.word_score is None else options.word_score
-        lexicon_words = []
+        self.lexicon: Lexicon | None = None  # lexicon-free
         if options.lm_dir:
-            lexicon_words = lm_folder.lm_words(options.lm_dir)
-            # A boosted word missing from the lexicon could never be spelled: add it.
-            lexicon_words += [w for b in options.boosts for w in b.phrase.split()]
-        language_model = None
-        if options.boosts:
-            if options.lm_dir:
+            self.lexicon = lexicon = shared_lexicon(options.lm_dir, vocabulary)
+            boosted = lm_folder.spellable_words([w for b in options.boosts for w in b.phrase.split()], vocabulary)
+            unknown = tuple(word for word in boosted if not lexicon.spells(word))
+            if unknown:  # a boosted word missing from the lexicon could never be spelled: a lexicon with it
+                self.lexicon = lexicon = build_lexicon(options.lm_dir, vocabulary, extra_words=unknown)
+            language_model = lexicon.kenlm
+            if options.boosts:
                 language_model = BoostedLM([], options.boosts, lm_weight, kenlm_path=lm_folder.lm_path(options.lm_dir))
-            else:
+            self._new_search = lexicon_searches(lexicon, vocabulary, language_model, options, lm_weight, word_score)
+        else:
+            language_model = None
+            if options.boosts:
                 # Lexicon-free: the LM sees characters, and a phrase is its characters with word delimiters.
                 lm_weight = 1.0
                 language_model = BoostedLM(list(vocabulary.tokens), options.boosts, lm_weight, characters=True)
-        elif options.lm_dir:
-            language_model = str(lm_folder.lm_path(options.lm_dir))
-        if options.lm_dir:
-            self._new_search = lexicon_searches(lexicon_words, vocabulary, language_model, options, lm_weight, word_score,
-                                                outside_lm=lm_folder.dictionary_words(options.lm_dir))
-        else:
             self._new_search = lexicon_free_searches(vocabulary, language_model, options, lm_weight, word_score)
 
     def search(self) -> BeamSearch:

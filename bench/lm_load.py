@@ -3,7 +3,8 @@
 Three ways, in one run on the same LM folders: this project's decoder with the
 LM's words and its dictionary (the shipped default), the same without the
 dictionary, and torchaudio's own `ctc_decoder(lexicon=FILE)` over the same
-words (the peer; `asr.decoding.lexicon_searches` says why it is not used).
+words (the peer; `asr.decoding.build_lexicon` says why it is not used). Each build is timed afresh: a
+process builds an LM folder's lexicon once (`asr.decoding.shared_lexicon`), and this is what that once costs.
 
     python bench/lm_load.py [--models de,it,es] [--repeats 3] [--out bench/results/lm_load-cpu.json]
 """
@@ -18,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from asr.decoding import UNK_WORD, BeamDecoder, DecodeOptions, flashlight_decoder
+from asr.decoding import UNK_WORD, build_lexicon, flashlight_decoder
 from asr.files import write_atomically
 from asr.lm import folder as lm_folder
 from asr.registry import resolve_model
@@ -65,9 +66,8 @@ def main() -> None:
             shutil.copytree(ref.lm_dir, without, ignore=shutil.ignore_patterns(lm_folder.DICTIONARY))
             row = {
                 "model": name, "lm_words": len(lm_folder.lexicon_words(without)), "words": len(lm_folder.lexicon_words(ref.lm_dir)),
-                "seconds": seconds(lambda: BeamDecoder(vocabulary, DecodeOptions(method="beam", lm_dir=str(ref.lm_dir))), args.repeats),
-                "seconds_without_dictionary": seconds(
-                    lambda: BeamDecoder(vocabulary, DecodeOptions(method="beam", lm_dir=str(without))), args.repeats),
+                "seconds": seconds(lambda: build_lexicon(ref.lm_dir, vocabulary), args.repeats),
+                "seconds_without_dictionary": seconds(lambda: build_lexicon(without, vocabulary), args.repeats),
                 "torchaudio_seconds": seconds(lambda: torchaudio_decoder(ref.lm_dir, vocabulary, Path(scratch)), 1),
             }
         rows.append(row)

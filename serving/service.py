@@ -104,8 +104,9 @@ class RecognizerService(pb_grpc.RecognizerServicer):
         self.draining = False  # no new streams
         self.cut_off = False  # open streams stop taking audio and send their finals
         self._wakers: set[asyncio.Event] = set()  # each open stream's "something happened" event
-        # Beam decoders with a request's boosts, by model and boosts: building one reads the
-        # lexicon (about 0.6 s for 24k words), so a caller repeating its phrases pays once.
+        # Beam decoders with a request's boosts, by model and boosts. One shares its model's lexicon unless a boosted
+        # word is missing from it; then it builds its own (the German model's: about 4 s and 440 MB), which a caller
+        # repeating its phrases pays once.
         self._boosted_decoders: dict[tuple[str, tuple[Boost, ...]], object] = {}
 
     def drain(self) -> None:

@@ -169,6 +169,19 @@ def test_boosting_makes_a_misrecognised_phrase_come_out(lm_dir, with_lm):
     assert decode(DecodeOptions(**base, boosts=(Boost("hello world", 3.0),)), log_probs).text == "the kat sat"
 
 
+def test_searches_over_one_lm_folder_share_its_lexicon_until_its_files_change(lm_dir):
+    plain = BeamDecoder(VOCAB, DecodeOptions(method="beam", lm_dir=str(lm_dir)))
+    other = BeamDecoder(VOCAB, DecodeOptions(method="beam", lm_dir=str(lm_dir), lm_weight=3.0, nbest=2))
+    known = BeamDecoder(VOCAB, DecodeOptions(method="beam", lm_dir=str(lm_dir), boosts=(Boost("the kat"),)))
+    assert other.lexicon is plain.lexicon and known.lexicon is plain.lexicon
+    # A boosted word the lexicon lacks needs a lexicon of its own; the shared one is left as it was.
+    unknown = BeamDecoder(VOCAB, DecodeOptions(method="beam", lm_dir=str(lm_dir), boosts=(Boost("the cat"),)))
+    assert unknown.lexicon is not plain.lexicon and unknown.lexicon.spells("cat") and not plain.lexicon.spells("cat")
+    lm.write_dictionary(["cat"], lm_build.arpa_unigrams(lm_dir / lm.ARPA), VOCAB, lm_dir / lm.DICTIONARY)
+    rebuilt = BeamDecoder(VOCAB, DecodeOptions(method="beam", lm_dir=str(lm_dir)))
+    assert rebuilt.lexicon is not plain.lexicon and rebuilt.lexicon.spells("cat")
+
+
 @pytest.mark.parametrize("with_lm", [True, False], ids=["lexicon+lm", "lexicon-free"])
 def test_a_search_fed_in_pieces_equals_one_search_and_searches_interleave(lm_dir, with_lm):
     base = {"method": "beam", "lm_dir": str(lm_dir)} if with_lm else {"method": "beam", "lexicon_free": True}
