@@ -1,5 +1,3 @@
-import sys
+from asr.cli import console
 
-from asr.cli import main
-
-sys.exit(main())
+console()

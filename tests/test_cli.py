@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -90,3 +93,14 @@ def test_help_does_not_import_what_only_running_a_command_needs():
             "print(sorted(m for m in ('matplotlib', 'eval.leaderboard', 'eval.chart') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_asr_command_flushes_its_output_and_keeps_mains_exit_code(tmp_path):
+    # `asr` leaves with os._exit, past the interpreter's teardown: piped output must be out by then.
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    listed = subprocess.run([sys.executable, "-m", "asr", "models", "--runs", str(tmp_path)], capture_output=True, text=True,
+                            env=buffered)
+    assert listed.returncode == 0 and "pretrained encoders" in listed.stdout and listed.stdout.endswith("  none\n")
+    failed = subprocess.run([sys.executable, "-m", "asr", "transcribe", str(tmp_path / "none.wav"), "--model", str(tmp_path / "no.safetensors")],
+                            capture_output=True, text=True)
+    assert failed.returncode != 0 and "none.wav: no such file" in failed.stderr
