@@ -342,6 +342,9 @@ ENGLISH_PROBES = {
     "english-augment-from-scratch": "from scratch with on-the-fly augmentation (`--augment default`) throughout",
     "english-continued-augment-off": "english-stage1-3600's model trained 600 s more, augmentation off",
     "english-continued-augment-default": "the same, augmentation on (`--augment default`)",
+    "english-stage1-one-core": "stage 1 from scratch on one core of a 2-core AVX2 CPU (fp32), beside the next run",
+    "english-stage1-normalize-input": "the same with each mel band normalised over the utterance first "
+                                      "(`--model-size normalize_input=true`), on the other core",
 }
 
 
