@@ -297,9 +297,8 @@ class BeamDecoder:
             unknown = tuple(word for word in boosted if not lexicon.spells(word))
             if unknown:  # a boosted word missing from the lexicon could never be spelled: a lexicon with it
                 self.lexicon = lexicon = build_lexicon(options.lm_dir, vocabulary, extra_words=unknown)
-            language_model = lexicon.kenlm
-            if options.boosts:
-                language_model = BoostedLM([], options.boosts, lm_weight, kenlm_path=lm_folder.lm_path(options.lm_dir))
+            language_model = (BoostedLM([], options.boosts, lm_weight, kenlm_path=lm_folder.lm_path(options.lm_dir))
+                              if options.boosts else lexicon.kenlm)
             self._new_search = lexicon_searches(lexicon, vocabulary, language_model, options, lm_weight, word_score)
         else:
             language_model = None
