@@ -345,6 +345,11 @@ class BeamSearch:
             self._decoder.decode_step(emissions)
             self._frames = torch.cat([self._frames, emissions])
 
+    @property
+    def frames(self) -> torch.Tensor:
+        """The (frames, vocab) log-probabilities stepped through so far."""
+        return self._frames
+
     def best(self, seconds_per_frame: float) -> Hypothesis:
         """The best path so far, its complete words only (with a lexicon: the words the LM has scored); the search goes on."""
         if not len(self._frames):

@@ -25,6 +25,12 @@ frames (`asr.decoding.BeamSearch`), and its words are final when a pause or
 the end of the stream ends the utterance; interim results show the search's
 best path so far, then greedy words from the frames it has not reached (the
 lookahead's).
+
+An utterance that no pause ends (continuous speech, or endpointing off) is
+cut at its last word boundary once it is `max_utterance_ms` long: the open
+word goes on into the next utterance. Without the cut, a stream's decoding
+state would grow with the stream (an hour is allowed), and with it the cost of
+every window's interim results.
 """
 
 from __future__ import annotations
@@ -96,10 +102,17 @@ class EndpointOptions:
     stop_history_ms: int = 800  # 0: no endpointing, the utterance ends with the stream
     stop_threshold: float = 0.8
     silence_dbfs: float = -60.0
+    # Longest utterance: longer ones end at their last word boundary. Uncut, the decoding of each window grows with
+    # the utterance: with the German model's LM, a median 13 ms in an utterance's first minute, 166 ms in its tenth
+    # (beyond a 160-ms chunk: the stream falls behind), and memory 150 MB a minute; cut at 30 s, 8.5 ms and flat
+    # (bench/results/stream_long-avx2).
+    max_utterance_ms: int = 30_000
 
     def __post_init__(self) -> None:
         if self.stop_history_ms < 0:
             raise ValueError(f"stop_history_ms must be at least 0, got {self.stop_history_ms}")
+        if self.max_utterance_ms < FRAME_MS:
+            raise ValueError(f"max_utterance_ms must be at least {FRAME_MS}, got {self.max_utterance_ms}")
         if not 0.0 < self.stop_threshold <= 1.0:
             raise ValueError(f"stop_threshold must be in (0, 1], got {self.stop_threshold}")
 
@@ -127,7 +140,7 @@ class Utterance:
 
     words: list[Word]
     end: float  # seconds from the start of the stream
-    endpointed: bool  # True: ended by a pause; False: by the end of the stream
+    endpointed: bool  # True: ended by a pause; False: by the end of the stream or at max_utterance_ms
     # Beam search with nbest > 1: the runners-up's (text, beam score), best first; the best's score first.
     alternatives: tuple[tuple[str, float], ...] = ()
     score: float = 0.0
@@ -182,6 +195,7 @@ class Stream:
         interim_context_ms = chunking.left_context_ms if chunking.interim_context_ms is None else chunking.interim_context_ms
         self._interim_context = interim_context_ms // FRAME_MS
         self._stop_frames = endpointing.stop_history_ms // FRAME_MS
+        self._max_utterance_frames = endpointing.max_utterance_ms // FRAME_MS
         self._audio = torch.zeros(0)
         self._audio_start = 0  # stream sample index of _audio[0]
         self._arrived: list[torch.Tensor] = []  # appended since the last window, joined to _audio once per window
@@ -298,6 +312,8 @@ class Stream:
                 segment_from = i + 1
         self._push(log_probs[segment_from:], window.first_frame + segment_from)
         self.next_frame = window.first_frame + frames
+        if self._utterance_start is not None and self.next_frame - self._utterance_start >= self._max_utterance_frames:
+            ended.extend(self._cut_long_utterance())
         # Keep only the audio that later windows read as left context.
         keep_from = max(0, (self.next_frame - self._context) * self._frame_samples)
         if keep_from > self._audio_start:
@@ -315,10 +331,12 @@ class Stream:
         greedy ones from the frames after its last complete word.
         """
         closed, start = list(self._closed_words), self._tail_start if len(self._tail) else self.next_frame
+        open_frames = self._tail[start - self._tail_start :]
         if self._utterance_search is not None:
             closed = self._moved(self._utterance_search.best(self.frame_seconds), self._tail_start).words
             start = round(closed[-1].end / self.frame_seconds) if closed else self._tail_start
-        frames = torch.cat([self._tail[start - self._tail_start :], self._provisional])
+            open_frames = self._utterance_search.frames[start - self._tail_start :]
+        frames = torch.cat([open_frames, self._provisional])
         fixed = 0 if self.search is not None else len(closed)
         return closed + (self._decode(frames, start) if len(frames) else []), fixed
 
@@ -332,8 +350,10 @@ class Stream:
 
     def _reset_utterance(self) -> None:
         self._closed_words: list[Word] = []  # words ended by a word break
-        self._tail = torch.zeros(0, len(self.vocabulary))  # frames of the open word, log-probs
-        self._tail_start = 0  # stream frame index of _tail[0]
+        # Greedy: the frames of the open word, log-probs. Beam: empty; the search holds the utterance's frames.
+        self._tail = torch.zeros(0, len(self.vocabulary))
+        self._tail_start = 0  # stream frame index of _tail[0], or of the search's first frame
+        self._utterance_start: int | None = None  # stream frame of the utterance's first emitting frame
         self._has_speech = False
         self._quiet_frames = 0
         self._utterance_search = None  # with a beam decoder: the open utterance's search, from its first emitting frame
@@ -353,18 +373,20 @@ class Stream:
         """Add frames to the open utterance, moving words that a word break closed out of the tail."""
         if len(log_probs) == 0:
             return
+        if self._utterance_search is not None:  # no word is final before the utterance ends: the search goes on
+            self._utterance_search.step(log_probs)
+            return
         if len(self._tail) == 0:
             self._tail_start = first_frame
         self._tail = torch.cat([self._tail, log_probs.float()])
         self._drop_silent_lead()
+        if len(self._tail) and self._utterance_start is None:
+            self._utterance_start = self._tail_start
         if self.search is not None:
-            # No word is final before the utterance ends; the search goes on through the new frames. It starts
-            # at the tail's first emitting frame, and a tail that starts so is never cut by _drop_silent_lead.
-            if self._utterance_search is not None:
-                self._utterance_search.step(log_probs)
-            elif len(self._tail):
+            if len(self._tail):  # the search starts at the utterance's first emitting frame
                 self._utterance_search = self.search.search()
                 self._utterance_search.step(self._tail)
+                self._tail = self._tail[:0]
             return
         ids = self._tail.argmax(dim=-1)
         delimiter = self.vocabulary.delimiter_id
@@ -386,6 +408,23 @@ class Stream:
         lead = int(emitting[0]) if len(emitting) else len(ids)
         self._tail = self._tail[lead:]
         self._tail_start += lead
+
+    def _cut_long_utterance(self) -> list[Utterance]:
+        """End the open utterance at its last word boundary; its open word starts the next one."""
+        carried = self._tail[:0]
+        score, alternatives = 0.0, ()
+        if self.search is None and self._closed_words:
+            words, end_frame, carried = self._closed_words, self._tail_start, self._tail
+        elif self.search is not None and (best := self._moved(self._utterance_search.best(self.frame_seconds), self._tail_start)).words:
+            words, score = best.words, best.score
+            end_frame = round(words[-1].end / self.frame_seconds)
+            carried = self._utterance_search.frames[end_frame - self._tail_start :]
+        else:  # one word as long as an utterance: noise, most likely; it all ends here
+            (words, score, alternatives), end_frame = self._utterance_result(), self.next_frame
+        self._reset_utterance()
+        self._push(carried, end_frame)
+        self._has_speech = self._utterance_start is not None
+        return [Utterance(words, end_frame * self.frame_seconds, False, alternatives, score)] if words else []
 
     def _open_words(self) -> list[Word]:
         return self._decode(self._tail, self._tail_start) if len(self._tail) else []

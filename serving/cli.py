@@ -56,6 +56,8 @@ def _add_serve(commands) -> None:
     g.add_argument("--interim-context-ms", type=int, default=chunking.interim_context_ms, help="earlier audio an early "
                    "interim result re-reads, at most --left-context-ms (default: the left context)")
     g.add_argument("--stop-history-ms", type=int, default=defaults.endpointing.stop_history_ms, help="pause that ends an utterance unless a stream says otherwise; 0: none (default: %(default)s)")
+    g.add_argument("--max-utterance-ms", type=int, default=defaults.endpointing.max_utterance_ms,
+                   help="an utterance no pause ends is cut at its last word boundary when this long (default: %(default)s)")
     g = p.add_argument_group("limits")
     g.add_argument("--max-streams", type=int, default=limits.max_streams, help="concurrent streams (default: %(default)s)")
     g.add_argument("--max-stream-seconds", type=float, default=limits.max_stream_seconds, help="longest stream (default: %(default)s)")
@@ -97,7 +99,7 @@ def _run_serve(args) -> int:
             args.lookahead_ms, args.interim_step_ms, args.interim_context_ms,
         ),
         batching=BatchOptions(args.max_batch_size, args.max_wait_ms),
-        endpointing=EndpointOptions(stop_history_ms=args.stop_history_ms),
+        endpointing=EndpointOptions(stop_history_ms=args.stop_history_ms, max_utterance_ms=args.max_utterance_ms),
         early_interim=args.early_interim,
         limits=Limits(
             max_streams=args.max_streams,

@@ -110,6 +110,7 @@ def endpoint_options(config: pb.EndpointingConfig, defaults: EndpointOptions) ->
         stop_history_ms=history,
         stop_threshold=config.stop_threshold or defaults.stop_threshold,
         silence_dbfs=config.silence_threshold_dbfs or defaults.silence_dbfs,
+        max_utterance_ms=defaults.max_utterance_ms,
     )
 
 

@@ -335,6 +335,26 @@ def test_streaming_with_beam_search_equals_one_search_of_the_utterance():
     assert [w.start for w in utterance.words] == pytest.approx([w.start for w in expected.words])
 
 
+def test_a_long_utterance_with_beam_search_is_cut_after_the_searchs_last_word(lm_dir):
+    from asr.streaming import ChunkingOptions, EndpointOptions, Stream, Window
+
+    log_probs = emissions(spell("hello world the kat sat hello world the kat sat "))[0]
+    search = BeamDecoder(VOCAB, DecodeOptions(method="beam", lm_dir=str(lm_dir)))
+    (whole,) = search(log_probs[None], torch.tensor([len(log_probs)]), SPF)
+    stream = Stream(VOCAB, 16000, ChunkingOptions(), EndpointOptions(stop_history_ms=0, max_utterance_ms=400), search=search)
+    utterances = []
+    for first in range(0, len(log_probs), 6):
+        piece = log_probs[first : first + 6]
+        utterances += stream.accept(Window(torch.zeros(len(piece) * 320), 0, len(piece), first), piece)
+    final = stream.finish()
+    utterances += [final] if final else []
+    assert len(utterances) >= 3
+    assert [w.word for u in utterances for w in u.words] == [w.word for w in whole.words]
+    assert [w.start for u in utterances for w in u.words] == pytest.approx([w.start for w in whole.words])
+    for u in utterances[:-1]:
+        assert u.end == pytest.approx(u.words[-1].end) and u.words[-1].end - u.words[0].start <= 0.4 + 6 * SPF
+
+
 def test_a_streams_interim_words_follow_the_search_with_the_lm(lm_dir):
     from asr.streaming import ChunkingOptions, EndpointOptions, Stream, Window
 

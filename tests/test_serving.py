@@ -31,7 +31,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 
 from asr.checkpoint import save_checkpoint
 from asr.cli import main
-from asr.streaming import ChunkingOptions
+from asr.streaming import ChunkingOptions, EndpointOptions
 from asr.transcribe import Transcriber
 from serving.audio import StreamResampler, decode_mulaw
 from serving.options import BatchOptions, Limits, ServerOptions
@@ -222,6 +222,14 @@ def test_endpointing_config_per_stream(server):
         endpointing = pb.EndpointingConfig(stop_history_ms=history)
         responses, _, _ = collect(server.stub, [config(interim=False, endpointing=endpointing)] + audio(pcm16(UTTERANCES)))
         assert [f.alternatives[0].transcript for f in finals(responses)] == ["ab baab"]
+
+
+def test_the_servers_longest_utterance_cuts_a_stream_whose_client_turned_endpointing_off(make_server):
+    server = make_server(endpointing=EndpointOptions(max_utterance_ms=600))
+    # "ab ba", a pause, "ab": no pause ends an utterance, the limit cuts after each word.
+    responses, code, _ = collect(server.stub, [config(interim=False, endpointing=pb.EndpointingConfig(stop_history_ms=-1))] + audio(pcm16(UTTERANCES)))
+    assert code == Code.OK
+    assert [f.alternatives[0].transcript for f in finals(responses)] == ["ab", "ba", "ab"]
 
 
 def test_recognize_files_and_raw_audio(server):
@@ -638,3 +646,12 @@ def test_serve_chunks_longer_on_a_cpu_without_native_bf16_unless_told(native_bf1
     assert served[0] == defaults
     assert CHUNKING_WITHOUT_BF16.chunk_ms > ChunkingOptions().chunk_ms  # fewer windows for the same audio
     assert (served[1].chunk_ms, served[1].left_context_ms, served[1].lookahead_ms) == (320, 1000, defaults.lookahead_ms)
+
+
+def test_serve_takes_the_longest_utterance_and_refuses_a_bad_one(monkeypatch, capsys):
+    served = []
+    monkeypatch.setattr("serving.server.serve", lambda models, device, options, *rest: served.append(options.endpointing) or 0)
+    assert main(["serve", "--model", "m.safetensors", "--device", "cpu", "--max-utterance-ms", "12000"]) == 0
+    assert served[0].max_utterance_ms == 12000
+    assert main(["serve", "--model", "m.safetensors", "--device", "cpu", "--max-utterance-ms", "0"]) == 2
+    assert "max_utterance_ms must be at least 20" in capsys.readouterr().err

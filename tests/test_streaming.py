@@ -103,6 +103,27 @@ def test_without_endpointing_one_utterance_holds_every_word():
     assert [[w.word for w in u.words] for u in utterances] == [["ab", "baab"]]
 
 
+def test_an_utterance_no_pause_ends_is_cut_at_word_boundaries_and_loses_no_word():
+    # Twelve words, 0.5 s each, no pause: one utterance without the cut.
+    words = ["ab", "ba"] * 6
+    wave = speech((None, 0.2), *[part for word in words for part in ((word[0], 0.2), (word[1], 0.2), ("|", 0.1))])
+    transcriber = Transcriber(tone_bundle(), device="cpu")
+    (whole,), _ = run_stream(transcriber, wave, ChunkingOptions(), EndpointOptions(stop_history_ms=0))
+    assert [w.word for w in whole.words] == words
+    utterances, _ = run_stream(transcriber, wave, ChunkingOptions(), EndpointOptions(stop_history_ms=0, max_utterance_ms=1200))
+    assert len(utterances) >= 4 and not any(u.endpointed for u in utterances)
+    assert [w for u in utterances for w in u.words] == whole.words  # the same words at the same times
+    # An utterance ends where its next word starts, and holds at most the limit and one window's frames of speech
+    # (a chunk's; the stream's last window also the lookahead's).
+    last_window_from = len(wave) / 16000 - (ChunkingOptions().chunk_ms + ChunkingOptions().lookahead_ms) / 1000
+    for u, after in zip(utterances, utterances[1:]):
+        assert u.end == pytest.approx(after.words[0].start)
+        if u.end < last_window_from:
+            assert u.words[-1].end - u.words[0].start <= 1.2 + ChunkingOptions().chunk_ms / 1000
+    with pytest.raises(ValueError, match="max_utterance_ms"):
+        EndpointOptions(max_utterance_ms=0)
+
+
 def test_quiet_audio_counts_as_a_pause_whatever_the_model_says(tiny_always_a):
     # The biased tiny model emits "a" everywhere; only the level threshold can find the pause.
     wave = np.concatenate([0.3 * np.ones(8000, np.float32), np.zeros(24000, np.float32), 0.3 * np.ones(8000, np.float32)])
