@@ -61,6 +61,8 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, max_seconds: fl
         ) from None
     if samples.shape[0] == 0:
         raise AudioError(f"{path}: the file holds no audio samples")
+    if not np.isfinite(samples).all():  # only float files can; the model would make an empty transcript of them
+        raise AudioError(f"{path}: the audio holds NaN or infinite samples (a broken float file); re-export it, as 16-bit PCM for example")
     if max_seconds is not None and samples.shape[0] > max_seconds * file_rate:  # a header that understated the length
         raise AudioTooLong(f"{path}: more than the {max_seconds:g} s of audio allowed")
     return resample(torch.from_numpy(samples.mean(axis=1)), file_rate, sample_rate)

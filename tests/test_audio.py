@@ -121,6 +121,17 @@ def test_empty_and_sampleless_files(tmp_path):
     assert "no audio" in str(info.value)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_samples_are_refused_by_name(tmp_path, bad):
+    path = tmp_path / "broken.wav"
+    wave = np.zeros(1600, dtype=np.float32)
+    wave[800] = bad
+    soundfile.write(str(path), wave, SAMPLE_RATE, subtype="FLOAT")
+    with pytest.raises(AudioError, match="NaN or infinite") as info:
+        load_audio(path)
+    assert str(path) in str(info.value)
+
+
 @pytest.mark.parametrize("as_tensor", [True, False])
 def test_write_audio_round_trip_and_atomic(tmp_path, as_tensor):
     x = np.random.default_rng(2).uniform(-0.5, 0.5, 16000).astype(np.float32)
