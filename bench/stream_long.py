@@ -39,7 +39,8 @@ import torch
 from asr.audio import load_audio
 from asr.cli import add_decode_arguments, add_model_arguments, decode_options
 from asr.registry import resolve_model
-from asr.streaming import ChunkingOptions, EndpointOptions, Stream, window_log_probs
+from asr.streaming.options import ChunkingOptions, EndpointOptions
+from asr.streaming.stream import Stream, window_log_probs
 from asr.transcribe import Transcriber
 from eval.report import describe_machine
 

@@ -36,7 +36,8 @@ from asr.audio import load_audio
 from asr.cli import add_decode_arguments, add_model_arguments, decode_options
 from asr.corpora.manifest import read_manifest
 from asr.registry import resolve_model
-from asr.streaming import ChunkingOptions, EndpointOptions, Stream, window_log_probs
+from asr.streaming.options import ChunkingOptions, EndpointOptions
+from asr.streaming.stream import Stream, window_log_probs
 from asr.transcribe import Transcriber
 from eval.report import describe_machine
 from eval.scoring import score

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from asr.streaming import FRAME_MS, Window, window_log_probs
+from asr.streaming.options import FRAME_MS
+from asr.streaming.stream import Window, window_log_probs
 from asr.transcribe import Transcriber
 from serving.metrics import Metrics
 from serving.options import BatchOptions

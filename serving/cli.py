@@ -79,7 +79,7 @@ def _add_serve(commands) -> None:
 
 
 def _run_serve(args) -> int:
-    from asr.streaming import ChunkingOptions, EndpointOptions
+    from asr.streaming.options import ChunkingOptions, EndpointOptions
     from asr.transcribe import resolve_device
     from serving.options import BatchOptions, Limits, ServerOptions, default_chunking
     from serving.server import serve

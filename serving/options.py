@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr.cpu import cpu_has_native_bf16
-from asr.streaming import ChunkingOptions, EndpointOptions
+from asr.streaming.options import ChunkingOptions, EndpointOptions
 
 # Where the CPU has no native bf16, the default windows run in fp32 slower than real time: on a 2-core AVX2 EPYC one
 # 2.7-s window took 191 ms per 160-ms chunk, and one stream's messages waited 6.2 s at p95

@@ -26,7 +26,8 @@ from grpc_reflection.v1alpha import reflection
 
 from asr.decoding import DecodeOptions
 from asr.registry import ModelRef, resolve_model
-from asr.streaming import ChunkingOptions, Window, window_log_probs
+from asr.streaming.options import ChunkingOptions
+from asr.streaming.stream import Window, window_log_probs
 from asr.transcribe import Transcriber
 from serving.auth import TokenAuth
 from serving.batcher import Batcher

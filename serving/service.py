@@ -2,7 +2,7 @@
 
 A stream runs as two tasks: a reader that takes audio messages as they
 arrive (so the limits see true arrival times) and appends them to the
-stream's `asr.streaming.Stream`, and the handler itself, which sends each
+stream's `asr.streaming.stream.Stream`, and the handler itself, which sends each
 ready window to its model's batcher and turns the decoded frames into
 responses. Everything a stream holds is freed when its handler returns,
 whether it ended, failed or was cancelled.
@@ -25,7 +25,8 @@ from google.protobuf.duration_pb2 import Duration
 from asr.audio import AudioError, AudioTooLong, load_audio, resample
 from asr.decoding import Word, make_decoder
 from asr.lm.boosting import Boost
-from asr.streaming import ChunkingOptions, EndpointOptions, Stream, Utterance
+from asr.streaming.options import ChunkingOptions, EndpointOptions
+from asr.streaming.stream import Stream, Utterance
 from serving.metrics import Metrics
 from serving.proto import recognizer_pb2 as pb
 from serving.proto import recognizer_pb2_grpc as pb_grpc

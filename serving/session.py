@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from asr.streaming import EndpointOptions, Stream
+from asr.streaming.options import EndpointOptions
+from asr.streaming.stream import Stream
 from asr.transcribe import Transcriber
 from serving.audio import MAX_RATE, MIN_RATE, StreamResampler, decode_linear16, decode_mulaw
 from serving.batcher import Batcher

@@ -315,7 +315,8 @@ def test_eval_compares_beam_with_greedy_decoding_of_the_same_model(tmp_path, lm_
 
 
 def test_streaming_with_beam_search_equals_one_search_of_the_utterance():
-    from asr.streaming import ChunkingOptions, EndpointOptions, Stream, Window
+    from asr.streaming.options import ChunkingOptions, EndpointOptions
+    from asr.streaming.stream import Stream, Window
 
     generator = torch.Generator().manual_seed(0)
     frames = 300
@@ -336,7 +337,8 @@ def test_streaming_with_beam_search_equals_one_search_of_the_utterance():
 
 
 def test_a_long_utterance_with_beam_search_is_cut_after_the_searchs_last_word(lm_dir):
-    from asr.streaming import ChunkingOptions, EndpointOptions, Stream, Window
+    from asr.streaming.options import ChunkingOptions, EndpointOptions
+    from asr.streaming.stream import Stream, Window
 
     log_probs = emissions(spell("hello world the kat sat hello world the kat sat "))[0]
     search = BeamDecoder(VOCAB, DecodeOptions(method="beam", lm_dir=str(lm_dir)))
@@ -356,7 +358,8 @@ def test_a_long_utterance_with_beam_search_is_cut_after_the_searchs_last_word(lm
 
 
 def test_a_streams_interim_words_follow_the_search_with_the_lm(lm_dir):
-    from asr.streaming import ChunkingOptions, EndpointOptions, Stream, Window
+    from asr.streaming.options import ChunkingOptions, EndpointOptions
+    from asr.streaming.stream import Stream, Window
 
     # The model hears "hello woeld the kat": greedy says "woeld", the lexicon and LM know "world".
     log_probs = emissions(spell("hello world the kat", c8={"e": 0.5, "r": 0.4}))[0]

@@ -31,7 +31,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 
 from asr.checkpoint import save_checkpoint
 from asr.cli import main
-from asr.streaming import ChunkingOptions, EndpointOptions
+from asr.streaming.options import ChunkingOptions, EndpointOptions
 from asr.transcribe import Transcriber
 from serving.audio import StreamResampler, decode_mulaw
 from serving.options import BatchOptions, Limits, ServerOptions

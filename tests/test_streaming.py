@@ -1,4 +1,4 @@
-"""asr.streaming: windows that tile the stream, incremental decoding equal to decoding everything at once, endpointing."""
+"""asr.streaming.stream: windows that tile the stream, incremental decoding equal to decoding everything at once, endpointing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import torch
 from asr.checkpoint import ModelBundle
 from asr.decoding import greedy_decode
 from asr.features import FrontendConfig, LogMelFrontend
-from asr.streaming import ChunkingOptions, EndpointOptions, Stream, Window, window_log_probs
+from asr.streaming.options import ChunkingOptions, EndpointOptions
+from asr.streaming.stream import Stream, Window, window_log_probs
 from asr.text import Vocabulary
 from asr.transcribe import Transcriber
 from tests.tiny import tiny_bundle, tone

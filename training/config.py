@@ -12,10 +12,12 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from asr.corpora.augment import AugmentConfig
+if TYPE_CHECKING:
+    from asr.corpora.augment import AugmentConfig
 
 
 def _option(default, help: str):
@@ -109,6 +111,9 @@ def parse_key_values(text: str) -> dict[str, str]:
 
 def augment_config(text: str) -> AugmentConfig:
     """The augmentation an `augment` option names: a preset, a JSON file or object, or key=value probabilities."""
+    # Imported here, not at the top: `asr train --help` builds from this module and would load torch with it.
+    from asr.corpora.augment import AugmentConfig
+
     text = text.strip()
     if text in ("", "off", "default", "telephone"):
         return AugmentConfig.preset(text or "off")
