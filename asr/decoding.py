@@ -329,63 +329,128 @@ class BeamSearch:
     of its whole length (100 to 300 ms for 5 s of German on a 2-core CPU, with
     the LM and a 500-wide beam), during which flashlight holds the GIL and a
     server's event loop would serve no other stream.
+
+    Fed in pieces, it settles what lies more than `keep_frames` behind the
+    newest frame: the best path's words up to its last word boundary there are
+    final, and flashlight's prune drops the alternatives before it (the LM
+    context goes on). Without that, the search kept every frame's beam: 74 MB
+    a stream at a 30-s utterance with the German LM, against 27 MB with 250
+    frames kept and 12 MB with 100, the words the same in 2 minutes of speech
+    (bench/results/stream_long-avx2/beam-settling). Scores are then counted
+    from the settled point on: the alternatives' differences stay as they were.
     """
+
+    keep_frames = 250  # 5 s of 20-ms frames: beams agree on words that old
 
     def __init__(self, beam: BeamDecoder, decoder):
         self._vocabulary = beam.vocabulary
         self._lexicon = beam.options.lm_dir is not None
         self._decoder = decoder
         self._frames = torch.zeros(0, len(beam.vocabulary))  # all stepped through, for the words' times and confidences
+        self._settled: list[Word] = []  # the words of the settled frames, their times in frames
+        self._settled_frames = 0  # frames settled: the decoder's paths start after them
+        self._carried: int | None = None  # a settled word's last character that the paths start by repeating
         decoder.decode_begin()
-
-    def step(self, log_probs: torch.Tensor) -> None:
-        """Search on through the next (frames, vocab) log-probabilities."""
-        emissions = log_probs.detach().float().cpu().contiguous()
-        if len(emissions):
-            self._decoder.decode_step(emissions)
-            self._frames = torch.cat([self._frames, emissions])
 
     @property
     def frames(self) -> torch.Tensor:
         """The (frames, vocab) log-probabilities stepped through so far."""
         return self._frames
 
+    def step(self, log_probs: torch.Tensor) -> None:
+        """Search on through the next (frames, vocab) log-probabilities."""
+        emissions = log_probs.detach().float().cpu().contiguous()
+        if len(emissions):
+            if len(self._frames) - self._settled_frames > 2 * self.keep_frames:  # between pieces: one search never settles
+                self._settle()
+            self._decoder.decode_step(emissions)
+            self._frames = torch.cat([self._frames, emissions])
+
     def best(self, seconds_per_frame: float) -> Hypothesis:
         """The best path so far, its complete words only (with a lexicon: the words the LM has scored); the search goes on."""
         if not len(self._frames):
             return Hypothesis("", [])
-        (best,) = self._decoder._to_hypo([self._decoder.decoder.get_best_hypothesis()])  # torchaudio's tokens and timesteps
+        best = self._decoder.decoder.get_best_hypothesis()
         hypothesis = self._hypothesis(best, seconds_per_frame)
-        if not self._lexicon and hypothesis.words and best.tokens[-1:].tolist() != [self._vocabulary.delimiter_id]:
+        if not self._lexicon and hypothesis.words and self._last_token(best) != self._vocabulary.delimiter_id:
             hypothesis = Hypothesis(" ".join(w.word for w in hypothesis.words[:-1]), hypothesis.words[:-1], hypothesis.score)
         return hypothesis
 
     def result(self, seconds_per_frame: float) -> Hypothesis:
         """The best hypothesis of all the frames stepped through, its runners-up in `alternatives`; ends the search."""
         self._decoder.decode_end()
-        ranked = [self._hypothesis(h, seconds_per_frame) for h in self._decoder.get_final_hypothesis()]
+        ranked = [self._hypothesis(h, seconds_per_frame) for h in self._decoder.decoder.get_all_final_hypothesis()[: self._decoder.nbest]]
         distinct: dict[str, Hypothesis] = {}
         for hypothesis in ranked:  # best first: each text keeps its best-scored path, in rank order
             distinct.setdefault(hypothesis.text, hypothesis)
         ranked = list(distinct.values()) or [Hypothesis("", [], float("-inf"))]
         return dataclasses.replace(ranked[0], alternatives=tuple(ranked[1:]))
 
+    def _settle(self) -> None:
+        """Make the best path's words before the last `keep_frames` final, and prune the search to what follows."""
+        decoder = self._decoder.decoder
+        # The best path back to its last complete word at least keep_frames before the newest frame (flashlight
+        # goes back further to find one); prune cuts the search at that same state.
+        settled = decoder.get_best_hypothesis(self.keep_frames)
+        if len(settled.tokens) < 2:
+            return
+        # Settle only after a word: with a lexicon, the path's last state follows one (flashlight gives up looking
+        # 100 frames further back); without, the path's last token is a word break.
+        ends_a_word = settled.words[-2] >= 0 if self._lexicon else self._last_token(settled) == self._vocabulary.delimiter_id
+        if not ends_a_word:
+            return
+        # Its last state is where the paths go on from: it belongs to them.
+        self._settled += self._words(settled.tokens[:-1], settled.words[:-1])
+        self._settled_frames += len(settled.tokens) - 1
+        # The paths go on from the settled path's last state: if its token repeats the one before, that run of frames
+        # is the settled word's last character, not a new one.
+        last, before = settled.tokens[-1], settled.tokens[-2]
+        self._carried = last if last == before and last != self._vocabulary.blank_id else None
+        decoder.prune(self.keep_frames)
+
+    def _last_token(self, result) -> int | None:
+        """The last token a flashlight path emits (blanks are no tokens)."""
+        emitted = [t for t in self._unsettled(result.tokens) if t != self._vocabulary.blank_id]
+        return emitted[-1] if emitted else None
+
+    def _unsettled(self, tokens: list[int]) -> list[int]:
+        """A path's tokens, with those that repeat the settled word's last character blanked.
+
+        Flashlight's paths start with the state before their first frame: the
+        search's root (a word delimiter), or after a prune the state that
+        followed the last settled word, which may go on repeating its last
+        character.
+        """
+        tokens = list(tokens)
+        if self._carried is not None:
+            run = next((i for i, t in enumerate(tokens) if t != self._carried), len(tokens))
+            tokens[:run] = [self._vocabulary.blank_id] * run
+        return tokens
+
     def _hypothesis(self, result, seconds_per_frame: float) -> Hypothesis:
-        """Words with times and confidences of one of torchaudio's CTCHypothesis over the frames stepped through."""
-        frames = self._frames
-        tokens = result.tokens.tolist()
-        # Flashlight's paths start at the search's root, a word delimiter before frame 0,
-        # so the decoder's timesteps are one ahead of the frames.
-        timesteps = [max(0, t - 1) for t in result.timesteps.tolist()]
+        """Words with times and confidences of one of flashlight's paths: the settled words, then the path's."""
+        words = [dataclasses.replace(w, start=w.start * seconds_per_frame, end=w.end * seconds_per_frame)
+                 for w in self._settled + self._words(result.tokens, result.words)]
+        return Hypothesis(" ".join(w.word for w in words), words, float(result.score))
+
+    def _words(self, tokens: list[int], decoded: list[int]) -> list[Word]:
+        """The words of a flashlight path's `tokens` and word labels over the frames after the settled ones, their
+        times in frames."""
+        tokens = self._unsettled(tokens)
+        # The path starts at the state before its first frame, so a token's index is one ahead of its frame.
+        frames, offset = self._frames, self._settled_frames - 1
+        blank = self._vocabulary.blank_id
+        timesteps = [i for i, t in enumerate(tokens) if t != blank and (i == 0 or t != tokens[i - 1])]
         words: list[Word] = []
         chars: list[str] = []
         probs: list[torch.Tensor] = []
         first = last = 0
         best = frames.argmax(dim=-1)
-        for token, start in zip(tokens, timesteps):
+        for step in timesteps:
+            token, start = tokens[step], max(0, offset + step)
             if token == self._vocabulary.delimiter_id:
                 if chars:
-                    words.append(Word("".join(chars), first * seconds_per_frame, last * seconds_per_frame, float(torch.cat(probs).mean())))
+                    words.append(Word("".join(chars), first, last, float(torch.cat(probs).mean())))
                 chars, probs = [], []
                 continue
             # The character's frames: its first one, and those after where it stays the most likely token.
@@ -398,12 +463,12 @@ class BeamSearch:
             probs.append(frames[start:end, token].exp())
             last = end
         if chars:
-            words.append(Word("".join(chars), first * seconds_per_frame, last * seconds_per_frame, float(torch.cat(probs).mean())))
+            words.append(Word("".join(chars), first, last, float(torch.cat(probs).mean())))
         if self._lexicon:
             # With a lexicon, a path may end in the first characters of a word it never completed:
             # only the decoder's words count.
-            words = words[: len(result.words)]
-        return Hypothesis(" ".join(w.word for w in words), words, float(result.score))
+            words = words[: sum(1 for w in decoded if w >= 0)]
+        return words
 
 
 UNK_WORD = "<unk>"

@@ -7,7 +7,7 @@ import torch
 
 from asr.lm import build as lm_build
 from asr.lm import folder as lm
-from asr.decoding import BeamDecoder, DecodeOptions, greedy_decode
+from asr.decoding import BeamDecoder, BeamSearch, DecodeOptions, greedy_decode
 from asr.lm.boosting import Boost, parse_boosts, read_boosts
 from asr.text import Vocabulary
 
@@ -355,6 +355,28 @@ def test_a_long_utterance_with_beam_search_is_cut_after_the_searchs_last_word(lm
     assert [w.start for u in utterances for w in u.words] == pytest.approx([w.start for w in whole.words])
     for u in utterances[:-1]:
         assert u.end == pytest.approx(u.words[-1].end) and u.words[-1].end - u.words[0].start <= 0.4 + 6 * SPF
+
+
+@pytest.mark.parametrize("lexicon", [True, False])
+def test_a_search_fed_in_pieces_settles_old_frames_and_finds_what_one_search_finds(lm_dir, monkeypatch, lexicon):
+    text = "hello world the kat sat " * 8
+    # Every frame twice, as in speech: the state that follows a settled word may repeat its last character.
+    log_probs = emissions([f for frame in spell(text, c8={"e": 0.5, "r": 0.4}) for f in (frame, frame)])[0]
+    options = DecodeOptions(method="beam", lm_dir=str(lm_dir)) if lexicon else DecodeOptions(method="beam", lexicon_free=True, beam_size=16)
+    beam = BeamDecoder(VOCAB, options)
+    (whole,) = beam(log_probs[None], torch.tensor([len(log_probs)]), SPF)  # one piece: nothing settles
+    monkeypatch.setattr(BeamSearch, "keep_frames", 12)
+    search = beam.search()
+    settled_counts = []
+    for first in range(0, len(log_probs), 5):
+        search.step(log_probs[first : first + 5])
+        settled_counts.append(len(search._settled))
+        assert [w.word for w in search.best(SPF).words] == [w.word for w in whole.words][: len(search.best(SPF).words)]
+    result = search.result(SPF)
+    assert settled_counts[-1] > 20 and search._settled_frames > len(log_probs) - 3 * 12  # it settled as it went
+    assert [w.word for w in result.words] == [w.word for w in whole.words]
+    assert [t for w in result.words for t in (w.start, w.end)] == pytest.approx([t for w in whole.words for t in (w.start, w.end)])
+    assert [w.confidence for w in result.words] == pytest.approx([w.confidence for w in whole.words])
 
 
 def test_a_streams_interim_words_follow_the_search_with_the_lm(lm_dir):

@@ -69,10 +69,10 @@ class EndpointOptions:
     stop_history_ms: int = 800  # 0: no endpointing, the utterance ends with the stream
     stop_threshold: float = 0.8
     silence_dbfs: float = -60.0
-    # Longest utterance: longer ones end at their last word boundary. Uncut, the decoding of each window grows with
-    # the utterance: with the German model's LM, a median 13 ms in an utterance's first minute, 166 ms in its tenth
-    # (beyond a 160-ms chunk: the stream falls behind), and memory 150 MB a minute; cut at 30 s, 8.5 ms and flat
-    # (bench/results/stream_long-avx2).
+    # Longest utterance: longer ones end at their last word boundary, so that finals come and a window's decoding
+    # does not grow with the stream. Uncut, it grew from a median 13 ms in an utterance's first minute to 166 ms in
+    # its tenth (German model and LM: beyond a 160-ms chunk, the stream fell behind), cut at 30 s it stayed at 8.5 ms
+    # (bench/results/stream_long-avx2; measured before beam searches settled old frames, which bounds their memory).
     max_utterance_ms: int = 30_000
 
     def __post_init__(self) -> None:
