@@ -61,6 +61,8 @@ def _add_serve(commands) -> None:
     g = p.add_argument_group("limits")
     g.add_argument("--max-streams", type=int, default=limits.max_streams, help="concurrent streams (default: %(default)s)")
     g.add_argument("--max-stream-seconds", type=float, default=limits.max_stream_seconds, help="longest stream (default: %(default)s)")
+    g.add_argument("--max-file-requests", type=int, default=limits.max_file_requests, help="whole files (Recognize, OpenAI's "
+                   "transcriptions) decoded or waiting at once; more are refused (default: %(default)s)")
     g.add_argument("--max-chunk-bytes", type=int, default=limits.max_chunk_bytes, help="largest audio message of a stream (default: %(default)s)")
     g.add_argument("--max-realtime-factor", type=float, default=limits.max_realtime_factor, help="fastest a stream may send audio after its burst; 0: no limit (default: %(default)s)")
     g.add_argument("--realtime-burst-seconds", type=float, default=limits.realtime_burst_seconds, help="audio a stream may send ahead of that pace (default: %(default)s)")
@@ -104,6 +106,7 @@ def _run_serve(args) -> int:
         limits=Limits(
             max_streams=args.max_streams,
             max_stream_seconds=args.max_stream_seconds,
+            max_file_requests=args.max_file_requests,
             max_chunk_bytes=args.max_chunk_bytes,
             max_realtime_factor=args.max_realtime_factor,
             realtime_burst_seconds=args.realtime_burst_seconds,

@@ -60,6 +60,14 @@ def build_app(service: RecognizerService, token: str | None) -> web.Application:
 
     async def transcriptions(request: web.Request) -> web.Response:
         try:
+            with service.file_request():  # taken before the body is read
+                return await transcribe(request)
+        except RequestError as error:
+            metrics.errors.labels(METHOD, error.code.name).inc()
+            return error_response(HTTP_STATUS.get(error.code, 400), error.message)
+
+    async def transcribe(request: web.Request) -> web.Response:
+        try:
             form = await request.post()
         except web.HTTPRequestEntityTooLarge:
             metrics.errors.labels(METHOD, "RESOURCE_EXHAUSTED").inc()

@@ -46,10 +46,14 @@ class Limits:
     max_recognize_bytes: int = 64 * 1024 * 1024
     # A stream that sends no message for this long ends with OUT_OF_RANGE and frees its slot.
     idle_timeout_seconds: float = 10.0
+    # Whole files (Recognize, OpenAI's transcriptions) being decoded or waiting for the one thread that transcribes
+    # them; more are refused at once. Each holds its audio until its turn: 64 MB of request and up to an hour's
+    # samples (230 MB), so an unbounded queue of them is a way to run a server out of memory.
+    max_file_requests: int = 8
 
     def __post_init__(self) -> None:
-        if self.max_streams < 1:
-            raise ValueError(f"max_streams must be at least 1, got {self.max_streams}")
+        if self.max_streams < 1 or self.max_file_requests < 1:
+            raise ValueError(f"max_streams and max_file_requests must be at least 1, got {self.max_streams} and {self.max_file_requests}")
         if self.max_stream_seconds <= 0 or self.max_chunk_bytes <= 0 or self.max_recognize_bytes <= 0:
             raise ValueError("max_stream_seconds, max_chunk_bytes and max_recognize_bytes must be positive")
         if self.idle_timeout_seconds <= 0:

@@ -11,6 +11,7 @@ whether it ended, failed or was cancelled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tempfile
 import time
@@ -102,6 +103,7 @@ class RecognizerService(pb_grpc.RecognizerServicer):
         self.metrics = metrics
         self.recognize_executor = recognize_executor
         self.active_streams = 0
+        self.active_files = 0  # whole-file requests being decoded or waiting to be transcribed
         self.draining = False  # no new streams
         self.cut_off = False  # open streams stop taking audio and send their finals
         self._wakers: set[asyncio.Event] = set()  # each open stream's "something happened" event
@@ -119,6 +121,18 @@ class RecognizerService(pb_grpc.RecognizerServicer):
         self.cut_off = True
         for event in self._wakers:
             event.set()
+
+    @contextlib.contextmanager
+    def file_request(self):
+        """A slot for one whole-file request (Recognize, OpenAI's transcriptions), held until it is answered."""
+        if self.active_files >= self.limits.max_file_requests:
+            raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"the server is transcribing its maximum of "
+                               f"{self.limits.max_file_requests} files at once; retry later, or stream the audio")
+        self.active_files += 1
+        try:
+            yield
+        finally:
+            self.active_files -= 1
 
     # --- StreamingRecognize ------------------------------------------------------------
 
@@ -305,9 +319,10 @@ class RecognizerService(pb_grpc.RecognizerServicer):
             if not data:
                 raise invalid("audio_content is empty")
             loop = asyncio.get_running_loop()
-            wave = await loop.run_in_executor(None, read_request_audio, data, fmt, model.transcriber.sample_rate, self.limits.max_stream_seconds)
-            seconds = len(wave) / model.transcriber.sample_rate
-            (transcription,) = await loop.run_in_executor(self.recognize_executor, model.transcriber.transcribe, [wave], search)
+            with self.file_request():
+                wave = await loop.run_in_executor(None, read_request_audio, data, fmt, model.transcriber.sample_rate, self.limits.max_stream_seconds)
+                seconds = len(wave) / model.transcriber.sample_rate
+                (transcription,) = await loop.run_in_executor(self.recognize_executor, model.transcriber.transcribe, [wave], search)
         except RequestError as error:
             await self.abort(context, "Recognize", error)
         except Exception as error:

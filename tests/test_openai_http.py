@@ -72,3 +72,31 @@ def test_limits_and_bad_input_reach_the_client_as_its_own_errors(make_server, sp
     assert health.status == 200 and json.loads(health.read())["status"] == "ok"
     with open(speech_file, "rb") as f:
         assert api.audio.transcriptions.create(model="whisper-1", file=f).text
+
+
+def test_whole_files_beyond_the_servers_limit_are_refused_at_once_while_the_admitted_ones_wait(make_server, speech_file):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serving.proto import recognizer_pb2 as pb
+    from tests.test_serving_hardening import recognize
+
+    server = make_server(http_port=0, limits=Limits(max_realtime_factor=0, max_file_requests=1))
+    gate = threading.Event()
+    server.service.recognize_executor.submit(gate.wait)  # the thread that transcribes files is busy
+    linear16 = {"encoding": pb.RecognitionConfig.LINEAR16, "sample_rate_hertz": 16000}
+    waiting = ThreadPoolExecutor(1).submit(recognize, server.stub, speech_file.read_bytes()[44:], **linear16)
+    deadline = time.monotonic() + 10
+    while server.service.active_files < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    _, code, message = recognize(server.stub, speech_file.read_bytes()[44:], **linear16)
+    assert code.name == "RESOURCE_EXHAUSTED" and "maximum of 1 files" in message
+    with open(speech_file, "rb") as f, pytest.raises(openai.RateLimitError) as error:
+        client(server).audio.transcriptions.create(model="whisper-1", file=f)
+    assert "maximum of 1 files" in error.value.message
+    gate.set()
+    response, code, _ = waiting.result(timeout=30)
+    assert code.name == "OK" and response.results  # the admitted one was served
+    with open(speech_file, "rb") as f:  # and the slot is free again
+        assert client(server).audio.transcriptions.create(model="whisper-1", file=f).text
