@@ -186,6 +186,28 @@ def test_a_time_budget_run_started_again_or_given_more_time(tmp_path, corpus, ca
     assert more.metadata["steps"] > first.metadata["steps"]
 
 
+def test_max_steps_0_decays_the_schedule_over_the_steps_the_time_budget_reaches(tmp_path, corpus, monkeypatch, capsys):
+    import types
+
+    import training.train
+
+    clock = iter(range(10_000))  # every step takes half a second of training time
+    monkeypatch.setattr(training.train, "time", types.SimpleNamespace(monotonic=lambda: next(clock) / 2, time=lambda: 0.0))
+    cfg = config(tmp_path, corpus, max_steps=0, time_budget=10.0, warmup_steps=5, log_every=1)
+    bundle = load_checkpoint(train(cfg))
+    records = log_records(tmp_path / "run")
+    # measured over steps 1-5 (the first one's start-up left out): 2 steps a second, 20 in 10 s
+    assert [r["max_steps"] for r in records if r.get("event") == "max_steps"] == [20]
+    assert bundle.metadata["steps"] == 20
+    lrs = [r["lr"] for r in records if "lr" in r]
+    assert max(lrs) == pytest.approx(3e-3) and lrs[-1] == pytest.approx(0.0, abs=1e-12)  # warmed up, then decayed to the end
+    capsys.readouterr()
+    assert load_checkpoint(train(cfg)).metadata["steps"] == 20  # the measured length is the run's: started again, it is done
+    assert "already finished" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="give --time-budget"):
+        config(tmp_path, corpus, max_steps=0)
+
+
 def test_training_with_augmentation_runs(tmp_path, corpus):
     bundle = load_checkpoint(train(config(tmp_path, corpus, augment="default", spec_augment=True, max_steps=3)))
     assert bundle.metadata["train_config"]["augment"] == "default"

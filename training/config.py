@@ -54,7 +54,8 @@ class TrainConfig:
     warmup_steps: int = _option(50, "steps of linear warmup")
     hold_fraction: float = _option(0.4, "tri-stage: fraction of steps held at the peak after warmup")
     final_lr_scale: float = _option(0.05, "tri-stage: the last rate as a fraction of the peak")
-    max_steps: int = _option(1000, "optimizer steps; the schedule decays over these, also under --time-budget")
+    max_steps: int = _option(1000, "optimizer steps; the schedule decays over these, also under --time-budget. 0 (with "
+                             "--time-budget): the steps the budget reaches at the speed of the warmup's steps, measured as they run")
     time_budget: float | None = _option(None, "stop after this many seconds of training (evaluation not counted)")
     batch_seconds: float = _option(60.0, "audio seconds per micro-batch (utterances of similar length)")
     grad_accum: int = _option(1, "micro-batches per optimizer step on each process")
@@ -90,8 +91,11 @@ class TrainConfig:
             raise ValueError(f"train_fraction must be in (0, 1], not {self.train_fraction}")
         if self.train_voices < 0:
             raise ValueError(f"train_voices must be 0 (all) or a number of speakers, not {self.train_voices}")
-        if self.grad_accum < 1 or self.max_steps < 1:
-            raise ValueError("grad_accum and max_steps must be at least 1")
+        if self.grad_accum < 1 or self.max_steps < 0:
+            raise ValueError("grad_accum must be at least 1 and max_steps at least 0")
+        if self.max_steps == 0 and (self.time_budget is None or self.warmup_steps < 3):
+            raise ValueError("max_steps 0 sets the steps from the speed of the warmup's steps and the time budget: "
+                             "give --time-budget and --warmup-steps of at least 3")
 
 
 # Fields that may change when a run is resumed: how long and how often, not what.

@@ -85,7 +85,10 @@ def train(config: TrainConfig) -> Path:
         [{"params": head, "lr": config.lr_head}, {"params": encoder, "lr": config.lr_encoder}],
         weight_decay=config.weight_decay, fused=True,  # one kernel for all tensors: 7 % of a CPU step was Adam's loop
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(config, step))
+    # The steps the schedule decays over: --max-steps, or with 0 the steps the time budget reaches, measured once the
+    # warmup is done (recorded in the run's progress, so that a resumed run keeps the same schedule).
+    schedule = {"max_steps": config.max_steps or None}
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(config, step, schedule["max_steps"]))
     frozen_layers = lambda step: frozen_at(config, step, model.num_layers)  # noqa: E731
 
     progress_state = {"step": 0, "epoch": 0, "position": 0, "best_wer": math.inf, "evals_since_best": 0,
@@ -98,6 +101,7 @@ def train(config: TrainConfig) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         progress_state = state["progress"]
+        schedule["max_steps"] = config.max_steps or progress_state.get("max_steps")
         if main_process:
             print(f"resuming {out_dir} from step {progress_state['step']} ({state_path.name})")
     elif main_process:
@@ -142,7 +146,8 @@ def train(config: TrainConfig) -> Path:
     spec_augment = SpecAugment(config.freq_masks, config.freq_mask_width, config.time_masks, config.time_mask_width) if config.spec_augment else None
     workers = resolve_workers(config.data_workers, device)
     micro_batches = None
-    while p["step"] < config.max_steps:
+    pace_from = (p["step"], p["train_seconds"])  # where the speed that sets --max-steps 0's steps is measured from
+    while p["step"] < (schedule["max_steps"] or math.inf):
         if config.time_budget is not None and p["train_seconds"] >= config.time_budget:
             stop_reason = "time_budget"
             break
@@ -183,11 +188,18 @@ def train(config: TrainConfig) -> Path:
             step_audio += batch["audio_seconds"]
         grad_norm = torch.nn.utils.clip_grad_norm_([q for q in model.parameters() if q.requires_grad], config.max_grad_norm)
         optimizer.step()
-        scheduler.step()
         p["step"] += 1
         p["position"] += micro_per_step
         p["audio_seconds"] += step_audio * world_size
         p["train_seconds"] = time.monotonic() - started
+        if schedule["max_steps"] is None:
+            if p["step"] >= config.warmup_steps:  # the schedule's decay starts with the next step: it needs its length now
+                schedule["max_steps"] = p["max_steps"] = steps_in_budget(config, p, pace_from, world_size, device)
+                if log:
+                    log.write(event="max_steps", step=p["step"], max_steps=p["max_steps"], train_seconds=p["train_seconds"])
+            elif p["step"] == first_step + 1:
+                pace_from = (p["step"], p["train_seconds"])  # the first step's start-up (workers, allocation) is not the pace
+        scheduler.step()
         bar.update(min(p["train_seconds"], config.time_budget) - bar.n if by_time else 1)
         lr = scheduler.get_last_lr()[0]
         bar.set_postfix(step=p["step"], loss=f"{step_loss:.3f}", lr=f"{lr:.2e}",
@@ -343,13 +355,15 @@ def epoch_plan(utterances: list[Utterance], config: TrainConfig, epoch: int) -> 
     return length_bucketed_batches(utterances, config.batch_seconds, random.Random(config.seed * 7919 + epoch))
 
 
-def lr_factor(config: TrainConfig, step: int) -> float:
-    """Learning rate as a fraction of the peak: linear warmup, then cosine, tri-stage or constant."""
+def lr_factor(config: TrainConfig, step: int, max_steps: int | None = None) -> float:
+    """Learning rate as a fraction of the peak: linear warmup, then cosine, tri-stage or constant over `max_steps`
+    (default: the config's)."""
     if step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
     if config.schedule == "constant":
         return 1.0
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
+    max_steps = max_steps or config.max_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, max_steps - config.warmup_steps))
     if config.schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * progress))
     # tri-stage (Park et al., 2019): hold at the peak, then decay exponentially to final_lr_scale.
@@ -357,6 +371,19 @@ def lr_factor(config: TrainConfig, step: int) -> float:
         return 1.0
     decay = (progress - config.hold_fraction) / max(1e-9, 1 - config.hold_fraction)
     return config.final_lr_scale**decay
+
+
+def steps_in_budget(config: TrainConfig, progress: dict, pace_from: tuple[int, float], world_size: int, device: torch.device) -> int:
+    """The step the time budget ends at, at the pace of the steps since `pace_from` (steps, training seconds); every
+    process takes the first one's figure, so that all decay over the same steps."""
+    steps, seconds = progress["step"] - pace_from[0], progress["train_seconds"] - pace_from[1]
+    pace = steps / seconds if steps and seconds > 0 else 0.0
+    end = max(progress["step"] + 1, progress["step"] + round(pace * (config.time_budget - progress["train_seconds"])))
+    if world_size > 1:
+        shared = torch.tensor([end], device=device)
+        dist.broadcast(shared, src=0)
+        end = int(shared.item())
+    return end
 
 
 def frozen_at(config: TrainConfig, step: int, num_layers: int) -> int:
