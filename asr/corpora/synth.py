@@ -475,6 +475,8 @@ def build_corpus(
     jobs: int = os.cpu_count() or 1,
     hours: float | None = None,
     progress: bool = True,
+    voices: dict[str, list[Voice]] | None = None,
+    sentences: tuple[dict[str, list[Sentence]], list[dict]] | None = None,
 ) -> dict[str, Path]:
     """Synthesize a corpus of `utterances` utterances or `hours` hours; returns split name -> manifest path.
 
@@ -482,6 +484,11 @@ def build_corpus(
     is synthesized until it holds its share (80/10/10) of the hours, and is cut
     at the first utterance that reaches it: the corpus is as long as asked for
     (plus at most one utterance a split), not an estimate.
+
+    `voices` (split -> voices; default VOICES[lang]) may name fewer splits or
+    voices, and `sentences` (the pools and text-source cards of
+    `sentence_pools`) may come from elsewhere: a machine without the Debian
+    texts or every voice builds its train split so (recipes/gpu_release).
     """
     if (utterances is None) == (hours is None):
         raise ValueError("give either utterances or hours")
@@ -489,31 +496,32 @@ def build_corpus(
         raise ValueError(f"hours must be positive, got {hours}")
     if lang not in VOICES:
         raise ValueError(f"no voices for language {lang!r}; choose one of {', '.join(sorted(VOICES))}")
-    voices = VOICES[lang]
-    for split in SPLITS:
+    voices = VOICES[lang] if voices is None else voices
+    splits = [split for split in SPLITS if split in voices]
+    for split in splits:
         for voice in voices[split]:
             voice.check()
 
-    pools, text_sources = sentence_pools(lang, seed)
+    pools, text_sources = sentence_pools(lang, seed) if sentences is None else sentences
     out_dir = Path(out_dir)
     wav_dir = out_dir / "wav"
 
     if utterances is not None:
         sizes = split_sizes(utterances)
-        for split in SPLITS:
+        for split in splits:
             if sizes[split] > len(pools[split]):
                 raise ValueError(
                     f"{split} needs {sizes[split]} sentences but the {lang} texts give only "
                     f"{len(pools[split])}; ask for fewer utterances"
                 )
-        candidates = {split: pools[split][: sizes[split]] for split in SPLITS}
+        candidates = {split: pools[split][: sizes[split]] for split in splits}
     else:
         candidates = pools
     # Job i of a split is the same whatever the size of the build, so a plan over the
     # whole pool holds every smaller build's jobs as its first ones.
     readings = 1 if hours is None else MAX_READINGS
-    plans = {split: plan_split(split, candidates[split], voices[split], seed, wav_dir, readings) for split in SPLITS}
-    for split in SPLITS:
+    plans = {split: plan_split(split, candidates[split], voices[split], seed, wav_dir, readings) for split in splits}
+    for split in splits:
         (wav_dir / split).mkdir(parents=True, exist_ok=True)
         remove_stale_files(wav_dir / split, {job.path for job in plans[split]})
 
@@ -534,13 +542,13 @@ def build_corpus(
                 bar.set_postfix(hours=f"{sum(durations.values()) / 3600:.3f}", refresh=False)
 
         if hours is None:
-            run([job for split in SPLITS for job in plans[split]])
+            run([job for split in splits for job in plans[split]])
         else:
-            targets = {split: hours * 3600 * SPLIT_FRACTIONS[split] for split in SPLITS}
-            done = dict.fromkeys(SPLITS, 0)
+            targets = {split: hours * 3600 * SPLIT_FRACTIONS[split] for split in splits}
+            done = dict.fromkeys(splits, 0)
             while True:
                 batch = []
-                for split in SPLITS:
+                for split in splits:
                     if prefix_reaching(plans[split][: done[split]], durations, targets[split]) is not None:
                         continue
                     more = _more_jobs(plans[split], done[split], durations, targets[split])
@@ -555,13 +563,13 @@ def build_corpus(
                 if not batch:
                     break
                 run(batch)
-            plans = {split: plans[split][: prefix_reaching(plans[split], durations, targets[split])] for split in SPLITS}
-            for split in SPLITS:  # the few synthesized past the target
+            plans = {split: plans[split][: prefix_reaching(plans[split], durations, targets[split])] for split in splits}
+            for split in splits:  # the few synthesized past the target
                 remove_stale_files(wav_dir / split, {job.path for job in plans[split]})
     bar.close()
 
     manifests, split_cards, characters, words = {}, {}, set(), set()
-    for split in SPLITS:
+    for split in splits:
         # a too-long WAV stays on disk so that a resumed build does not synthesize it again
         kept = [job for job in plans[split] if job.path not in failed and durations[job.path] <= MAX_DURATION]
         for job in kept:
@@ -614,15 +622,15 @@ def build_corpus(
                 }
                 for voice in voices[split]
             ]
-            for split in SPLITS
+            for split in splits
         },
         "characters": "".join(sorted(characters)),
         "distinct_words": len(words),
         "text_sources": text_sources,
         "numbers": "sentences with digits are dropped, not spelled out (see sentences.dropped.digits)",
         "sentences": {
-            "usable": sum(len(pools[split]) for split in SPLITS),
-            "per_split_pool": {split: len(pools[split]) for split in SPLITS},
+            "usable": sum(len(pools[split]) for split in splits),
+            "per_split_pool": {split: len(pools[split]) for split in splits},
             "dropped": dict(sorted(sum((Counter(source["dropped"]) for source in text_sources), Counter()).items())),
         },
         # Utterances an engine failed on (a crash, silence): left out, each reported as it happened.

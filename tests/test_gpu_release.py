@@ -1,0 +1,73 @@
+"""recipes/gpu_release: what travels to a lent GPU machine, the training there (dry: on the CPU, with this machine's
+synthesizers hidden so that only the carried ones speak), and the full checkpoint rebuilt here from what comes back."""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from asr.checkpoint import load_checkpoint
+from asr.corpora.manifest import read_manifest
+from asr.pretrained import load_pretrained_encoder
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLE = [sys.executable, str(ROOT / "recipes" / "gpu_release" / "bundle.py")]
+
+_spec = importlib.util.spec_from_file_location("gpu_release_bundle", ROOT / "recipes" / "gpu_release" / "bundle.py")
+gpu_release = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gpu_release)
+quantize, dequantize = gpu_release.quantize, gpu_release.dequantize
+
+
+def namespaces_work() -> bool:
+    return shutil.which("unshare") is not None and subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+
+
+def test_int8_weights_keep_every_matrix_row_within_half_a_step():
+    state = {"blocks.0.mlp.0.weight": torch.randn(2048, 512) * torch.rand(2048, 1), "blocks.0.mlp.0.bias": torch.randn(2048)}
+    stored = quantize(state)
+    assert stored["blocks.0.mlp.0.weight"].dtype == torch.int8 and stored["blocks.0.mlp.0.bias"].dtype == torch.float16
+    restored = dequantize(stored)
+    step = state["blocks.0.mlp.0.weight"].abs().amax(dim=1, keepdim=True) / 127
+    assert ((restored["blocks.0.mlp.0.weight"] - state["blocks.0.mlp.0.weight"]).abs() <= step / 2 + 1e-7).all()
+    assert torch.allclose(restored["blocks.0.mlp.0.bias"], state["blocks.0.mlp.0.bias"], atol=2e-3)
+
+
+@pytest.mark.skipif(not namespaces_work(), reason="the dry run hides this machine's synthesizers in a mount namespace (root, unshare -m)")
+def test_the_gpu_release_runs_dry_and_comes_back_as_a_full_checkpoint(tmp_path):
+    bundle, out, work = tmp_path / "bundle", tmp_path / "out", tmp_path / "work"
+    subprocess.run([*BUNDLE, "pack", "--langs", "es", "--out", str(bundle)], check=True, capture_output=True, timeout=300)
+    record = json.loads((bundle / "bundle.json").read_text())
+    assert "mbrola/mb-es4" in record["voices"]["es"] and not record["left_out"]
+
+    env = {**os.environ, "BUNDLE": str(bundle), "OUT": str(out), "WORK": str(work)}
+    done = subprocess.run(["bash", "recipes/gpu_release/run.sh", "--dry"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)  # about 25 s on 2 idle cores
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # Both engines spoke from the carried bundle: the system's are hidden.
+    speakers = {u.speaker for u in read_manifest(work / "data-es" / "train.jsonl")}
+    assert "mbrola/mb-es4" in speakers and any(s.startswith("espeak-ng/") for s in speakers)
+    parts = sorted(out.glob("es.delta.part*"))
+    assert len(parts) >= 2 and all(p.stat().st_size <= 16 << 20 for p in parts)  # what `device` brings back
+
+    run = tmp_path / "run"
+    subprocess.run([*BUNDLE, "rebase", *map(str, parts), "--run", str(run)], check=True, capture_output=True, timeout=300)
+    trained = load_checkpoint(work / "run-es" / "last.safetensors").model.state_dict()
+    rebuilt = load_checkpoint(run / "best.safetensors").model.state_dict()
+    true = {f"encoder.{k}": v for k, v in load_pretrained_encoder("whisper-base").state_dict.items()}
+    deq = {f"encoder.{k}": v for k, v in dequantize(quantize(load_pretrained_encoder("whisper-base").state_dict)).items()}
+    # Frozen layers are whisper-base's own again; trained ones carry their change onto them; the head comes as trained.
+    assert torch.equal(rebuilt["encoder.blocks.0.attn.query.weight"], true["encoder.blocks.0.attn.query.weight"])
+    name = "encoder.blocks.5.mlp.0.weight"
+    assert not torch.equal(trained[name], deq[name])
+    assert torch.allclose(rebuilt[name] - true[name], trained[name] - deq[name], atol=1e-3)
+    head = next(k for k in trained if not k.startswith("encoder."))
+    assert torch.allclose(rebuilt[head], trained[head], atol=1e-3)
+    assert json.loads((run / "trained_on.json").read_text())["machine"]
+    assert (run / "log.jsonl").exists() and json.loads((run / "dataset_card.json").read_text())["splits"]["train"]["utterances"] > 0
