@@ -190,8 +190,9 @@ def install(bundle: Path, prefix: Path) -> None:
 
 
 def write_base(bundle: Path, out: Path) -> None:
-    """The int8 weights, dequantized, as an openai-whisper .pt file that `asr train --init` reads."""
-    state = dequantize(load(lzma.decompress((bundle / WEIGHTS).read_bytes())))
+    """The int8 weights, dequantized, as an openai-whisper .pt file that `asr train --init` reads; without a packed
+    bundle (here), those of the installed whisper-base."""
+    state = dequantize(load(lzma.decompress((bundle / WEIGHTS).read_bytes()))) if (bundle / WEIGHTS).exists() else int8_base()[1]
     config = {"n_mels": state["conv1.weight"].shape[1], "n_audio_ctx": state["positional_embedding"].shape[0],
               "n_audio_state": state["conv1.weight"].shape[0], "n_audio_layer": 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))}
     config["n_audio_head"] = config["n_audio_state"] // 64  # Whisper's heads are 64 wide
