@@ -55,7 +55,8 @@ class TrainConfig:
     hold_fraction: float = _option(0.4, "tri-stage: fraction of steps held at the peak after warmup")
     final_lr_scale: float = _option(0.05, "tri-stage: the last rate as a fraction of the peak")
     max_steps: int = _option(1000, "optimizer steps; the schedule decays over these, also under --time-budget. 0 (with "
-                             "--time-budget): the steps the budget reaches at the speed of the warmup's steps, measured as they run")
+                             "--time-budget): the steps the budget reaches at the speed of the warmup's steps, measured as they "
+                             "run and kept when the run resumes (to give it more time, give a number)")
     time_budget: float | None = _option(None, "stop after this many seconds of training (evaluation not counted)")
     batch_seconds: float = _option(60.0, "audio seconds per micro-batch (utterances of similar length)")
     grad_accum: int = _option(1, "micro-batches per optimizer step on each process")
