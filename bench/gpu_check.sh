@@ -20,7 +20,7 @@ OUT=${OUT:-bench/results/gpu}
 mkdir -p "$OUT"
 PY=${PY:-python3}
 [ -x .venv/bin/python ] && [ "$DEVICE" = cpu ] && PY=.venv/bin/python
-if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1 && [ "$DEVICE" != cpu ]; then  # the wheels are the GPU machine's Python 3.12
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:$PWD
 else
