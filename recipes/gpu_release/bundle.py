@@ -79,10 +79,9 @@ def dequantize(stored: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return state
 
 
-def int8_base() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """whisper-base's encoder: its int8 form, and the weights training there starts from (that form, dequantized)."""
-    stored = quantize(load_pretrained_encoder(BASE).state_dict)
-    return stored, dequantize(stored)
+def int8_base() -> dict[str, torch.Tensor]:
+    """The weights training there starts from: whisper-base's encoder through int8 and back."""
+    return dequantize(quantize(load_pretrained_encoder(BASE).state_dict))
 
 
 # --- pack (here) ----------------------------------------------------------------------------------------------------
@@ -106,6 +105,12 @@ def espeak_libraries() -> list[Path]:
     return [path for path in found if not path.name.startswith(GLIBC)]
 
 
+def mbrola_folder(voice) -> Path:
+    from asr.corpora.synth import MBROLA_VOICES
+
+    return MBROLA_VOICES / voice.voice_id.removeprefix("mb-")
+
+
 def xz_tar(members: list[tuple[Path, str]]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:xz", preset=6) as tar:
@@ -116,13 +121,14 @@ def xz_tar(members: list[tuple[Path, str]]) -> bytes:
 
 def pack(langs: list[str], out: Path) -> dict:
     """Write .gpu/: weights, sentences, the synthesizer; the MBROLA train voices, smallest first, while all fits."""
-    from asr.corpora.synth import MBROLA_VOICES, VOICES
+    from asr.corpora.synth import VOICES
     from asr.corpora.texts import sentence_pools
 
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():
         old.unlink()
-    stored, base = int8_base()
+    true = load_pretrained_encoder(BASE).state_dict
+    stored = quantize(true)
     write_atomically(out / WEIGHTS, lzma.compress(save(stored), preset=6))
     for lang in langs:
         pools, sources = sentence_pools(lang)
@@ -136,27 +142,24 @@ def pack(langs: list[str], out: Path) -> dict:
              if not path.name.endswith("_dict") or path.name in dictionaries]
     espeak = [voice for lang in langs for voice in VOICES[lang]["train"] if voice.engine == "espeak-ng"]
     mbrola = sorted((voice for lang in langs for voice in VOICES[lang]["train"] if voice.engine == "mbrola"),
-                    key=lambda voice: folder_bytes(MBROLA_VOICES / voice.voice_id.removeprefix("mb-")))
+                    key=lambda voice: folder_bytes(mbrola_folder(voice)))
     whl = REPO / ".whl"
     fixed = tree_bytes() + folder_bytes(whl) + folder_bytes(out) + (1 << 20)  # 1 MiB for bundle.json and margin
     chosen, left_out = [], []
     synth = xz_tar(core)
     for voice in mbrola:
-        folder = MBROLA_VOICES / voice.voice_id.removeprefix("mb-")
-        trial = xz_tar(core + [(folder, f"mbrola/{folder.name}") for folder in
-                               [MBROLA_VOICES / v.voice_id.removeprefix("mb-") for v in chosen + [voice]]])
+        trial = xz_tar(core + [(mbrola_folder(v), f"mbrola/{mbrola_folder(v).name}") for v in chosen + [voice]])
         if fixed + len(trial) <= LIMIT:
             chosen.append(voice)
             synth = trial
         else:
-            left_out.append(f"{voice.name} ({folder_bytes(folder) / 1e6:.1f} MB unpacked: over the 64 MiB that travels)")
+            left_out.append(f"{voice.name} ({folder_bytes(mbrola_folder(voice)) / 1e6:.1f} MB unpacked: over the 64 MiB that travels)")
     write_atomically(out / SYNTH, synth)
     record = {
         "langs": langs,
         "voices": {lang: [v.name for v in espeak + chosen if v.lang == lang] for lang in langs},
         "left_out": left_out,
-        "base": {"name": BASE, "sha256": weights_digest(load_pretrained_encoder(BASE).state_dict),
-                 "int8_sha256": weights_digest(base)},
+        "base": {"name": BASE, "sha256": weights_digest(true), "int8_sha256": weights_digest(dequantize(stored))},
         "bytes": {"tree": tree_bytes(), ".whl": folder_bytes(whl), **{p.name: p.stat().st_size for p in sorted(out.iterdir())}},
     }
     write_atomically(out / "bundle.json", json.dumps(record, indent=2) + "\n")
@@ -192,7 +195,7 @@ def install(bundle: Path, prefix: Path) -> None:
 def write_base(bundle: Path, out: Path) -> None:
     """The int8 weights, dequantized, as an openai-whisper .pt file that `asr train --init` reads; without a packed
     bundle (here), those of the installed whisper-base."""
-    state = dequantize(load(lzma.decompress((bundle / WEIGHTS).read_bytes()))) if (bundle / WEIGHTS).exists() else int8_base()[1]
+    state = dequantize(load(lzma.decompress((bundle / WEIGHTS).read_bytes()))) if (bundle / WEIGHTS).exists() else int8_base()
     config = {"n_mels": state["conv1.weight"].shape[1], "n_audio_ctx": state["positional_embedding"].shape[0],
               "n_audio_state": state["conv1.weight"].shape[0], "n_audio_layer": 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))}
     config["n_audio_head"] = config["n_audio_state"] // 64  # Whisper's heads are 64 wide
@@ -240,7 +243,7 @@ def rebase(parts: list[Path], run: Path) -> Path:
     joined = run / "gpu-delta.safetensors"
     write_atomically(joined, b"".join(path.read_bytes() for path in sorted(parts, key=lambda p: int(p.name.rsplit("part", 1)[1]))))
     tensors, header = load_file(joined), read_header(joined)
-    _, base = int8_base()
+    base = int8_base()
     compact = header.pop("compact")
     if compact["base_sha256"] != weights_digest(base):
         raise SystemExit("the changes were made against other weights than whisper-base's int8 form; pack and train again")
