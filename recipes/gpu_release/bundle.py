@@ -125,8 +125,8 @@ def pack(langs: list[str], out: Path) -> dict:
     from asr.corpora.texts import sentence_pools
 
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.iterdir():
-        old.unlink()
+    for old in [out / WEIGHTS, out / SYNTH, out / "bundle.json", *out.glob("sentences-*.json.xz")]:  # an earlier pack's
+        old.unlink(missing_ok=True)
     true = load_pretrained_encoder(BASE).state_dict
     stored = quantize(true)
     write_atomically(out / WEIGHTS, lzma.compress(save(stored), preset=6))
