@@ -204,6 +204,8 @@ def test_max_steps_0_decays_the_schedule_over_the_steps_the_time_budget_reaches(
     capsys.readouterr()
     assert load_checkpoint(train(cfg)).metadata["steps"] == 20  # the measured length is the run's: started again, it is done
     assert "already finished" in capsys.readouterr().out
+    train(dataclasses.replace(cfg, time_budget=20.0))  # more time alone does not move the schedule's end: it says how
+    assert "give --max-steps beyond 20" in capsys.readouterr().out
     with pytest.raises(ValueError, match="give --time-budget"):
         config(tmp_path, corpus, max_steps=0)
 

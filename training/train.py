@@ -222,6 +222,9 @@ def train(config: TrainConfig) -> Path:
         if main_process:
             log.close()
             print(f"{out_dir} already finished ({stop_reason}) at step {p['step']}: {out_dir / 'last.safetensors'}")
+            if not config.max_steps and config.time_budget > p["train_seconds"]:
+                print(f"its schedule ends at step {p['step']}, measured for the budget it started with; to train on for "
+                      f"the new --time-budget, give --max-steps beyond {p['step']}")
         if world_size > 1:
             dist.destroy_process_group()
         return out_dir / "last.safetensors"
