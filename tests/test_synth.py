@@ -322,4 +322,4 @@ def test_a_train_split_alone_from_given_sentences_and_voices(tmp_path):
     assert {u.text for u in utterances} == {s.text for s in sentences}
     assert speakers(utterances) <= {voice.name for voice in voices}
     card = json.loads((tmp_path / "dataset_card.json").read_text())
-    assert list(card["splits"]) == ["train"] and card["sentences"]["usable"] == 3
+    assert list(card["splits"]) == ["train"] and card["sentences"]["usable"] == 3 and card["size"]["splits_built"] == ["train"]

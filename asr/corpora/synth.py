@@ -603,7 +603,9 @@ def build_corpus(
                 "how": "each split synthesized until it holds its 80/10/10 share of the hours, "
                 "cut at the first utterance that reaches it",
             }
-        ),
+        )
+        # a build of fewer splits (recipes/gpu_release: train alone) says so: its hours are the share of those
+        | ({} if splits == list(SPLITS) else {"splits_built": splits}),
         "sample_rate": SAMPLE_RATE,
         "max_duration_seconds": MAX_DURATION,
         "speaking_rate_factor_range": list(RATE_RANGE),
