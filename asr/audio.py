@@ -7,6 +7,7 @@ torchaudio. torchaudio.load is not used because it needs FFmpeg.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ SAMPLE_RATE = 16000
 # What a file's header may declare: telephone to studio rates, up to 7.1 surround.
 MIN_FILE_RATE, MAX_FILE_RATE = 8000, 192000
 MAX_FILE_CHANNELS = 8
+# The longest input period of the resampling filter (resampling_ratio): 441 is the 44.1-kHz family's.
+RESAMPLING_PERIOD = 1000
 
 
 class AudioError(ValueError):
@@ -68,10 +71,26 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, max_seconds: fl
     return resample(torch.from_numpy(samples.mean(axis=1)), file_rate, sample_rate)
 
 
+def resampling_ratio(orig_rate: int, new_rate: int) -> tuple[int, int]:
+    """The (input, output) sample counts of one period of the resampling filter: the rates' ratio in lowest terms.
+
+    torchaudio's filter has a phase per output sample of the period, each as
+    long as the input period: 16000 x 48000 values for 47,999 Hz, gigabytes for
+    one request of odd audio. A ratio without small terms is replaced by the
+    nearest one with an input period of at most RESAMPLING_PERIOD samples (to
+    16 kHz from anything between 8 and 192 kHz: a change of speed of at most 5
+    parts in 10,000, and at most 2 million filter values); every common rate,
+    the 44.1-kHz family's included, keeps its exact ratio.
+    """
+    ratio = Fraction(new_rate, orig_rate).limit_denominator(RESAMPLING_PERIOD)
+    return ratio.denominator, ratio.numerator
+
+
 def resample(wave: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
-    if orig_rate == new_rate:
+    orig, new = resampling_ratio(orig_rate, new_rate)
+    if orig == new:
         return wave
-    return torchaudio.functional.resample(wave, orig_rate, new_rate)
+    return torchaudio.functional.resample(wave, orig, new)
 
 
 def write_audio(path: str | Path, wave: torch.Tensor | np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:

@@ -6,12 +6,11 @@ only for the raw encodings a stream sends, which carry no header.
 
 from __future__ import annotations
 
-from math import gcd
 
 import numpy as np
 import torch
 
-from asr.audio import resample
+from asr.audio import resample, resampling_ratio
 
 MIN_RATE, MAX_RATE = 8000, 48000
 
@@ -55,8 +54,7 @@ class StreamResampler:
 
     def __init__(self, orig_rate: int, new_rate: int):
         self.orig_rate, self.new_rate = orig_rate, new_rate
-        g = gcd(orig_rate, new_rate)
-        self._orig, self._new = orig_rate // g, new_rate // g
+        self._orig, self._new = resampling_ratio(orig_rate, new_rate)  # what asr.audio.resample filters with
         # The filter's reach in input samples (torchaudio's kernel width, plus one period), rounded up to a period.
         width = int(np.ceil(self._FILTER_WIDTH * self._orig / (min(self._orig, self._new) * self._ROLLOFF)))
         self._margin = (width // self._orig + 2) * self._orig

@@ -5,7 +5,7 @@ import pytest
 import soundfile
 import torch
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio, resample, write_audio
+from asr.audio import SAMPLE_RATE, AudioError, load_audio, resample, resampling_ratio, write_audio
 
 FORMATS = [("wav", "WAV", "PCM_16"), ("flac", "FLAC", "PCM_16"), ("ogg", "OGG", "VORBIS"), ("mp3", "MP3", "MPEG_LAYER_III")]
 RATES = [8000, 44100, 48000]
@@ -156,3 +156,15 @@ def test_write_audio_other_rate(tmp_path):
     assert soundfile.info(str(path)).samplerate == 8000
     assert not list(tmp_path.glob("*.partial"))
     assert len(load_audio(path)) == int(DURATION * SAMPLE_RATE)
+
+
+def test_an_odd_rate_is_resampled_at_a_bounded_cost(tmp_path):
+    # 191,999 Hz and 16 kHz share no factor: torchaudio's filter for the exact ratio holds 16000 x 192000 values (12 GB).
+    soundfile.write(str(tmp_path / "odd.wav"), np.zeros(19_200, dtype=np.float32), 191_999)
+    wave = load_audio(tmp_path / "odd.wav")
+    assert abs(len(wave) - 19_200 * SAMPLE_RATE / 191_999) <= 1
+    assert resampling_ratio(191_999, SAMPLE_RATE) == (12, 1)
+    # every common rate keeps its exact ratio
+    for rate in (8000, 11025, 22050, 32000, 44100, 48000, 96000, 176400, 192000):
+        orig, new = resampling_ratio(rate, SAMPLE_RATE)
+        assert orig * SAMPLE_RATE == new * rate

@@ -156,7 +156,7 @@ def test_resampling_piece_by_piece_equals_resampling_whole():
     from asr.audio import resample
 
     rng = np.random.default_rng(0)
-    for rate in (8000, 22050, 44100, 48000):
+    for rate in (8000, 22050, 44100, 48000, 47999):  # 47,999 Hz: a ratio without small terms (asr.audio.resampling_ratio)
         wave = rng.normal(0, 0.1, rate * 2).astype(np.float32)
         resampler = StreamResampler(rate, 16000)
         cuts = np.sort(rng.integers(0, len(wave), 30))
