@@ -103,14 +103,19 @@ def load_compact(path: str | Path) -> ModelBundle:
         raise ValueError(f"{path}: made from {compact['base']} weights with SHA-256 {compact['base_sha256'][:12]}..., "
                          f"but the installed {compact['base']} ({pretrained.source}) differs; reinstall it with `make setup`")
     bundle = bundle_from_header(header)
-    state = {ENCODER_PREFIX + k: v for k, v in pretrained.state_dict.items()}
-    for name, kind in compact["tensors"].items():
+    bundle.model.load_state_dict(apply_changes(pretrained.state_dict, stored, compact["tensors"]), strict=True)
+    bundle.model.eval()
+    return bundle
+
+
+def apply_changes(base: dict[str, torch.Tensor], stored: dict[str, torch.Tensor], kinds: dict[str, str]) -> dict[str, torch.Tensor]:
+    """A whole model's weights: the pretrained encoder's `base` with an export's `stored` changes, as `kinds` says."""
+    state = {ENCODER_PREFIX + k: v for k, v in base.items()}
+    for name, kind in kinds.items():
         if kind == NEW:
             state[name] = stored[name]
         elif kind == DELTA:
             state[name] = state[name] + stored[name]
         else:
             state[name] = state[name] + stored[name + ".u"] @ stored[name + ".v"]
-    bundle.model.load_state_dict(state, strict=True)
-    bundle.model.eval()
-    return bundle
+    return state

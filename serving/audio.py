@@ -6,7 +6,6 @@ only for the raw encodings a stream sends, which carry no header.
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 

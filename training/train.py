@@ -85,14 +85,13 @@ def train(config: TrainConfig) -> Path:
         [{"params": head, "lr": config.lr_head}, {"params": encoder, "lr": config.lr_encoder}],
         weight_decay=config.weight_decay, fused=True,  # one kernel for all tensors: 7 % of a CPU step was Adam's loop
     )
-    # The steps the schedule decays over: --max-steps, or with 0 the steps the time budget reaches, measured once the
-    # warmup is done (recorded in the run's progress, so that a resumed run keeps the same schedule).
-    schedule = {"max_steps": config.max_steps or None}
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(config, step, schedule["max_steps"]))
+    progress_state = {"step": 0, "epoch": 0, "position": 0, "best_wer": math.inf, "evals_since_best": 0,
+                      "train_seconds": 0.0, "audio_seconds": 0.0, "max_steps": config.max_steps or None}
+    # The steps the schedule decays over, progress_state["max_steps"]: --max-steps, or with 0 the steps the time budget
+    # reaches, measured once the warmup is done (kept in the run's progress, so that a resumed run keeps its schedule).
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(config, step, progress_state["max_steps"]))
     frozen_layers = lambda step: frozen_at(config, step, model.num_layers)  # noqa: E731
 
-    progress_state = {"step": 0, "epoch": 0, "position": 0, "best_wer": math.inf, "evals_since_best": 0,
-                      "train_seconds": 0.0, "audio_seconds": 0.0}
     state_path = latest_state(out_dir)
     if state_path is not None:
         state = torch.load(state_path, map_location="cpu", weights_only=False)
@@ -100,8 +99,7 @@ def train(config: TrainConfig) -> Path:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        progress_state = state["progress"]
-        schedule["max_steps"] = config.max_steps or progress_state.get("max_steps")
+        progress_state = {**state["progress"], "max_steps": config.max_steps or state["progress"].get("max_steps")}
         if main_process:
             print(f"resuming {out_dir} from step {progress_state['step']} ({state_path.name})")
     elif main_process:
@@ -147,7 +145,7 @@ def train(config: TrainConfig) -> Path:
     workers = resolve_workers(config.data_workers, device)
     micro_batches = None
     pace_from = (p["step"], p["train_seconds"])  # where the speed that sets --max-steps 0's steps is measured from
-    while p["step"] < (schedule["max_steps"] or math.inf):
+    while p["step"] < (p["max_steps"] or math.inf):
         if config.time_budget is not None and p["train_seconds"] >= config.time_budget:
             stop_reason = "time_budget"
             break
@@ -192,9 +190,9 @@ def train(config: TrainConfig) -> Path:
         p["position"] += micro_per_step
         p["audio_seconds"] += step_audio * world_size
         p["train_seconds"] = time.monotonic() - started
-        if schedule["max_steps"] is None:
+        if p["max_steps"] is None:
             if p["step"] >= config.warmup_steps:  # the schedule's decay starts with the next step: it needs its length now
-                schedule["max_steps"] = p["max_steps"] = steps_in_budget(config, p, pace_from, world_size, device)
+                p["max_steps"] = steps_in_budget(config, p, pace_from, world_size, device)
                 if log:
                     log.write(event="max_steps", step=p["step"], max_steps=p["max_steps"], train_seconds=p["train_seconds"])
             elif p["step"] == first_step + 1:

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from asr.checkpoint import ModelBundle, bundle_from_header, save_checkpoint  # noqa: E402
-from asr.export import DELTA, NEW, export_compact, read_header, weights_digest  # noqa: E402
+from asr.export import apply_changes, export_compact, read_header, weights_digest  # noqa: E402
 from asr.files import write_atomically  # noqa: E402
 from asr.pretrained import load_pretrained_encoder  # noqa: E402
 
@@ -248,16 +248,9 @@ def rebase(parts: list[Path], run: Path) -> Path:
     if compact["base_sha256"] != weights_digest(base):
         raise SystemExit("the changes were made against other weights than whisper-base's int8 form; pack and train again")
     pretrained = load_pretrained_encoder(BASE)
-    state = {f"encoder.{k}": v for k, v in pretrained.state_dict.items()}
-    for name, kind in compact["tensors"].items():
-        if kind == NEW:
-            state[name] = tensors[name].float()
-        elif kind == DELTA:
-            state[name] = state[name] + tensors[name].float()
-        else:
-            raise SystemExit(f"{name}: stored as {kind}, expected whole changes")
     bundle: ModelBundle = bundle_from_header(header)
-    bundle.model.load_state_dict(state, strict=True)
+    stored = {name: tensor.float() for name, tensor in tensors.items()}
+    bundle.model.load_state_dict(apply_changes(pretrained.state_dict, stored, compact["tensors"]), strict=True)
     bundle.metadata = {**bundle.metadata, "init": pretrained.source, "trained_from": f"{BASE} in int8 (recipes/gpu_release)"}
     save_checkpoint(run / "best.safetensors", bundle)
     return run / "best.safetensors"
