@@ -66,7 +66,7 @@ def _add_serve(commands) -> None:
     g.add_argument("--max-chunk-bytes", type=int, default=limits.max_chunk_bytes, help="largest audio message of a stream (default: %(default)s)")
     g.add_argument("--max-realtime-factor", type=float, default=limits.max_realtime_factor, help="fastest a stream may send audio after its burst; 0: no limit (default: %(default)s)")
     g.add_argument("--realtime-burst-seconds", type=float, default=limits.realtime_burst_seconds, help="audio a stream may send ahead of that pace (default: %(default)s)")
-    g.add_argument("--idle-timeout-seconds", type=float, default=limits.idle_timeout_seconds, help="a stream that sends nothing this long ends with OUT_OF_RANGE, its results so far sent (default: %(default)s)")
+    g.add_argument("--idle-timeout-seconds", type=float, default=limits.idle_timeout_seconds, help="a stream that sends nothing this long ends with OUT_OF_RANGE, its results so far sent; an HTTP upload that pauses this long, with 408 (default: %(default)s)")
     g.add_argument("--max-recognize-bytes", type=int, default=limits.max_recognize_bytes, help="largest request message, a Recognize call's whole audio included; larger ones get RESOURCE_EXHAUSTED (default: %(default)s)")
     g = p.add_argument_group("operations")
     g.add_argument("--token-file", help="require 'authorization: Bearer TOKEN' with the token in this file (health checks stay open)")

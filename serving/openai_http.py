@@ -19,11 +19,14 @@ shape: {"error": {"message", "type", "param", "code"}}.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 
 import grpc
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from asr.writers import to_srt, to_vtt
 from serving.service import RecognizerService, read_request_audio
@@ -31,6 +34,7 @@ from serving.session import AudioFormat, Encoding, RequestError, model_of_langua
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 HTTP_STATUS = {
+    grpc.StatusCode.DEADLINE_EXCEEDED: 408,
     grpc.StatusCode.INVALID_ARGUMENT: 400,
     grpc.StatusCode.OUT_OF_RANGE: 400,
     grpc.StatusCode.UNAUTHENTICATED: 401,
@@ -38,10 +42,14 @@ HTTP_STATUS = {
     grpc.StatusCode.UNAVAILABLE: 503,
 }
 METHOD = "OpenAITranscriptions"  # the metrics' method label
+# What aiohttp raises reading a body that is no form it can read: no boundary or another one, cut short, a nested
+# multipart, an unknown transfer encoding or charset, bad compression, a part's broken headers. The request is
+# malformed (400), not the server broken (500).
+MALFORMED_FORM = (ValueError, LookupError, RuntimeError, HttpProcessingError, RequestPayloadError)
 
 
 def error_response(status: int, message: str, param: str | None = None, code: str | None = None) -> web.Response:
-    kind = {401: "authentication_error", 413: "invalid_request_error", 429: "rate_limit_error", 503: "server_error"}.get(status, "invalid_request_error")
+    kind = {401: "authentication_error", 408: "invalid_request_error", 413: "invalid_request_error", 429: "rate_limit_error", 503: "server_error"}.get(status, "invalid_request_error")
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return web.json_response(body, status=status)
 
@@ -68,18 +76,35 @@ def build_app(service: RecognizerService, token: str | None) -> web.Application:
 
     async def transcribe(request: web.Request) -> web.Response:
         try:
-            form = await request.post()
+            form = await read_form(request, limits.idle_timeout_seconds)
+        except RequestError as error:  # the body stopped arriving: the rest is not waited for
+            metrics.errors.labels(METHOD, error.code.name).inc()
+            request.content.feed_eof()
+            response = error_response(HTTP_STATUS[error.code], error.message)
+            response.force_close()
+            return response
         except web.HTTPRequestEntityTooLarge:
             metrics.errors.labels(METHOD, "RESOURCE_EXHAUSTED").inc()
             return error_response(413, f"the request is larger than this server's limit of {limits.max_recognize_bytes} bytes", code="file_too_large")
+        except MALFORMED_FORM as error:
+            metrics.errors.labels(METHOD, "INVALID_ARGUMENT").inc()
+            response = error_response(400, f"the body is not a form this server can read ({quoted(' '.join(str(error).split()), 80)}); send "
+                                           "multipart/form-data with the audio as its 'file' part, as OpenAI's clients do")
+            if isinstance(error, RequestPayloadError):
+                # The body's own compression or transfer encoding is broken: nothing more of it can be read. End it here
+                # and close the connection after the answer; else aiohttp drains it after the response and logs the same
+                # error again as unhandled (aio-libs/aiohttp#1710).
+                request.content.feed_eof()
+                response.force_close()
+            return response
         try:
             upload = form.get("file")
             if not isinstance(upload, web.FileField):
                 raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "the form needs a 'file' part holding the audio")
-            response_format = str(form.get("response_format", "json"))
+            response_format = text_field(form, "response_format", "json")
             if response_format not in RESPONSE_FORMATS:
                 raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"response_format {quoted(response_format)} is not one of {', '.join(RESPONSE_FORMATS)}")
-            model = _model(service, str(form.get("model", "")), str(form.get("language", "")))
+            model = _model(service, text_field(form, "model", ""), text_field(form, "language", ""))
             data = upload.file.read()
             if not data:
                 raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "the file is empty")
@@ -123,6 +148,31 @@ def build_app(service: RecognizerService, token: str | None) -> web.Application:
     app = web.Application(middlewares=[authenticate], client_max_size=limits.max_recognize_bytes)
     app.add_routes([web.post("/v1/audio/transcriptions", transcriptions), web.get("/v1/models", models), web.get("/healthz", health)])
     return app
+
+
+async def read_form(request: web.Request, idle_seconds: float):
+    """The request's form. A body that stops arriving for `idle_seconds` is given up on (DEADLINE_EXCEEDED): the file
+    slot is taken before the body is read, and a client sending a byte now and then must not hold it for ever."""
+    reading = asyncio.ensure_future(request.post())
+    received = -1
+    while not reading.done():
+        await asyncio.wait({reading}, timeout=idle_seconds)
+        if not reading.done() and request.content.total_bytes == received:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+            raise RequestError(grpc.StatusCode.DEADLINE_EXCEEDED, f"no part of the body arrived for {idle_seconds:g} s (this "
+                               "server's idle timeout); send the file without pausing")
+        received = request.content.total_bytes
+    return reading.result()
+
+
+def text_field(form, name: str, default: str) -> str:
+    """A form field that must be text: a file sent in its place is refused by name, not echoed back as an object."""
+    value = form.get(name, default)
+    if not isinstance(value, str):
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"the form's {name!r} part must be text, not a file")
+    return value
 
 
 def _model(service: RecognizerService, name: str, language: str):

@@ -44,7 +44,8 @@ class Limits:
     # The largest request message, Recognize's whole audio included: gRPC's own receive limit, so a
     # larger body is refused with RESOURCE_EXHAUSTED before it is read into memory.
     max_recognize_bytes: int = 64 * 1024 * 1024
-    # A stream that sends no message for this long ends with OUT_OF_RANGE and frees its slot.
+    # A stream that sends no message for this long ends with OUT_OF_RANGE and frees its slot; so does (with 408) an
+    # upload to OpenAI's API whose body stops arriving.
     idle_timeout_seconds: float = 10.0
     # Whole files (Recognize, OpenAI's transcriptions) being decoded or waiting for the one thread that transcribes
     # them; more are refused at once. Each holds its audio until its turn: 64 MB of request and up to an hour's

@@ -100,3 +100,60 @@ def test_whole_files_beyond_the_servers_limit_are_refused_at_once_while_the_admi
     assert code.name == "OK" and response.results  # the admitted one was served
     with open(speech_file, "rb") as f:  # and the slot is free again
         assert client(server).audio.transcriptions.create(model="whisper-1", file=f).text
+
+
+def test_malformed_forms_are_the_clients_error_and_leave_no_traceback(make_server, speech_file, caplog):
+    import http.client
+    import logging
+    import time
+
+    server = make_server(http_port=0)
+    audio = speech_file.read_bytes()
+
+    def form(*parts: tuple[str, bytes, str]) -> bytes:  # (name, value, extra part header lines)
+        body = b"".join(b'--B\r\nContent-Disposition: form-data; name="%s"%s\r\n\r\n%s\r\n' % (n.encode(), h.encode(), v)
+                        for n, v, h in parts)
+        return body + b"--B--\r\n"
+
+    whole = form(("file", audio, '; filename="a.wav"'))
+    cases = {  # what is wrong: (body, request headers, words of the error message)
+        "no boundary": (whole, {"Content-Type": "multipart/form-data"}, "not a form"),
+        "cut short": (whole[:300], {}, "not a form"),
+        "unknown transfer encoding": (form(("file", audio, '; filename="a.wav"\r\nContent-Transfer-Encoding: x-bogus')), {}, "not a form"),
+        "not the gzip it says": (whole, {"Content-Encoding": "gzip"}, "not a form"),
+        "field not UTF-8": (form(("file", audio, '; filename="a.wav"'), ("model", b"\xff\xfe", "")), {}, "not a form"),
+        "model sent as a file": (form(("file", audio, '; filename="a.wav"'), ("model", b"tone", '; filename="m"')), {}, "'model' part must be text"),
+    }
+    with caplog.at_level(logging.WARNING):
+        for what, (body, headers, words) in cases.items():
+            connection = http.client.HTTPConnection("127.0.0.1", server.running.http_port, timeout=20)
+            connection.request("POST", "/v1/audio/transcriptions", body=body,
+                               headers={"Content-Type": "multipart/form-data; boundary=B", **headers})
+            response = connection.getresponse()
+            error = json.loads(response.read())["error"]
+            assert response.status == 400 and words in error["message"], (what, error)
+            time.sleep(0.2)  # the connection held open: a body left unread is drained (and was logged as unhandled) now
+            connection.close()
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+    with open(speech_file, "rb") as f:  # and it goes on serving
+        assert client(server).audio.transcriptions.create(model="whisper-1", file=f).text
+
+
+def test_an_upload_that_stops_arriving_gives_its_file_slot_back(make_server, speech_file):
+    import socket
+    import time
+
+    server = make_server(http_port=0, limits=Limits(max_realtime_factor=0, max_file_requests=1, idle_timeout_seconds=0.5))
+    slow = socket.create_connection(("127.0.0.1", server.running.http_port), timeout=20)
+    slow.sendall(b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+                 b"Content-Length: 100000\r\n\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n")
+    deadline = time.monotonic() + 10
+    while server.service.active_files < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with open(speech_file, "rb") as f, pytest.raises(openai.RateLimitError):  # the slow upload holds the one slot
+        client(server).audio.transcriptions.create(model="whisper-1", file=f)
+    answer = slow.recv(65536).decode()  # within twice the idle timeout of the last byte
+    assert answer.startswith("HTTP/1.1 408") and "idle timeout" in answer
+    assert slow.recv(65536) == b""  # and the connection is closed
+    with open(speech_file, "rb") as f:  # the slot is free again
+        assert client(server).audio.transcriptions.create(model="whisper-1", file=f).text
