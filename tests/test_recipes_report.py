@@ -10,14 +10,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def record_run(run: Path, budgets_steps_wer_cer: list[tuple[int, int, float, float]], hours: float = 1.5,
-               comparison: dict | None = None, by_speaker: dict | None = None) -> None:
+               comparison: dict | None = None, by_speaker: dict | None = None, machine: str = "test machine, 2 cores",
+               precision: str | None = None) -> None:
     run.mkdir(parents=True)
-    lines = [{"event": "start", "step": 0, "train_hours": hours}]
+    lines = [{"event": "start", "step": 0, "train_hours": hours} | ({"precision": precision} if precision else {})]
     lines += [{"step": step, "loss": 1.0 / step, "train_seconds": step / 10} for step in range(1, 40)]
     for budget, steps, wer, cer in budgets_steps_wer_cer:
         lines.append({"step": steps, "dev_wer": wer, "dev_cer": cer, "train_seconds": budget - 1.0})
         lines.append({"event": "end", "reason": "time_budget", "step": steps, "train_seconds": budget + 0.5})
-        report = {"command": "asr eval", "machine": "test machine, 2 cores",
+        report = {"command": "asr eval", "machine": machine,
                   "results": [{"model": str(run / "last.safetensors"), "wer": wer, "cer": cer, "comparison": comparison,
                                "by_speaker": by_speaker or {},
                                "utterances": [{"reference": "ein wort", "hypothesis": "ein wort"}] * 300,
@@ -46,7 +47,8 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     report = [sys.executable, str(ROOT / "recipes" / "report.py"), "--records", str(records), "--out", str(out)]
     subprocess.run(report + ["--runs", str(runs)], check=True)
     text = out.read_text()
-    assert "Machine: test machine, 2 cores." in text
+    assert "Machines: test machine, 2 cores (the frozen-layer tables name their own)." in text
+    assert "Machine: test machine, 2 cores. Training precision: not recorded." in text  # runs whose logs predate it
     assert "| 240 | 121 | 69.5 | 16.8 | 179 | 99.9 | 68.2 |" in text
     assert "| 480 | 420 | 52.6 | 12.5 | 366 | 98.8 | 53.3 |" in text
     assert "The English source model, 4.00 h of synthetic English" in text
@@ -99,8 +101,9 @@ def test_findings_say_when_a_claim_does_not_hold(tmp_path):
     runs = tmp_path / "runs"
     layers = runs / "whisper_layers"
     straddling = {"difference": -0.01, "low": -0.03, "high": 0.01}
-    record_run(layers / "german-0.125" / "frozen-3", [(480, 300, 0.40, 0.10)], hours=1.0, comparison=straddling)
-    record_run(layers / "german-0.125" / "scratch", [(480, 300, 0.41, 0.12)], hours=1.0)
+    elsewhere = {"machine": "test machine B, 2 cores (no native bf16)", "precision": "fp32"}
+    record_run(layers / "german-0.125" / "frozen-3", [(480, 150, 0.40, 0.10)], hours=1.0, comparison=straddling, **elsewhere)
+    record_run(layers / "german-0.125" / "scratch", [(480, 160, 0.41, 0.12)], hours=1.0, **elsewhere)
     record_run(layers / "german-1.0" / "frozen-3", [(480, 300, 0.30, 0.08)], hours=8.0,
                comparison={"difference": -0.5, "low": -0.55, "high": -0.45})
     record_run(layers / "german-1.0" / "scratch", [(480, 300, 0.80, 0.30)], hours=8.0,
@@ -114,7 +117,9 @@ def test_findings_say_when_a_claim_does_not_hold(tmp_path):
     assert "WER % by test voice (frozen layers, at 480 s):" in text and "| run | mbrola/mb-de5 | pico/de-DE |" in text
     assert "| – (from scratch) | 70.0 | 90.0 |" in text and "| 3 | – | – |" in text
     assert ("- **Less data for the same accuracy** (whisper-base, 480 s): holds. Transferred on 12.5% of the data: "
-            "40.0 % WER; scratch on 100.0%: 80.0 %.") in text
+            "40.0 % WER (frozen 3 layers, 150 steps); scratch on 100.0%: 80.0 % (300 steps) "
+            "(on different machines: see each table's Machine line).") in text
+    assert "Machine: test machine B, 2 cores (no native bf16). Training precision: fp32." in text
 
 
 def test_release_choices_table_shows_each_change_against_the_recipe(tmp_path):
