@@ -48,6 +48,14 @@ METHOD = "OpenAITranscriptions"  # the metrics' method label
 MALFORMED_FORM = (ValueError, LookupError, RuntimeError, HttpProcessingError, RequestPayloadError)
 
 
+class FieldError(RequestError):
+    """A form field's value refused: OpenAI's errors name the field (`param`)."""
+
+    def __init__(self, param: str, message: str):
+        super().__init__(grpc.StatusCode.INVALID_ARGUMENT, message)
+        self.param = param
+
+
 def error_response(status: int, message: str, param: str | None = None, code: str | None = None) -> web.Response:
     kind = {401: "authentication_error", 408: "invalid_request_error", 413: "invalid_request_error", 429: "rate_limit_error", 503: "server_error"}.get(status, "invalid_request_error")
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
@@ -103,7 +111,7 @@ def build_app(service: RecognizerService, token: str | None) -> web.Application:
                 raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "the form needs a 'file' part holding the audio")
             response_format = text_field(form, "response_format", "json")
             if response_format not in RESPONSE_FORMATS:
-                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"response_format {quoted(response_format)} is not one of {', '.join(RESPONSE_FORMATS)}")
+                raise FieldError("response_format", f"response_format {quoted(response_format)} is not one of {', '.join(RESPONSE_FORMATS)}")
             model = _model(service, text_field(form, "model", ""), text_field(form, "language", ""))
             data = upload.file.read()
             if not data:
@@ -114,7 +122,8 @@ def build_app(service: RecognizerService, token: str | None) -> web.Application:
             (result,) = await loop.run_in_executor(service.recognize_executor, model.transcriber.transcribe, [wave])
         except RequestError as error:
             metrics.errors.labels(METHOD, error.code.name).inc()
-            return error_response(HTTP_STATUS.get(error.code, 400), error.message.replace("audio_content", "file"), param="file")
+            param = error.param if isinstance(error, FieldError) else "file"
+            return error_response(HTTP_STATUS.get(error.code, 400), error.message.replace("audio_content", "file"), param=param)
         metrics.audio_seconds.labels(METHOD).inc(result.duration)
         if response_format == "text":
             return web.Response(text=result.text + "\n", content_type="text/plain")
@@ -171,7 +180,7 @@ def text_field(form, name: str, default: str) -> str:
     """A form field that must be text: a file sent in its place is refused by name, not echoed back as an object."""
     value = form.get(name, default)
     if not isinstance(value, str):
-        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"the form's {name!r} part must be text, not a file")
+        raise FieldError(name, f"the form's {name!r} part must be text, not a file")
     return value
 
 
@@ -181,7 +190,12 @@ def _model(service: RecognizerService, name: str, language: str):
     if name in models:
         return models[name]
     wanted = language or (name if len(name) in (2, 3) else "")  # "de", or OpenAI's own model names with `language`
-    return model_of_language(models, wanted) if wanted else next(iter(models.values()))
+    if not wanted:
+        return next(iter(models.values()))
+    try:
+        return model_of_language(models, wanted)
+    except RequestError as error:
+        raise FieldError("language" if language else "model", error.message) from None
 
 
 async def start_http(service: RecognizerService, token: str | None, host: str, port: int) -> web.AppRunner:

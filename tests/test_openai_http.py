@@ -62,7 +62,7 @@ def test_limits_and_bad_input_reach_the_client_as_its_own_errors(make_server, sp
     assert "cannot decode" in error.value.message
     with open(speech_file, "rb") as f, pytest.raises(openai.BadRequestError) as error:
         api.audio.transcriptions.create(model="whisper-1", file=f, language="fr")
-    assert "fr" in error.value.message
+    assert "fr" in error.value.message and error.value.param == "language"  # OpenAI's errors name the field
     soundfile.write(str(tmp_path / "long.wav"), UTTERANCES.repeat(4), 16000, subtype="PCM_16")  # 370 kB
     with open(tmp_path / "long.wav", "rb") as f, pytest.raises(openai.APIStatusError) as error:
         api.audio.transcriptions.create(model="whisper-1", file=f)
@@ -132,6 +132,7 @@ def test_malformed_forms_are_the_clients_error_and_leave_no_traceback(make_serve
             response = connection.getresponse()
             error = json.loads(response.read())["error"]
             assert response.status == 400 and words in error["message"], (what, error)
+            assert error["param"] == ("model" if what == "model sent as a file" else None), (what, error)
             time.sleep(0.2)  # the connection held open: a body left unread is drained (and was logged as unhandled) now
             connection.close()
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
