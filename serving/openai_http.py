@@ -57,7 +57,7 @@ class FieldError(RequestError):
 
 
 def error_response(status: int, message: str, param: str | None = None, code: str | None = None) -> web.Response:
-    kind = {401: "authentication_error", 408: "invalid_request_error", 413: "invalid_request_error", 429: "rate_limit_error", 503: "server_error"}.get(status, "invalid_request_error")
+    kind = {401: "authentication_error", 413: "invalid_request_error", 429: "rate_limit_error", 503: "server_error"}.get(status, "invalid_request_error")
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return web.json_response(body, status=status)
 
@@ -87,10 +87,7 @@ def build_app(service: RecognizerService, token: str | None) -> web.Application:
             form = await read_form(request, limits.idle_timeout_seconds)
         except RequestError as error:  # the body stopped arriving: the rest is not waited for
             metrics.errors.labels(METHOD, error.code.name).inc()
-            request.content.feed_eof()
-            response = error_response(HTTP_STATUS[error.code], error.message)
-            response.force_close()
-            return response
+            return closing(request, error_response(HTTP_STATUS[error.code], error.message))
         except web.HTTPRequestEntityTooLarge:
             metrics.errors.labels(METHOD, "RESOURCE_EXHAUSTED").inc()
             return error_response(413, f"the request is larger than this server's limit of {limits.max_recognize_bytes} bytes", code="file_too_large")
@@ -98,13 +95,8 @@ def build_app(service: RecognizerService, token: str | None) -> web.Application:
             metrics.errors.labels(METHOD, "INVALID_ARGUMENT").inc()
             response = error_response(400, f"the body is not a form this server can read ({quoted(' '.join(str(error).split()), 80)}); send "
                                            "multipart/form-data with the audio as its 'file' part, as OpenAI's clients do")
-            if isinstance(error, RequestPayloadError):
-                # The body's own compression or transfer encoding is broken: nothing more of it can be read. End it here
-                # and close the connection after the answer; else aiohttp drains it after the response and logs the same
-                # error again as unhandled (aio-libs/aiohttp#1710).
-                request.content.feed_eof()
-                response.force_close()
-            return response
+            # The body's own compression or transfer encoding broken: nothing more of it can be read.
+            return closing(request, response) if isinstance(error, RequestPayloadError) else response
         try:
             upload = form.get("file")
             if not isinstance(upload, web.FileField):
@@ -157,6 +149,15 @@ def build_app(service: RecognizerService, token: str | None) -> web.Application:
     app = web.Application(middlewares=[authenticate], client_max_size=limits.max_recognize_bytes)
     app.add_routes([web.post("/v1/audio/transcriptions", transcriptions), web.get("/v1/models", models), web.get("/healthz", health)])
     return app
+
+
+def closing(request: web.Request, response: web.Response) -> web.Response:
+    """The response to a request whose body is not read to its end: the body ended here, the connection closed after the
+    answer. Else aiohttp drains what is left after the response, waiting on a stalled client or logging a broken body's
+    error again as unhandled (aio-libs/aiohttp#1710)."""
+    request.content.feed_eof()
+    response.force_close()
+    return response
 
 
 async def read_form(request: web.Request, idle_seconds: float):
