@@ -21,14 +21,32 @@ VOCAB = 12
 TINY_WAV2LETTER = Wav2LetterConfig(n_mels=TINY_ENCODER.n_mels, channels=16, wide_channels=24, n_layer=5)
 
 
-@pytest.fixture(scope="module", params=["whisper", "wav2letter", "wav2letter-normalize-input"])
+WAV2LETTER_VARIANTS = {
+    "wav2letter": TINY_WAV2LETTER,
+    "wav2letter-normalize-input": replace(TINY_WAV2LETTER, normalize_input=True),
+    "wav2letter-residual-dropout": replace(TINY_WAV2LETTER, residual=True, dropout=0.2),
+}
+
+
+@pytest.fixture(scope="module", params=["whisper", *WAV2LETTER_VARIANTS])
 def model(request):
     torch.manual_seed(0)
-    if request.param == "wav2letter":
-        return Wav2LetterCTC(Wav2LetterCTCConfig(TINY_WAV2LETTER, VOCAB)).eval()
-    if request.param == "wav2letter-normalize-input":
-        return Wav2LetterCTC(Wav2LetterCTCConfig(replace(TINY_WAV2LETTER, normalize_input=True), VOCAB)).eval()
+    if request.param in WAV2LETTER_VARIANTS:
+        return Wav2LetterCTC(Wav2LetterCTCConfig(WAV2LETTER_VARIANTS[request.param], VOCAB)).eval()
     return WhisperCTC(WhisperCTCConfig(TINY_ENCODER, VOCAB)).eval()
+
+
+def test_wav2letter_residual_adds_shortcuts_to_the_same_weights_and_dropout_acts_in_training_only():
+    torch.manual_seed(0)
+    residual = Wav2LetterCTC(Wav2LetterCTCConfig(replace(TINY_WAV2LETTER, residual=True, dropout=0.5), VOCAB)).eval()
+    plain = Wav2LetterCTC(Wav2LetterCTCConfig(TINY_WAV2LETTER, VOCAB)).eval()
+    plain.load_state_dict(residual.state_dict())  # the shortcuts and dropout add no parameters: checkpoints interchange
+    x, lengths = features(50, 0)[None], torch.tensor([50])
+    with torch.no_grad():
+        assert not torch.allclose(residual(x, lengths)[0], plain(x, lengths)[0], atol=1e-3)
+        torch.testing.assert_close(residual(x, lengths)[0], residual(x, lengths)[0])
+        residual.train()
+        assert not torch.allclose(residual(x, lengths)[0], residual(x, lengths)[0], atol=1e-3)
 
 
 def test_wav2letter_normalizing_its_input_ignores_each_bands_offset_and_scale():

@@ -33,12 +33,15 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     record_run(runs / "transfer" / "scratch", [(240, 179, 0.999, 0.682), (480, 366, 0.988, 0.533)])
     record_run(runs / "data_efficiency" / "whisper-base-0.1", [(60, 30, 0.738, 0.199), (240, 220, 0.647, 0.175)], hours=0.17)
     record_run(runs / "data_efficiency" / "scratch-0.1", [(60, 50, 1.0, 1.0), (240, 230, 0.996, 0.586)], hours=0.17)
-    record_run(runs / "paper" / "english", [(900, 6528, 1.184, 0.682), (3600, 26000, 0.512, 0.171)], hours=4.0)
-    record_run(runs / "paper" / "english-augmented", [(600, 1375, 0.45, 0.14)])
+    record_run(runs / "paper" / "english", [(900, 6528, 1.184, 0.682), (3600, 26000, 0.512, 0.171)], hours=4.0, precision="bf16")
+    record_run(runs / "paper" / "english-augmented", [(600, 1375, 0.45, 0.14)], precision="bf16")
+    stage2_log = runs / "paper" / "english-augmented" / "log.jsonl"  # its schedule, set at its warmup's pace, ran out first
+    stage2_log.write_text(stage2_log.read_text().replace('"train_seconds": 600.5', '"train_seconds": 539.5'))
     with_lm = json.loads((runs / "paper" / "english-augmented" / "test-600.json").read_text())
     with_lm["results"][0]["wer"] = 0.31
     (runs / "paper" / "english-augmented" / "test_lm-600.json").write_text(json.dumps(with_lm))
     record_run(runs / "paper_probe" / "english-continued-augment-default", [(600, 1375, 0.89, 0.41)])
+    record_run(runs / "paper_probe" / "english-probe-residual", [(300, 650, 0.984, 0.617)])
     versus_scratch = {"difference": -0.064, "low": -0.09, "high": -0.038}
     record_run(runs / "paper" / "german-1.0" / "frozen-6", [(240, 2041, 1.125, 0.637)], comparison=versus_scratch)
     record_run(runs / "paper" / "german-1.0" / "scratch", [(240, 1748, 1.189, 0.723)])
@@ -53,7 +56,9 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     assert "| 480 | 420 | 52.6 | 12.5 | 366 | 98.8 | 53.3 |" in text
     assert "The English source model, 4.00 h of synthetic English" in text
     assert "| 1, augmentation off | 900 | 6528 | 118.4 | 68.2 | – |" in text and "| 1, augmentation off | 3600 | 26000 | 51.2 | 17.1 | – |" in text
-    assert "| 2, augmentation on | 4200 | 1375 | 45.0 | 14.0 | 31.0 |" in text  # stage 2's time counts on from stage 1's last budget
+    # stage 2's time counts on from stage 1's last; each stage's time is what it trained, not its budget
+    assert "| 2, augmentation on | 4140 | 1375 | 45.0 | 14.0 | 31.0 |" in text
+    assert "both stages together.\n\nMachine: test machine, 2 cores. Training precision: bf16.\n" in text
     assert "### 1.50 h of German speech (100.0% of the training split)" in text
     assert "| 6 | 2041 | 112.5 | -6.4 [-9.0, -3.8] | 63.7 |" in text
     assert "| – (from scratch) | 1748 | 118.9 | baseline | 72.3 |" in text
@@ -68,6 +73,7 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     assert (out.parent / "paper_english_curve.png").stat().st_size > 10_000
     assert ("| english-continued-augment-default | the same, augmentation on (`--augment default`) | 599 | 1375 | 89.0 | 41.0 | "
             "89.0 (600 s) |") in text
+    assert "| english-probe-residual | the same with shortcuts (`--model-size residual=true`) | 299 | 650 | 98.4 | 61.7 | 98.4 (300 s) |" in text
     assert "| 0.17 (10%) | 240 | 220 | 64.7 | 17.5 | 230 | 99.6 | 58.6 |" in text  # the last budget of each run
     assert "(30%)" not in text  # no such runs recorded: no row
     assert "## Augmentation" not in text  # nor section
