@@ -187,8 +187,6 @@ class Wav2LetterConfig:
     # Ours, not the paper's: each layer whose output has its input's shape adds its input to it (as Jasper and
     # QuartzNet do), so that the gradient reaches the lower layers of the deep stack undiminished.
     residual: bool = False
-    # Dropout after each layer (wav2letter++'s recipes use 0.2 or more); 0 is the paper's.
-    dropout: float = 0.0
 
 
 class Wav2LetterBlock(nn.Module):
@@ -199,14 +197,13 @@ class Wav2LetterBlock(nn.Module):
     steps was 1.78 without it and 0.53 with it.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, dropout: float = 0.0):
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int):
         super().__init__()
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size=kernel, stride=stride, padding=kernel // 2)
         self.norm = nn.LayerNorm(out_channels)
-        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(F.gelu(self.norm(self.conv(x).transpose(1, 2)).transpose(1, 2)))
+        return F.gelu(self.norm(self.conv(x).transpose(1, 2)).transpose(1, 2))
 
 
 def normalize_per_band(features: torch.Tensor, lengths: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -241,7 +238,7 @@ class Wav2LetterCTC(nn.Module):
         shapes = [(c.n_mels, c.channels, 2 * c.kernel - 1, 2)]  # stride 2: 20 ms frames, as Whisper's encoder
         shapes += [(c.channels, c.channels, c.kernel, 1)] * (c.n_layer - 3)
         shapes += [(c.channels, c.wide_channels, c.wide_kernel, 1), (c.wide_channels, c.wide_channels, 1, 1)]
-        self.layers = nn.ModuleList(Wav2LetterBlock(i, o, k, stride, c.dropout) for i, o, k, stride in shapes)
+        self.layers = nn.ModuleList(Wav2LetterBlock(i, o, k, stride) for i, o, k, stride in shapes)
         self.head = nn.Linear(c.wide_channels, config.vocab_size)
 
     @property

@@ -24,7 +24,7 @@ TINY_WAV2LETTER = Wav2LetterConfig(n_mels=TINY_ENCODER.n_mels, channels=16, wide
 WAV2LETTER_VARIANTS = {
     "wav2letter": TINY_WAV2LETTER,
     "wav2letter-normalize-input": replace(TINY_WAV2LETTER, normalize_input=True),
-    "wav2letter-residual-dropout": replace(TINY_WAV2LETTER, residual=True, dropout=0.2),
+    "wav2letter-residual": replace(TINY_WAV2LETTER, residual=True),
 }
 
 
@@ -36,17 +36,14 @@ def model(request):
     return WhisperCTC(WhisperCTCConfig(TINY_ENCODER, VOCAB)).eval()
 
 
-def test_wav2letter_residual_adds_shortcuts_to_the_same_weights_and_dropout_acts_in_training_only():
+def test_wav2letter_residual_adds_shortcuts_to_the_same_weights():
     torch.manual_seed(0)
-    residual = Wav2LetterCTC(Wav2LetterCTCConfig(replace(TINY_WAV2LETTER, residual=True, dropout=0.5), VOCAB)).eval()
+    residual = Wav2LetterCTC(Wav2LetterCTCConfig(replace(TINY_WAV2LETTER, residual=True), VOCAB)).eval()
     plain = Wav2LetterCTC(Wav2LetterCTCConfig(TINY_WAV2LETTER, VOCAB)).eval()
-    plain.load_state_dict(residual.state_dict())  # the shortcuts and dropout add no parameters: checkpoints interchange
+    plain.load_state_dict(residual.state_dict())  # the shortcuts add no parameters
     x, lengths = features(50, 0)[None], torch.tensor([50])
     with torch.no_grad():
         assert not torch.allclose(residual(x, lengths)[0], plain(x, lengths)[0], atol=1e-3)
-        torch.testing.assert_close(residual(x, lengths)[0], residual(x, lengths)[0])
-        residual.train()
-        assert not torch.allclose(residual(x, lengths)[0], residual(x, lengths)[0], atol=1e-3)
 
 
 def test_wav2letter_normalizing_its_input_ignores_each_bands_offset_and_scale():
