@@ -239,6 +239,7 @@ class Wav2LetterCTC(nn.Module):
         shapes += [(c.channels, c.channels, c.kernel, 1)] * (c.n_layer - 3)
         shapes += [(c.channels, c.wide_channels, c.wide_kernel, 1), (c.wide_channels, c.wide_channels, 1, 1)]
         self.layers = nn.ModuleList(Wav2LetterBlock(i, o, k, stride) for i, o, k, stride in shapes)
+        self.shortcuts = [c.residual and i == o and stride == 1 for i, o, _, stride in shapes]
         self.head = nn.Linear(c.wide_channels, config.vocab_size)
 
     @property
@@ -257,11 +258,10 @@ class Wav2LetterCTC(nn.Module):
         x = features
         if self.config.encoder.normalize_input:
             x = normalize_per_band(x, lengths)
-        for layer in self.layers:
+        for layer, shortcut in zip(self.layers, self.shortcuts):
             # Zero what lies past each input's end, so padding never changes a result.
             x = x * (torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None])[:, None, :]
-            same_shape = layer.conv.in_channels == layer.conv.out_channels and layer.conv.stride[0] == 1
-            x = x + layer(x) if self.config.encoder.residual and same_shape else layer(x)
+            x = x + layer(x) if shortcut else layer(x)
             if layer.conv.stride[0] == 2:
                 lengths = self.output_lengths(lengths)
         return self.head(x.transpose(1, 2)).float().log_softmax(dim=-1), lengths

@@ -57,17 +57,23 @@ def log(run: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def steps_at(run: Path, budget: int) -> str:
-    """Optimizer steps the run had taken when it stopped at `budget` seconds (from its log's end events)."""
+def end_at(run: Path, budget: int) -> dict | None:
+    """The run's log event of where it stopped at `budget` seconds, or None where its log has none."""
     ends = [r for r in log(run) if r.get("event") == "end" and r["train_seconds"] <= budget + 10]
-    return str(max(r["step"] for r in ends)) if ends else "?"
+    return max(ends, key=lambda r: r["step"]) if ends else None
+
+
+def steps_at(run: Path, budget: int) -> str:
+    """Optimizer steps the run had taken when it stopped at `budget` seconds."""
+    end = end_at(run, budget)
+    return str(end["step"]) if end else "?"
 
 
 def seconds_at(run: Path, budget: int) -> float:
-    """Seconds the run had trained when it stopped at `budget` (from its log's end events): fewer than the budget where
-    its schedule, set at the pace of its warmup (--max-steps 0), ran out first."""
-    ends = [r for r in log(run) if r.get("event") == "end" and r["train_seconds"] <= budget + 10]
-    return max(r["train_seconds"] for r in ends) if ends else budget
+    """Seconds the run had trained when it stopped at `budget`: fewer than the budget where its schedule, set at the
+    pace of its warmup (--max-steps 0), ran out first."""
+    end = end_at(run, budget)
+    return end["train_seconds"] if end else budget
 
 
 def pct(value: float) -> str:
