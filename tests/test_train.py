@@ -9,8 +9,9 @@ import torch
 
 from asr.checkpoint import load_checkpoint
 from asr.corpora.manifest import Utterance
+from asr.text import Vocabulary
 from training.config import TrainConfig, augment_config, load_config
-from training.train import check_resumable, frozen_at, length_bucketed_batches, lr_factor, train, training_subset
+from training.train import check_resumable, frozen_at, initial_model, length_bucketed_batches, lr_factor, train, training_subset
 from tests.tiny import tiny_openai_pt, tone
 
 
@@ -103,6 +104,18 @@ def test_wav2letter_from_scratch(tmp_path, corpus):
     bundle = load_checkpoint(train(config(tmp_path, corpus, init="none", architecture="wav2letter",
                                           model_size="channels=16,wide_channels=32,n_layer=5", max_steps=3)))
     assert bundle.architecture == "wav2letter" and bundle.model.num_layers == 5
+
+
+@pytest.mark.parametrize("model_size, message", [
+    ("residual=maybe", "option residual='maybe': give true or false"),
+    ("channels=wide", "option channels='wide': give an int"),
+])
+def test_model_size_values_of_the_wrong_type_are_refused_by_name(tmp_path, corpus, model_size, message):
+    cfg = config(tmp_path, corpus, init="none", architecture="wav2letter", model_size=model_size)
+    with pytest.raises(ValueError, match=message):
+        initial_model(cfg, None, report=False)
+    yes = config(tmp_path, corpus, init="none", architecture="wav2letter", model_size="channels=16,wide_channels=32,n_layer=5,residual=no")
+    assert not any(initial_model(yes, Vocabulary.from_transcripts(["ab"]), report=False).model.shortcuts)
 
 
 def test_config_file_with_overrides(tmp_path):

@@ -298,10 +298,15 @@ def _typed(config_class, values: dict[str, str]) -> dict:
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ValueError(f"unknown {config_class.__name__} options {unknown}; known: {sorted(fields)}")
+    booleans = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
     cast = {}
     for key, text in values.items():
         kind = type(fields[key].default)
-        cast[key] = (text.lower() in ("1", "true", "yes")) if kind is bool else kind(text)
+        try:
+            cast[key] = booleans[text.lower()] if kind is bool else kind(text)
+        except (KeyError, ValueError):
+            wanted = "true or false" if kind is bool else f"a{'n' if kind is int else ''} {kind.__name__}"
+            raise ValueError(f"{config_class.__name__} option {key}={text!r}: give {wanted}") from None
     return cast
 
 
