@@ -405,13 +405,32 @@ def english_probes(root: Path) -> list[str]:
             "|---|---|---:|---:|---:|---:|---:|", *rows, ""]
 
 
+def recorded_setting(root: Path) -> tuple[list[int], list[str]]:
+    """The budgets a frozen-layers table was scored at and the precisions its runs trained in, where their logs say."""
+    runs = [run for data in root.glob("german-*") for run in data.iterdir() if run.is_dir()]
+    budgets = sorted({b for run in runs for b in test_results(run)})
+    return budgets, sorted({start["precision"] for run in runs for start in log(run)[:1] if "precision" in start})
+
+
+def alike(root: Path, other: Path) -> str:
+    """How far the table under root was recorded as the one under other was: the end of a sentence. Tables recorded
+    in different sessions can differ in budgets and precision (bf16 buys several times the steps of a budget)."""
+    (budgets, precisions), (other_budgets, other_precisions) = recorded_setting(root), recorded_setting(other)
+    if not other_budgets or (budgets, precisions) == (other_budgets, other_precisions):
+        return ", and its budgets."
+    return (f"; recorded in another session, at {', '.join(map(str, budgets))} s in {', '.join(precisions)} (the paper's "
+            f"table: {', '.join(map(str, other_budgets))} s in {', '.join(other_precisions)}), each table on the German "
+            "release corpus as built then: compare their shapes, not their rows.")
+
+
 def whisper_layers_section(runs: Path, out_dir: Path) -> list[str]:
     root = runs / "whisper_layers"
     if not root.exists():
         return []
     lines = ["## The same table for whisper-base", "",
              "The pretrained whisper-base encoder fine-tuned to German with 0, 2, 3, 4 or 5 of its 6 layers frozen, "
-             "against the same architecture from random weights; data, budgets and scoring as the paper's table.", ""]
+             "against the same architecture from random weights; data sizes and scoring as the paper's table"
+             + alike(root, runs / "paper"), ""]
     frozen = (0, 2, 3, 4, 5)
     return lines + frozen_layers_tables(root, frozen, out_dir, "whisper_layers_curves.png") + findings(root, frozen, "whisper-base")
 

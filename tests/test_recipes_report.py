@@ -66,6 +66,7 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     assert "A WER above 100 %" in text
     assert "## The same table for whisper-base" in text and "### 1.00 h of German speech (12.5% of the training split)" in text
     assert "| 2 | 300 | 61.0 | -6.4 [-9.0, -3.8] | 15.0 |" in text
+    assert "data sizes and scoring as the paper's table, and its budgets." in text
     assert ("- **Transfer beats training from scratch** (Wav2Letter, 100.0% of the data, 240 s): holds. Best transferred: "
             "frozen 6 layers at 112.5 % WER against scratch's 118.9 % (Δ -6.4 [-9.0, -3.8] points).") in text
     assert (out.parent / "paper_curves.png").stat().st_size > 10_000
@@ -146,3 +147,14 @@ def test_release_choices_table_shows_each_change_against_the_recipe(tmp_path):
     assert "| voices-12 | 12 voices, all their hours | 1.33 | ? | 900 | 590 | 50.0 | +5.0 [+2.0, +8.0] | 60.0 | +5.0 [+2.0, +8.0] |" in text
     assert "augment-off" not in text  # not run: no row
     assert (tmp_path / "records" / "release_choices" / "voices-12" / "telephone-900.json").is_file()
+
+
+def test_whisper_table_says_when_it_was_recorded_at_other_budgets_and_precision(tmp_path):
+    runs = tmp_path / "runs"
+    record_run(runs / "paper" / "german-1.0" / "scratch", [(180, 900, 0.9, 0.4), (360, 1800, 0.8, 0.3)], precision="bf16")
+    record_run(runs / "whisper_layers" / "german-1.0" / "scratch", [(240, 300, 1.0, 0.9), (480, 600, 0.9, 0.5)], precision="fp32")
+    out = tmp_path / "RESULTS.md"
+    subprocess.run([sys.executable, str(ROOT / "recipes" / "report.py"), "--runs", str(runs),
+                    "--records", str(tmp_path / "records"), "--out", str(out)], check=True)
+    assert ("data sizes and scoring as the paper's table; recorded in another session, at 240, 480 s in fp32 (the paper's "
+            "table: 180, 360 s in bf16)") in out.read_text()
