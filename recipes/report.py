@@ -418,9 +418,9 @@ def alike(root: Path, other: Path) -> str:
     (budgets, precisions), (other_budgets, other_precisions) = recorded_setting(root), recorded_setting(other)
     if not other_budgets or (budgets, precisions) == (other_budgets, other_precisions):
         return ", and its budgets."
-    return (f"; recorded in another session, at {', '.join(map(str, budgets))} s in {', '.join(precisions)} (the paper's "
+    return (f"; recorded at other settings, {', '.join(map(str, budgets))} s in {', '.join(precisions)} (the paper's "
             f"table: {', '.join(map(str, other_budgets))} s in {', '.join(other_precisions)}), each table on the German "
-            "release corpus as built then: compare their shapes, not their rows.")
+            "release corpus as built when it ran: compare their shapes, not their rows.")
 
 
 def whisper_layers_section(runs: Path, out_dir: Path) -> list[str]:

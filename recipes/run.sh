@@ -68,7 +68,7 @@ augmentation() {
 #    scored at every budget in PAPER_BUDGETS (one run, resumed exactly) with a paired bootstrap against scratch.
 #    German data: the release corpus (bash recipes/release.sh de builds it), PAPER_FRACTIONS of its training hours.
 EN_HOURS=${EN_HOURS:-5}
-# The English budgets recorded in docs/RESULTS.md (bf16 on a 2-core CPU): stage 1's dev CER stops falling after some
+# The English budgets recorded in docs/RESULTS.md (bf16 on a 2-core CPU): stage 1's dev CER falls slowly after some
 # 2000 steps (450 s there) while its training loss goes on down; stage 2 is where the held-out voices gain.
 EN_BUDGETS=${EN_BUDGETS:-"450 900"}              # stage 1, without augmentation
 EN_AUGMENTED_BUDGETS=${EN_AUGMENTED_BUDGETS:-1500}  # stage 2, from stage 1's last model, with augmentation: one budget

@@ -156,5 +156,5 @@ def test_whisper_table_says_when_it_was_recorded_at_other_budgets_and_precision(
     out = tmp_path / "RESULTS.md"
     subprocess.run([sys.executable, str(ROOT / "recipes" / "report.py"), "--runs", str(runs),
                     "--records", str(tmp_path / "records"), "--out", str(out)], check=True)
-    assert ("data sizes and scoring as the paper's table; recorded in another session, at 240, 480 s in fp32 (the paper's "
+    assert ("data sizes and scoring as the paper's table; recorded at other settings, 240, 480 s in fp32 (the paper's "
             "table: 180, 360 s in bf16)") in out.read_text()
