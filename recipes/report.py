@@ -227,11 +227,16 @@ def frozen_layers_tables(root: Path, frozen: tuple[int, ...], out_dir: Path, fig
     return lines
 
 
+def trained_precision(run: Path) -> str | None:
+    """The precision the run trained in, from its log's first start event; None where its log predates the field."""
+    return next((start.get("precision") for start in log(run)[:1]), None)
+
+
 def where_trained(runs: list[Path], results) -> str:
     """The machine the runs were scored on and the precision they trained in, from their records: tables recorded on
     different machines sit side by side in this report, and a budget buys several times the steps with native bf16."""
     machines = sorted({r["machine"] for by_budget in results for r in by_budget.values()})
-    precisions = sorted({start.get("precision", "not recorded") for run in runs for start in log(run)[:1]})
+    precisions = sorted({trained_precision(run) or "not recorded" for run in runs if log(run)})
     return f"Machine: {'; '.join(machines)}. Training precision: {', '.join(precisions)}."
 
 
@@ -409,7 +414,7 @@ def recorded_setting(root: Path) -> tuple[list[int], list[str]]:
     """The budgets a frozen-layers table was scored at and the precisions its runs trained in, where their logs say."""
     runs = [run for data in root.glob("german-*") for run in data.iterdir() if run.is_dir()]
     budgets = sorted({b for run in runs for b in test_results(run)})
-    return budgets, sorted({start["precision"] for run in runs for start in log(run)[:1] if "precision" in start})
+    return budgets, sorted({precision for run in runs if (precision := trained_precision(run))})
 
 
 def alike(root: Path, other: Path) -> str:
