@@ -135,7 +135,7 @@ paper_source() {
   [ -f $lm/lm.bin ] || $ASR lm build --lang en --order 4 --out $lm
   head -n 300 $EN/dev.jsonl > $EN/dev-300.jsonl
   [ -f $lm/tuned.json ] || $ASR lm tune --lm $lm --model $source.safetensors --manifest $EN/dev-300.jsonl \
-    --lm-weights 0.5,1,2 --word-scores=-1,0,1.5
+    --lm-weights 1,2,3,4 --word-scores=0,1.5,3,4.5
   [ -f ${source/at-/test_lm-}.json ] || $ASR eval --model $source.safetensors --decoder beam --lm $lm \
     --manifest $EN/test.jsonl --json ${source/at-/test_lm-}.json
 }
