@@ -333,6 +333,10 @@ def english_curve(stages: list[tuple[str, Path, int]], out_dir: Path) -> list[st
     return ["![English WER and CER against training time](paper_english_curve.png)", ""]
 
 
+WAV2LETTER_FROZEN = (0, 6, 8, 10)  # of its 11 layers, as the paper
+WHISPER_FROZEN = (0, 2, 3, 4, 5)  # of its 6
+
+
 def paper_section(runs: Path, out_dir: Path) -> list[str]:
     root = runs / "paper"
     if not root.exists():
@@ -366,9 +370,9 @@ def paper_section(runs: Path, out_dir: Path) -> list[str]:
             lines += ["WER with the LM: beam search with a 4-gram LM of the English train split's sentences, its weights "
                       "tuned on 300 dev utterances; greedy decoding everywhere else.", ""]
         lines += english_curve(stages, out_dir)
-    frozen = (0, 6, 8, 10)
     lines += english_probes(runs / "paper_probe")
-    return lines + frozen_layers_tables(root, frozen, out_dir, "paper_curves.png") + findings(root, frozen, "Wav2Letter")
+    return (lines + frozen_layers_tables(root, WAV2LETTER_FROZEN, out_dir, "paper_curves.png")
+            + findings(root, WAV2LETTER_FROZEN, "Wav2Letter"))
 
 
 ENGLISH_PROBES = {
@@ -428,6 +432,39 @@ def alike(root: Path, other: Path) -> str:
             "release corpus as built when it ran: compare their shapes, not their rows.")
 
 
+def best_transferred(data: Path, frozen: tuple[int, ...], budget: int) -> tuple[int, dict] | None:
+    """(frozen layers, test result) of the transferred run under data with the lowest test WER at budget."""
+    scored = [(n, results[budget]) for n in frozen if budget in (results := test_results(data / f"frozen-{n}"))]
+    return min(scored, key=lambda item: item[1]["wer"], default=None)
+
+
+def side_by_side(paper: Path, whisper: Path) -> list[str]:
+    """The 2017 system and today's pretrained encoder at each data size and budget both tables hold: each one from
+    scratch and its best transferred run, test WER. Only where both were recorded alike (budgets and precision):
+    otherwise a budget bought each a different number of steps and their rows do not compare."""
+    if recorded_setting(paper) != recorded_setting(whisper):
+        return []
+    rows = []
+    for data in sorted(paper.glob("german-*"), key=lambda p: float(p.name.removeprefix("german-"))):
+        other = whisper / data.name
+        budgets = sorted(set(test_results(data / "scratch")) & set(test_results(other / "scratch")))
+        for budget in budgets:
+            cells = []
+            for root, frozen in ((data, WAV2LETTER_FROZEN), (other, WHISPER_FROZEN)):
+                best = best_transferred(root, frozen, budget)
+                cells += [pct(test_results(root / "scratch")[budget]["wer"]),
+                          f"{pct(best[1]['wer'])} ({best[0]} frozen)" if best else "–"]
+            rows.append(f"| {_train_hours(data / 'scratch') or '?'} | {budget} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return ["### Side by side", "",
+            "Test WER % of each system from scratch and of its best transferred run (frozen layers in brackets), from the "
+            "two tables above:", "",
+            "| hours of German | budget (s) | Wav2Letter from scratch | Wav2Letter from English | "
+            "whisper-base from random weights | whisper-base pretrained |",
+            "|---:|---:|---:|---:|---:|---:|", *rows, ""]
+
+
 def whisper_layers_section(runs: Path, out_dir: Path) -> list[str]:
     root = runs / "whisper_layers"
     if not root.exists():
@@ -436,8 +473,8 @@ def whisper_layers_section(runs: Path, out_dir: Path) -> list[str]:
              "The pretrained whisper-base encoder fine-tuned to German with 0, 2, 3, 4 or 5 of its 6 layers frozen, "
              "against the same architecture from random weights; data sizes and scoring as the paper's table"
              + alike(root, runs / "paper"), ""]
-    frozen = (0, 2, 3, 4, 5)
-    return lines + frozen_layers_tables(root, frozen, out_dir, "whisper_layers_curves.png") + findings(root, frozen, "whisper-base")
+    return (lines + frozen_layers_tables(root, WHISPER_FROZEN, out_dir, "whisper_layers_curves.png")
+            + findings(root, WHISPER_FROZEN, "whisper-base") + side_by_side(runs / "paper", root))
 
 
 RELEASE_CHOICES = {

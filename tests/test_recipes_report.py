@@ -158,3 +158,30 @@ def test_whisper_table_says_when_it_was_recorded_at_other_budgets_and_precision(
                     "--records", str(tmp_path / "records"), "--out", str(out)], check=True)
     assert ("data sizes and scoring as the paper's table; recorded at other settings, 240, 480 s in fp32 (the paper's "
             "table: 180, 360 s in bf16)") in out.read_text()
+
+
+def test_side_by_side_table_only_where_both_tables_were_recorded_alike(tmp_path):
+    runs = tmp_path / "runs"
+    versus_scratch = {"difference": -0.05, "low": -0.07, "high": -0.03}
+    for system, frozen in (("paper", (6, 8)), ("whisper_layers", (2, 3))):
+        data = runs / system / "german-0.125"
+        record_run(data / "scratch", [(180, 900, 0.93, 0.5), (360, 1800, 0.90, 0.4)], hours=1.0, precision="bf16")
+        scale = 1.0 if system == "paper" else 0.5  # whisper-base: half the WER
+        record_run(data / f"frozen-{frozen[0]}", [(180, 900, 0.87 * scale, 0.4), (360, 1800, 0.89 * scale, 0.4)], hours=1.0,
+                   comparison=versus_scratch, precision="bf16")
+        record_run(data / f"frozen-{frozen[1]}", [(180, 900, 0.92 * scale, 0.4), (360, 1800, 0.85 * scale, 0.4)], hours=1.0,
+                   comparison=versus_scratch, precision="bf16")
+    out = tmp_path / "RESULTS.md"
+    report = [sys.executable, str(ROOT / "recipes" / "report.py"), "--runs", str(runs), "--records", str(tmp_path / "records"),
+              "--out", str(out)]
+    subprocess.run(report, check=True)
+    text = out.read_text()
+    assert "### Side by side" in text
+    assert "| 1.00 | 180 | 93.0 | 87.0 (6 frozen) | 93.0 | 43.5 (2 frozen) |" in text
+    assert "| 1.00 | 360 | 90.0 | 85.0 (8 frozen) | 90.0 | 42.5 (3 frozen) |" in text
+    # the whisper-base table trained in fp32: a budget bought it other steps, so no row compares
+    shutil.rmtree(tmp_path / "records")
+    log = runs / "whisper_layers" / "german-0.125" / "scratch" / "log.jsonl"
+    log.write_text(log.read_text().replace('"precision": "bf16"', '"precision": "fp32"'))
+    subprocess.run(report, check=True)
+    assert "### Side by side" not in out.read_text()
