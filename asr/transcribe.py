@@ -25,6 +25,9 @@ from asr.onnx_model import OnnxModel, cached_onnx, load_onnx
 from asr.registry import load_model, resolve_model
 
 
+FILE_WINDOW_BATCHES = 4
+
+
 @dataclass(frozen=True)
 class TranscribeOptions:
     batch_size: int = 8
@@ -222,11 +225,14 @@ class Transcriber:
                 yield pending.result()
 
     def transcribe_files(self, paths: Iterable[str | Path]) -> Iterator[tuple[Path, Transcription | AudioError]]:
-        """(path, transcription) for each file, or (path, error) for one that cannot be read.
+        """(path, transcription) for each file, or (path, error) for one that cannot be read, in input order.
 
-        Files are read and transcribed `batch_size` at a time, so memory stays
-        bounded however many files there are.
+        Files are read a window at a time, FILE_WINDOW_BATCHES batches' worth of files or of chunk audio, whichever
+        comes first: memory stays bounded however many files there are, and `transcribe` sorts the window's chunks
+        by length, so files of similar length share a batch and less padding is computed than batch by batch.
         """
+        window_files = FILE_WINDOW_BATCHES * self.options.batch_size
+        window_samples = window_files * int(self.options.chunk_seconds * self.sample_rate)
         pending: list[tuple[Path, torch.Tensor]] = []
 
         def flush() -> Iterator[tuple[Path, Transcription]]:
@@ -241,7 +247,7 @@ class Transcriber:
             except AudioError as error:
                 yield path, error
                 continue
-            if len(pending) == self.options.batch_size:
+            if len(pending) == window_files or sum(len(wave) for _, wave in pending) >= window_samples:
                 yield from flush()
         if pending:
             yield from flush()

@@ -251,6 +251,19 @@ def test_transcribe_files(tmp_path, bundle, monkeypatch, batch_size):
     assert durations == {"a.wav": pytest.approx(1.0), "b.flac": pytest.approx(2.5), "c.wav": pytest.approx(3.0)}
 
 
+def test_transcribe_files_batches_similar_lengths_across_a_window(tmp_path, bundle, monkeypatch):
+    transcriber, fake = fake_transcriber(bundle, monkeypatch, batch_size=2)
+    paths = []
+    for k, seconds in enumerate([1, 3, 1, 3, 1, 3, 1, 3, 2]):  # nine files: a window of 4 batches holds eight
+        paths.append(tmp_path / f"{k}.wav")
+        write_audio(paths[-1], word_wave(seconds, [(0.2, 0.5)], first_id=k))
+    results = list(transcriber.transcribe_files(paths))
+    assert [path for path, _ in results] == paths  # in input order
+    assert [result.text for _, result in results] == [f"w{k}" for k in range(9)]
+    # longest first across the window, not file by file: [3, 1] four times would pad every batch
+    assert fake.calls == [[3 * RATE] * 2] * 2 + [[RATE] * 2] * 2 + [[2 * RATE]]
+
+
 def test_transcribe_files_all_missing(tmp_path, bundle):
     transcriber = Transcriber(bundle, device="cpu")
     results = list(transcriber.transcribe_files([tmp_path / "x.wav", tmp_path / "y.mp3"]))
