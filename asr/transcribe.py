@@ -25,14 +25,12 @@ from asr.onnx_model import OnnxModel, cached_onnx, load_onnx
 from asr.registry import load_model, resolve_model
 
 
-# `transcribe_files` reads this many batches' worth of files before sorting them into batches: 1.4x the RTFx of
-# batching files in the order given on 100 German test files (bench/results/transcribe_files-cpu.json).
-FILE_WINDOW_BATCHES = 4
-
-
 @dataclass(frozen=True)
 class TranscribeOptions:
     batch_size: int = 8
+    # `transcribe_files` reads this many batches' worth of files before sorting their chunks into batches: 1.4x the
+    # RTFx of batching files in the order given on 100 German test files (bench/results/transcribe_files-cpu.json).
+    file_window_batches: int = 4
     chunk_seconds: float = 20.0
     overlap_seconds: float = 2.0
     # Subtitle segments: a new one starts after a pause or when one grows too long.
@@ -44,6 +42,8 @@ class TranscribeOptions:
             raise ValueError(f"overlap_seconds must be in [0, chunk_seconds / 2), got {self.overlap_seconds}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.file_window_batches < 1:
+            raise ValueError(f"file_window_batches must be at least 1, got {self.file_window_batches}")
 
 
 @dataclass(frozen=True)
@@ -229,11 +229,11 @@ class Transcriber:
     def transcribe_files(self, paths: Iterable[str | Path]) -> Iterator[tuple[Path, Transcription | AudioError]]:
         """(path, transcription) for each file, or (path, error) for one that cannot be read, in input order.
 
-        Files are read a window at a time, FILE_WINDOW_BATCHES batches' worth of files or of chunk audio, whichever
+        Files are read a window at a time, `file_window_batches` batches' worth of files or of chunk audio, whichever
         comes first: memory stays bounded however many files there are, and `transcribe` sorts the window's chunks
         by length, so files of similar length share a batch and less padding is computed than batch by batch.
         """
-        window_files = FILE_WINDOW_BATCHES * self.options.batch_size
+        window_files = self.options.file_window_batches * self.options.batch_size
         window_samples = window_files * int(self.options.chunk_seconds * self.sample_rate)
         pending: list[tuple[Path, torch.Tensor]] = []
 

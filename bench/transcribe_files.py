@@ -1,5 +1,5 @@
 """Transcribing many files, as `asr transcribe a.wav b.wav ...` does: RTFx of `Transcriber.transcribe_files` reading
-a window of files and batching their chunks longest first (FILE_WINDOW_BATCHES batches' worth), against batching the
+a window of files and batching their chunks longest first (TranscribeOptions.file_window_batches), against batching the
 files in the order given (a window of one batch), on the same files in one run, with each one's WER: in bf16 a file's
 numbers depend a little on what it is batched with, so a few texts may differ.
 
@@ -9,6 +9,7 @@ numbers depend a little on what it is batched with, so a few texts may differ.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -19,7 +20,6 @@ from pathlib import Path
 
 import torch
 
-import asr.transcribe
 from asr.corpora.manifest import read_manifest
 from asr.transcribe import Transcriber, TranscribeOptions
 from eval.normalize import get_normalizer
@@ -48,12 +48,12 @@ def main() -> None:
     normalize = get_normalizer("auto", utterances[0].lang)
     transcriber = Transcriber(args.model, device="cpu", options=TranscribeOptions(batch_size=args.batch_size))
     timed_pass(transcriber, paths[: args.batch_size])  # warm-up: kernels chosen, caches filled
-    settings = {"files in the order given (one batch at a time)": 1,
-                f"a window of {asr.transcribe.FILE_WINDOW_BATCHES} batches, longest first": asr.transcribe.FILE_WINDOW_BATCHES}
+    window = transcriber.options.file_window_batches
+    settings = {"files in the order given (one batch at a time)": 1, f"a window of {window} batches, longest first": window}
     rows, texts = [], {}
     print(f"{len(paths)} files, {audio_seconds:.0f} s of audio, {args.model} ({transcriber.precision}), batch size {args.batch_size}")
     for name, window in settings.items():
-        asr.transcribe.FILE_WINDOW_BATCHES = window
+        transcriber.options = dataclasses.replace(transcriber.options, file_window_batches=window)
         passes = [timed_pass(transcriber, paths) for _ in range(args.repeats)]
         texts[name] = passes[0][1]
         seconds = statistics.median(wall for wall, _ in passes)

@@ -253,6 +253,12 @@ def voice_table(results: dict[str, dict | None], what: str) -> list[str]:
     return lines + [""]
 
 
+def best_transferred(data: Path, frozen: tuple[int, ...], budget: int) -> tuple[int, dict] | None:
+    """(frozen layers, test result) of the transferred run under data with the lowest test WER at budget."""
+    scored = [(n, results[budget]) for n in frozen if budget in (results := test_results(data / f"frozen-{n}"))]
+    return min(scored, key=lambda item: item[1]["wer"], default=None)
+
+
 def findings(root: Path, frozen: tuple[int, ...], system: str) -> list[str]:
     """The paper's two claims, tested on the recorded runs under root/german-<fraction>/, in plain sentences:
     a transferred model beats the one trained from scratch at equal wall-clock time (paired bootstrap), and
@@ -268,32 +274,32 @@ def findings(root: Path, frozen: tuple[int, ...], system: str) -> list[str]:
     lines = []
     for fraction, budget in settings:
         scratch = wer.get((fraction, "scratch", budget))
-        transferred = {name: r for (f, name, b), r in wer.items() if (f, b) == (fraction, budget) and name != "scratch"}
-        if scratch is None or not transferred:
+        transferred = best_transferred(folders[fraction], frozen, budget)
+        if scratch is None or transferred is None:
             continue
-        name, best = min(transferred.items(), key=lambda item: item[1]["wer"])
+        layers, best = transferred
         c = best.get("comparison")
         if c is None:
             continue
         verdict = "holds" if c["high"] < 0 else "does not hold (the interval reaches zero)" if c["low"] < 0 else "does not hold"
         lines.append(f"- **Transfer beats training from scratch** ({system}, {fraction:.1%} of the data, {budget} s): {verdict}. "
-                     f"Best transferred: {name.replace('-', ' ')} layers at {pct(best['wer'])} % WER against scratch's "
+                     f"Best transferred: frozen {layers} layers at {pct(best['wer'])} % WER against scratch's "
                      f"{pct(scratch['wer'])} % (Δ {interval(c)} points).")
     fractions = sorted({f for f, _ in settings})
     for budget in sorted({b for _, b in settings}):
         if len(fractions) < 2:
             break
         small, full = fractions[0], fractions[-1]
-        transferred = {name: r for (f, name, b), r in wer.items() if (f, b) == (small, budget) and name != "scratch"}
+        transferred = best_transferred(folders[small], frozen, budget)
         scratch = wer.get((full, "scratch", budget))
         if transferred and scratch:
-            name, best = min(transferred.items(), key=lambda item: item[1]["wer"])
+            layers, best = transferred
             verdict = "holds" if best["wer"] < scratch["wer"] else "does not hold"
-            steps = (steps_at(folders[small] / name, budget), steps_at(folders[full] / "scratch", budget))
+            steps = (steps_at(folders[small] / f"frozen-{layers}", budget), steps_at(folders[full] / "scratch", budget))
             # A budget buys the steps of its machine: where the two ran on different ones, the steps say how unequal.
             caveat = "" if best["machine"] == scratch["machine"] else " (on different machines: see each table's Machine line)"
             lines.append(f"- **Less data for the same accuracy** ({system}, {budget} s): {verdict}. Transferred on {small:.1%} "
-                         f"of the data: {pct(best['wer'])} % WER ({name.replace('-', ' ')} layers, {steps[0]} steps); "
+                         f"of the data: {pct(best['wer'])} % WER (frozen {layers} layers, {steps[0]} steps); "
                          f"scratch on {full:.1%}: {pct(scratch['wer'])} % ({steps[1]} steps){caveat}.")
     return (["Which of the paper's claims hold here, from the runs above:", "", *lines, ""]) if lines else []
 
@@ -430,12 +436,6 @@ def alike(root: Path, other: Path) -> str:
     return (f"; recorded at other settings, {', '.join(map(str, budgets))} s in {', '.join(precisions)} (the paper's "
             f"table: {', '.join(map(str, other_budgets))} s in {', '.join(other_precisions)}), each table on the German "
             "release corpus as built when it ran: compare their shapes, not their rows.")
-
-
-def best_transferred(data: Path, frozen: tuple[int, ...], budget: int) -> tuple[int, dict] | None:
-    """(frozen layers, test result) of the transferred run under data with the lowest test WER at budget."""
-    scored = [(n, results[budget]) for n in frozen if budget in (results := test_results(data / f"frozen-{n}"))]
-    return min(scored, key=lambda item: item[1]["wer"], default=None)
 
 
 def side_by_side(paper: Path, whisper: Path) -> list[str]:
