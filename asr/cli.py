@@ -267,6 +267,12 @@ def _add_data(commands) -> None:
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--seed", type=int, default=0, help="seed for texts, voices, rate and pitch (default: 0)")
     s.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    s.add_argument("--train-pitch", type=_semitone_range, default=None, metavar="LOW,HIGH",
+                   help="the train split's pitch range in semitones, wider than dev and test's for more distinct "
+                   "speakers, e.g. --train-pitch=-3,6 (default: -3,3 as dev and test)")  # fmt: skip
+    s.add_argument("--train-formant", type=_semitone_range, default=None, metavar="LOW,HIGH",
+                   help="the train split's formant (vocal-tract length) range in semitones, e.g. --train-formant=-1.5,3 "
+                   "(default: -1.5,1.5 as dev and test)")  # fmt: skip
     s.set_defaults(run=_run_synth)
 
     i = data.add_parser(
@@ -331,12 +337,27 @@ def _jobs(args) -> int:
     return args.jobs or os.cpu_count() or 1
 
 
-def _run_synth(args) -> int:
-    from asr.corpora.synth import build_corpus
+def _semitone_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LOW,HIGH in semitones, e.g. -3,6") from None
+    if low > high:
+        raise argparse.ArgumentTypeError(f"{text!r}: LOW must not be above HIGH")
+    return low, high
 
+
+def _run_synth(args) -> int:
+    from dataclasses import replace
+
+    from asr.corpora.synth import HELD_OUT_VARIATION, build_corpus
+
+    train_variation = replace(HELD_OUT_VARIATION, pitch=args.train_pitch or HELD_OUT_VARIATION.pitch,
+                              formant=args.train_formant or HELD_OUT_VARIATION.formant)
     started = time.monotonic()
     manifests = build_corpus(
-        args.lang, Path(args.out), args.utterances, seed=args.seed, jobs=_jobs(args), hours=args.hours
+        args.lang, Path(args.out), args.utterances, seed=args.seed, jobs=_jobs(args), hours=args.hours,
+        train_variation=train_variation,
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")

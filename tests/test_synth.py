@@ -9,9 +9,11 @@ import torch
 
 from asr.corpora.manifest import read_manifest
 from asr.corpora.synth import (
+    HELD_OUT_VARIATION,
     MAX_DURATION,
     VOICES,
     SynthesizerMissing,
+    Variation,
     Voice,
     build_corpus,
     plan_split,
@@ -297,6 +299,27 @@ def test_a_second_reading_of_a_sentence_is_by_another_voice_and_extends_the_firs
         assert first.sentence == second.sentence
         assert first.voice != second.voice
         assert first.path != second.path
+
+
+def test_a_wider_train_variation_changes_the_train_split_alone(corpus, tmp_path):
+    out_dir, default = corpus
+    wider = Variation(pitch=(4.0, 6.0), formant=(2.0, 3.0))
+    manifests = build_corpus("de", tmp_path, UTTERANCES, seed=3, jobs=2, progress=False, train_variation=wider)
+    built = {split: read_manifest(path) for split, path in manifests.items()}
+    for split in ("dev", "test"):  # scored on the same held-out speech as a corpus without it
+        assert [(u.audio_filepath.name, u.duration) for u in built[split]] == [
+            (u.audio_filepath.name, u.duration) for u in default[split]]
+    assert [u.text for u in built["train"]] == [u.text for u in default["train"]]
+    assert not {u.audio_filepath.name for u in built["train"]} & {u.audio_filepath.name for u in default["train"]}
+    jobs = plan_split("train", [Sentence("Satz eins.", "satz eins")] * 20, VOICES["de"]["train"], 3, tmp_path,
+                      variation=wider)
+    assert all(4.0 <= job.pitch <= 6.0 and 2.0 <= job.formant <= 3.0 for job in jobs)
+    card = json.loads((tmp_path / "dataset_card.json").read_text())
+    assert card["train_variation"]["pitch_semitone_range"] == [4.0, 6.0]
+    assert card["pitch_semitone_range"] == list(HELD_OUT_VARIATION.pitch)
+    assert "train split's wider: speaking rate x0.8-1.25, pitch +4 to +6 semitones, formants +2 to +3" in (
+        tmp_path / "README.md").read_text()
+    assert "train_variation" not in json.loads((out_dir / "dataset_card.json").read_text())
 
 
 def test_engines_take_equal_turns_whatever_their_number_of_voices():

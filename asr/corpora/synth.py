@@ -45,14 +45,27 @@ from asr.corpora.texts import SETUP_HINT, SPLIT_FRACTIONS, SPLITS, Sentence, sen
 
 MAX_DURATION = 20.0  # seconds; longer synthesized utterances are left out of the manifests
 
-# Drawn per utterance. Rate is a factor on the engine's normal speed; pitch is
-# in semitones from the voice's own pitch, so both mean the same for every engine.
-RATE_RANGE = (0.8, 1.25)
-PITCH_RANGE = (-3.0, 3.0)
-# Vocal-tract length, as a formant shift in semitones, drawn per utterance too: the
-# engine speaks at a compensating pitch and rate and the audio is resampled, so that
-# one voice sounds like a range of speakers of different sizes (about +-9 %).
-FORMANT_RANGE = (-1.5, 1.5)
+
+@dataclass(frozen=True)
+class Variation:
+    """The ranges a split's speaking rate, pitch and formants are drawn from, per utterance.
+
+    Rate is a factor on the engine's normal speed; pitch is in semitones from the
+    voice's own pitch, so both mean the same for every engine. Formants (vocal-tract
+    length) are shifted in semitones too: the engine speaks at a compensating pitch
+    and rate and the audio is resampled, so that one voice sounds like a range of
+    speakers of different sizes (+-1.5 semitones: about +-9 %).
+    """
+
+    rate: tuple[float, float] = (0.8, 1.25)
+    pitch: tuple[float, float] = (-3.0, 3.0)
+    formant: tuple[float, float] = (-1.5, 1.5)
+
+
+# Dev and test always use the default ranges, so that a corpus built with a wider
+# train variation is scored on the same held-out speech as one without.
+HELD_OUT_VARIATION = Variation()
+
 # With --hours, a corpus that needs more audio than its sentences give once has
 # them read again, each time by another voice of the split, up to this many times.
 MAX_READINGS = 4
@@ -362,8 +375,23 @@ def turns(voices: list[Voice]) -> list[Voice]:
     return [group[i % len(group)] for i in range(longest) for group in engines.values()]
 
 
+def variation_card(variation: Variation) -> dict[str, list[float]]:
+    """`variation` as the dataset card states it."""
+    return {"speaking_rate_factor_range": list(variation.rate), "pitch_semitone_range": list(variation.pitch),
+            "formant_semitone_range": list(variation.formant)}
+
+
+def describe_variation(card: dict) -> str:
+    """The ranges of a dataset card's `variation_card` in words."""
+    (slow, fast), (low, high) = card["speaking_rate_factor_range"], card["pitch_semitone_range"]
+    formant_low, formant_high = card["formant_semitone_range"]
+    return (f"speaking rate x{slow:g}-{fast:g}, pitch {low:+g} to {high:+g} semitones, "
+            f"formants {formant_low:+g} to {formant_high:+g} semitones")
+
+
 def plan_split(
-    split: str, sentences: list[Sentence], voices: list[Voice], seed: int, wav_dir: Path, readings: int = 1
+    split: str, sentences: list[Sentence], voices: list[Voice], seed: int, wav_dir: Path, readings: int = 1,
+    variation: Variation = HELD_OUT_VARIATION,
 ) -> list[SynthesisJob]:
     """One job per sentence and reading: voices take turns, rate, pitch and formants are drawn per utterance.
 
@@ -378,7 +406,8 @@ def plan_split(
             # one generator per utterance: its draws do not depend on how many
             # utterances are built or on which worker synthesizes it
             rng = random.Random(f"{seed}/{split}/{index}")
-            rate, pitch, formant = rng.uniform(*RATE_RANGE), rng.uniform(*PITCH_RANGE), rng.uniform(*FORMANT_RANGE)
+            rate, pitch, formant = (rng.uniform(*variation.rate), rng.uniform(*variation.pitch),
+                                     rng.uniform(*variation.formant))
             voice = order[(position + reading) % len(order)]
             # The file name holds a digest of everything that shapes the audio, so a
             # rebuild with other settings never mistakes an old WAV for its own.
@@ -477,6 +506,7 @@ def build_corpus(
     progress: bool = True,
     voices: dict[str, list[Voice]] | None = None,
     sentences: tuple[dict[str, list[Sentence]], list[dict]] | None = None,
+    train_variation: Variation = HELD_OUT_VARIATION,
 ) -> dict[str, Path]:
     """Synthesize a corpus of `utterances` utterances or `hours` hours; returns split name -> manifest path.
 
@@ -489,6 +519,10 @@ def build_corpus(
     voices, and `sentences` (the pools and text-source cards of
     `sentence_pools`) may come from elsewhere: a machine without the Debian
     texts or every voice builds its train split so (recipes/gpu_release).
+
+    `train_variation`: wider ranges of rate, pitch and formants for the train
+    split alone (more distinct-sounding speakers from the same voices); dev and
+    test keep HELD_OUT_VARIATION.
     """
     if (utterances is None) == (hours is None):
         raise ValueError("give either utterances or hours")
@@ -520,7 +554,11 @@ def build_corpus(
     # Job i of a split is the same whatever the size of the build, so a plan over the
     # whole pool holds every smaller build's jobs as its first ones.
     readings = 1 if hours is None else MAX_READINGS
-    plans = {split: plan_split(split, candidates[split], voices[split], seed, wav_dir, readings) for split in splits}
+    variations = {split: train_variation if split == "train" else HELD_OUT_VARIATION for split in splits}
+    plans = {
+        split: plan_split(split, candidates[split], voices[split], seed, wav_dir, readings, variations[split])
+        for split in splits
+    }
     for split in splits:
         (wav_dir / split).mkdir(parents=True, exist_ok=True)
         remove_stale_files(wav_dir / split, {job.path for job in plans[split]})
@@ -608,9 +646,8 @@ def build_corpus(
         | ({} if splits == list(SPLITS) else {"splits_built": splits}),
         "sample_rate": SAMPLE_RATE,
         "max_duration_seconds": MAX_DURATION,
-        "speaking_rate_factor_range": list(RATE_RANGE),
-        "pitch_semitone_range": list(PITCH_RANGE),
-        "formant_semitone_range": list(FORMANT_RANGE),
+        **variation_card(HELD_OUT_VARIATION),
+        **({} if train_variation == HELD_OUT_VARIATION else {"train_variation": variation_card(train_variation)}),
         "splits": split_cards,
         "voices": {
             split: [
@@ -644,8 +681,6 @@ def build_corpus(
     return manifests
 
 
-
-
 def corpus_readme(card: dict) -> str:
     size = card["size"]
     asked = f"{size['utterances']} utterances" if "utterances" in size else f"{size['hours']:g} hours ({size['how']})"
@@ -667,10 +702,9 @@ def corpus_readme(card: dict) -> str:
     resampled = sorted({v["engine"] for vs in card["voices"].values() for v in vs if v["pitch_shift"] == "resampling"})
     lines += [
         "",
-        f"Speaking rate x{card['speaking_rate_factor_range'][0]}-{card['speaking_rate_factor_range'][1]}, "
-        f"pitch {card['pitch_semitone_range'][0]:+g} to {card['pitch_semitone_range'][1]:+g} semitones, "
-        f"drawn per utterance"
+        f"{describe_variation(card).capitalize()}, drawn per utterance"
         + (f" ({', '.join(resampled)}: pitch shifted by resampling)" if resampled else "")
+        + (f"; the train split's wider: {describe_variation(card['train_variation'])}" if "train_variation" in card else "")
         + f"; utterances over {card['max_duration_seconds']:g} s are left out.",
         "",
         f"Usable sentences: {card['sentences']['usable']}. Dropped: {dropped}. Numbers: {card['numbers']}.",
