@@ -359,9 +359,10 @@ def paper_section(runs: Path, out_dir: Path) -> list[str]:
              "shortcuts around its layers and layer norm; WER is greedy decoding without a language model.", ""]
     stages = english_stages(root)
     if stages:
-        lines += [f"The English source model, {_train_hours(root / 'english')} h of synthetic English, trained in two stages "
-                  "(`recipes/paper_wav2letter/english*.toml`); on its own held-out voices, against the training time of "
-                  "both stages together.", "",
+        lines += [f"The English source model, {_train_hours(root / 'english')} h of synthetic English (the train split's "
+                  "pitch and formants drawn from wider ranges than the held-out voices': `EN_VARIATION` in recipes/run.sh), "
+                  "trained in two stages (`recipes/paper_wav2letter/english*.toml`); on its own held-out voices, against the "
+                  "training time of both stages together.", "",
                   where_trained([run for _, run, _ in stages], [test_results(run) for _, run, _ in stages]), "",
                   "| stage | training time (s) | steps in the stage | WER % | CER % | WER % with the LM |",
                   "|---|---:|---:|---:|---:|---:|"]
@@ -377,8 +378,21 @@ def paper_section(runs: Path, out_dir: Path) -> list[str]:
                       "tuned on 300 dev utterances; greedy decoding everywhere else.", ""]
         lines += english_curve(stages, out_dir)
     lines += english_probes(runs / "paper_probe")
+    if stages and transferred_before(root, stages[-1][1]):
+        lines += ["**The German runs below were transferred from an earlier English source model than the one above**: "
+                  "they started before its last stage ended (the earlier source models are among the runs that chose "
+                  "its recipe). `rm -r runs/recipes/paper/german-*/frozen-*; bash recipes/run.sh paper` transfers from "
+                  "this one; the from-scratch runs stay as they are.", ""]
     return (lines + frozen_layers_tables(root, WAV2LETTER_FROZEN, out_dir, "paper_curves.png")
             + findings(root, WAV2LETTER_FROZEN, "Wav2Letter"))
+
+
+def transferred_before(root: Path, source: Path) -> bool:
+    """Whether a transfer run under root (german-*/frozen-*) started before the source model's run ended: it was
+    transferred from an earlier model. Logs without times (older records) say nothing."""
+    source_end = max((r["time"] for r in log(source) if "time" in r), default=None)
+    starts = [first["time"] for run in root.glob("german-*/frozen-*") if (first := next(iter(log(run)), {})).get("time")]
+    return source_end is not None and any(start < source_end for start in starts)
 
 
 ENGLISH_PROBES = {
@@ -395,6 +409,11 @@ ENGLISH_PROBES = {
     "english-probe-residual": "the same with shortcuts (`--model-size residual=true`)",
     "english-probe-residual-lr3e-3": "the same with shortcuts and the learning rates at 3e-3 (1e-3 elsewhere)",
     "english-probe-residual-wide": "the same with shortcuts at twice the width (`channels=256,wide_channels=512`)",
+    "english-4h-stage1": "the source model's stage 1 as first recorded: 4 h of train speech at the held-out voices' "
+                         "pitch and formant ranges (-3 to +3, -1.5 to +1.5 semitones); test: the first 525 utterances "
+                         "of the test set above (the same audio)",
+    "english-4h-stage2": "its stage 2, 1500 s from english-4h-stage1's 900-s model (test WER with the LM after the "
+                         "semicolon)",
 }
 
 
@@ -407,7 +426,9 @@ def english_probes(root: Path) -> list[str]:
         if not dev:
             continue
         test = test_results(root / name)
-        at_test = ", ".join(f"{pct(r['wer'])} ({budget} s)" for budget, r in test.items()) or "–"
+        with_lm = test_results(root / name, "test_lm")
+        at_test = ", ".join(f"{pct(r['wer'])} ({budget} s)" + (f"; {pct(with_lm[budget]['wer'])}" if budget in with_lm else "")
+                            for budget, r in test.items()) or "–"
         rows.append(f"| {name} | {what} | {dev[-1]['train_seconds']:.0f} | {dev[-1]['step']} | "
                     f"{pct(dev[-1]['dev_wer'])} | {pct(dev[-1]['dev_cer'])} | {at_test} |")
     if not rows:
@@ -415,7 +436,8 @@ def english_probes(root: Path) -> list[str]:
     return ["The runs that chose the English source model's recipe (`recipes/paper_wav2letter/english*.toml`): the "
             "english-stage1 and -continued ones, earlier and on the plain stack (the paper's, with layer norm), chose its "
             "two stages; the english-probe ones chose the shortcuts around each layer of unchanged shape, which the model "
-            "above has. Dev set (a voice never heard in training) at each run's end, test set at each budget scored:", "",
+            "above has; the english-4h ones are the source model as first recorded, before its train split grew to 8 h "
+            "with wider pitch and formant ranges (`EN_HOURS`, `EN_VARIATION` in recipes/run.sh). Dev set (a voice never heard in training) at each run's end, test set at each budget scored:", "",
             "| run | what | training time (s) | steps | dev WER % | dev CER % | test WER % (at) |",
             "|---|---|---:|---:|---:|---:|---:|", *rows, ""]
 

@@ -149,6 +149,27 @@ def test_release_choices_table_shows_each_change_against_the_recipe(tmp_path):
     assert (tmp_path / "records" / "release_choices" / "voices-12" / "telephone-900.json").is_file()
 
 
+def test_paper_table_says_when_its_transfers_started_from_an_earlier_source_model(tmp_path):
+    runs = tmp_path / "runs"
+    record_run(runs / "paper" / "english", [(900, 3900, 0.9, 0.45)])
+    record_run(runs / "paper" / "german-1.0" / "scratch", [(180, 900, 0.9, 0.4)])
+    record_run(runs / "paper" / "german-1.0" / "frozen-6", [(180, 900, 0.8, 0.4)])
+
+    def stamp(run: Path, start: float) -> None:  # each log line `time` seconds on from `start`
+        log = run / "log.jsonl"
+        lines = [json.loads(line) for line in log.read_text().splitlines()]
+        log.write_text("".join(json.dumps(line | {"time": start + i}) + "\n" for i, line in enumerate(lines)))
+
+    out = tmp_path / "RESULTS.md"
+    report = [sys.executable, str(ROOT / "recipes" / "report.py"), "--runs", str(runs), "--records", str(tmp_path / "records"),
+              "--out", str(out)]
+    for german_start, earlier in ((2000.0, False), (1000.0, True)):
+        stamp(runs / "paper" / "english", 1000.0)
+        stamp(runs / "paper" / "german-1.0" / "frozen-6", german_start)
+        subprocess.run(report, check=True)
+        assert ("transferred from an earlier English source model" in out.read_text()) == earlier
+
+
 def test_whisper_table_says_when_it_was_recorded_at_other_budgets_and_precision(tmp_path):
     runs = tmp_path / "runs"
     record_run(runs / "paper" / "german-1.0" / "scratch", [(180, 900, 0.9, 0.4), (360, 1800, 0.8, 0.3)], precision="bf16")
