@@ -165,7 +165,7 @@ def cached_onnx(checkpoint: str | Path, bundle: ModelBundle) -> Path:
     """The int8 ONNX export of a checkpoint, made once and kept in the cache, keyed by the checkpoint's content."""
     from asr.pretrained import cache_dir
 
-    key = hashlib.sha256(f"{sha256_file(checkpoint)} int8 {int8_weights_for_this_cpu()} v2".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{sha256_file(checkpoint)} int8 {int8_weights_for_this_cpu()} v3".encode()).hexdigest()[:24]
     path = cache_dir() / "onnx" / f"{Path(checkpoint).stem}-{key}.int8.onnx"
     if not path.is_file():
         export_onnx(bundle, path, int8=True)

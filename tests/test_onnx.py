@@ -12,6 +12,7 @@ from asr.transcribe import Transcriber
 from tests.tiny import tiny_bundle, write_tone
 
 pytest.importorskip("onnxruntime", reason="the onnx backend: pip install onnxruntime onnx")
+onnx = pytest.importorskip("onnx", reason="the onnx backend: pip install onnxruntime onnx")
 
 
 def features(lengths: list[int], n_mels: int = 80) -> tuple[torch.Tensor, torch.Tensor]:
@@ -29,6 +30,9 @@ def test_the_onnx_export_gives_pytorchs_frames_on_padded_and_unpadded_inputs(tmp
     export_onnx(bundle, tmp_path / "m.onnx", int8=int8)  # int8: the weight type for this CPU
     onnx_model = load_onnx(tmp_path / "m.onnx").model
     assert isinstance(onnx_model, OnnxModel)
+    # The padding mask is added to the attention scores: a boolean one exports as Where and IsNaN on every score.
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "m.onnx")).graph.node}
+    assert "IsNaN" not in ops and "Softmax" in ops
     tolerance = 0.1 if int8 else 1e-4  # int8 MatMuls round; fp32 is the same arithmetic
     batch, lengths = features([300, 170, 41])
     with torch.no_grad():
