@@ -7,8 +7,11 @@ The export takes dynamic batch and length and always builds the padding mask,
 so a padded batch gives each input the frames it gets alone, as in PyTorch;
 `OnnxModel` still runs each input alone, as the int8 activations' scale is
 set per call (see its `__call__`).
-Dynamic int8 quantization of the MatMuls (weights int8 per tensor, activations
-quantized per call) is what ONNX Runtime runs fastest on a CPU with VNNI; the
+Dynamic int8 quantization of the MatMuls (weights int8 per output channel,
+activations quantized per call) is what ONNX Runtime runs fastest on a CPU with
+VNNI. Per channel rather than per tensor, the shipped German model's greedy WER
+on the 792 test utterances of its corpus is 48.91 % against fp32's 48.90 (per
+tensor 49.25), at the same speed (ad hoc, both exports side by side). The
 convolutions, layer norms and softmax stay fp32. Weights are signed where the
 exporting CPU has VNNI and unsigned where it has not: without VNNI, ONNX
 Runtime's unsigned-by-signed kernel saturates its 16-bit sums (on a tiny model,
@@ -85,7 +88,7 @@ def export_onnx(bundle: ModelBundle, path: str | Path, int8: bool = True, weight
 
             final = Path(scratch) / "model.int8.onnx"
             quantize_dynamic(str(plain), str(final), op_types_to_quantize=["MatMul"],
-                             weight_type=QuantType.QInt8 if weights == "s8" else QuantType.QUInt8)
+                             weight_type=QuantType.QInt8 if weights == "s8" else QuantType.QUInt8, per_channel=True)
         graph = onnx.load(str(final))
         header = {**bundle_header(bundle), "onnx": {"int8": int8, "weights": weights}}
         graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(header))
@@ -165,7 +168,7 @@ def cached_onnx(checkpoint: str | Path, bundle: ModelBundle) -> Path:
     """The int8 ONNX export of a checkpoint, made once and kept in the cache, keyed by the checkpoint's content."""
     from asr.pretrained import cache_dir
 
-    key = hashlib.sha256(f"{sha256_file(checkpoint)} int8 {int8_weights_for_this_cpu()} v3".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{sha256_file(checkpoint)} int8 {int8_weights_for_this_cpu()} v4".encode()).hexdigest()[:24]
     path = cache_dir() / "onnx" / f"{Path(checkpoint).stem}-{key}.int8.onnx"
     if not path.is_file():
         export_onnx(bundle, path, int8=True)

@@ -437,7 +437,8 @@ def english_probes(root: Path) -> list[str]:
             "english-stage1 and -continued ones, earlier and on the plain stack (the paper's, with layer norm), chose its "
             "two stages; the english-probe ones chose the shortcuts around each layer of unchanged shape, which the model "
             "above has; the english-4h ones are the source model as first recorded, before its train split grew to 8 h "
-            "with wider pitch and formant ranges (`EN_HOURS`, `EN_VARIATION` in recipes/run.sh). Dev set (a voice never heard in training) at each run's end, test set at each budget scored:", "",
+            "with wider pitch and formant ranges (`EN_HOURS`, `EN_VARIATION` in recipes/run.sh). Dev set (a voice never "
+            "heard in training) at each run's end, test set at each budget scored:", "",
             "| run | what | training time (s) | steps | dev WER % | dev CER % | test WER % (at) |",
             "|---|---|---:|---:|---:|---:|---:|", *rows, ""]
 
