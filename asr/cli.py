@@ -151,8 +151,9 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="auto: bf16 autocast on a GPU and on a CPU with native bf16 (AVX512-BF16, AMX), else fp32 (default: auto)")
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                        help="torch: PyTorch at --precision; onnx: the model's int8 ONNX export run by ONNX Runtime, the fastest "
-                        "on a CPU (made once per checkpoint and cached; an .onnx model always runs so) (default: torch)")
+                        help="torch: PyTorch at --precision; onnx: the model's int8 ONNX export run by ONNX Runtime (made once per "
+                        "checkpoint and cached; an .onnx model always runs so), the fastest on a CPU without native bf16; "
+                        "on one with it, either may lead: bench/transcribe_backends.py measures both (default: torch)")
 
 
 def expand_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
@@ -507,7 +508,7 @@ def _add_export(commands) -> None:
     p.add_argument("--base", default=None, help="pretrained weights it was fine-tuned from (default: whisper-base)")
     p.add_argument("--rank", type=int, default=64, help="rank kept of each weight matrix's change (default: 64)")
     p.add_argument("--onnx", action="store_true", help="write an ONNX model instead (--out NAME.onnx), its MatMuls int8, "
-                   "for `--backend onnx` / `--model NAME.onnx`: the fastest on a CPU")
+                   "for `--backend onnx` / `--model NAME.onnx`: the fastest on a CPU without native bf16")
     p.add_argument("--no-int8", dest="int8", action="store_false", help="with --onnx: keep fp32 weights")
     p.set_defaults(run=_run_export)
 
