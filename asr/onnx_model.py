@@ -168,6 +168,7 @@ def cached_onnx(checkpoint: str | Path, bundle: ModelBundle) -> Path:
     """The int8 ONNX export of a checkpoint, made once and kept in the cache, keyed by the checkpoint's content."""
     from asr.pretrained import cache_dir
 
+    # The version at the end moves whenever the exported graph or its quantization changes, so old exports are remade.
     key = hashlib.sha256(f"{sha256_file(checkpoint)} int8 {int8_weights_for_this_cpu()} v4".encode()).hexdigest()[:24]
     path = cache_dir() / "onnx" / f"{Path(checkpoint).stem}-{key}.int8.onnx"
     if not path.is_file():
