@@ -120,6 +120,23 @@ def paired_bootstrap(
     )
 
 
+def wer_interval(
+    edits: Sequence[int], words: Sequence[int], resamples: int = 10_000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile interval of one system's corpus WER from its per-utterance word edits and reference words: what its
+    WER would do on another test set like this one. Deterministic for a given seed."""
+    if not len(edits) == len(words) > 0:
+        raise ValueError("give edits and reference words for the same, non-empty list of utterances")
+    if sum(words) == 0:
+        raise ValueError("the references hold no words")
+    sums = _resampled_sums(np.random.default_rng(seed), np.array([edits, words], dtype=np.int64), resamples)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wer = sums[0] / sums[1]
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(wer[np.isfinite(wer)], [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def _resampled_sums(rng: np.random.Generator, columns: np.ndarray, resamples: int) -> np.ndarray:
     """(3, resamples) sums of each column over `resamples` draws of utterance indices with replacement."""
     n = columns.shape[1]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import matplotlib
 
+from eval.bootstrap import wer_interval
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -35,6 +37,10 @@ def record(runs: Path, records: Path) -> int:
         for path in [*run.glob("test-*.json"), *run.glob("telephone-*.json"), *run.glob("test_lm-*.json")]:
             report = json.loads(path.read_text())
             for result in report["results"]:
+                utterances = result.get("utterances") or []
+                if utterances and all("word_edits" in u for u in utterances):  # what the record leaves out, summed up
+                    result["wer_interval"] = wer_interval([u["word_edits"] for u in utterances],
+                                                          [u["reference_words"] for u in utterances])
                 for long in ("utterances", "transcripts", "worst"):  # the hypotheses: in the run folder's own report
                     result.pop(long, None)
             (target / path.name).write_text(json.dumps(report, indent=1) + "\n")
@@ -78,6 +84,12 @@ def seconds_at(run: Path, budget: int) -> float:
 
 def pct(value: float) -> str:
     return f"{100 * value:.1f}"
+
+
+def pct_interval(result: dict) -> str:
+    """A test result's WER in percent, with its 95 % bootstrap interval where its record has one."""
+    bounds = result.get("wer_interval")
+    return pct(result["wer"]) + (f" [{pct(bounds[0])}, {pct(bounds[1])}]" if bounds else "")
 
 
 def interval(comparison: dict) -> str:
@@ -371,11 +383,12 @@ def paper_section(runs: Path, out_dir: Path) -> list[str]:
             with_lm = test_results(run, "test_lm")
             any_lm = any_lm or bool(with_lm)
             lines += [f"| {what} | {offset + seconds_at(run, b):.0f} | {steps_at(run, b)} | {pct(r['wer'])} | {pct(r['cer'])} | "
-                      f"{pct(with_lm[b]['wer']) if b in with_lm else '–'} |" for b, r in test_results(run).items()]
+                      f"{pct_interval(with_lm[b]) if b in with_lm else '–'} |" for b, r in test_results(run).items()]
         lines.append("")
         if any_lm:
             lines += ["WER with the LM: beam search with a 4-gram LM of the English train split's sentences, its weights "
-                      "tuned on 300 dev utterances; greedy decoding everywhere else.", ""]
+                      "tuned on 300 dev utterances, with its 95 % bootstrap interval over the test utterances; greedy "
+                      "decoding everywhere else.", ""]
         lines += english_curve(stages, out_dir)
     lines += english_probes(runs / "paper_probe")
     if stages and transferred_before(root, stages[-1][1]):
@@ -414,6 +427,9 @@ ENGLISH_PROBES = {
                          "of the test set above (the same audio)",
     "english-4h-stage2": "its stage 2, 1500 s from english-4h-stage1's 900-s model (test WER with the LM after the "
                          "semicolon)",
+    "english-10h-stage2-1500": "stage 2 as first recorded on the train split above: 1500 s (the learning rate decaying "
+                               "over that budget) from the same stage 1 config's 900-s model (test WER with the LM "
+                               "after the semicolon)",
 }
 
 
@@ -437,7 +453,9 @@ def english_probes(root: Path) -> list[str]:
             "english-stage1 and -continued ones, earlier and on the plain stack (the paper's, with layer norm), chose its "
             "two stages; the english-probe ones chose the shortcuts around each layer of unchanged shape, which the model "
             "above has; the english-4h ones are the source model as first recorded, before its train split grew to 8 h "
-            "with wider pitch and formant ranges (`EN_HOURS`, `EN_VARIATION` in recipes/run.sh). Dev set (a voice never "
+            "with wider pitch and formant ranges (`EN_HOURS`, `EN_VARIATION` in recipes/run.sh); "
+            "english-10h-stage2-1500, its dev WER still falling at its end, chose stage 2's longer budget "
+            "(`EN_AUGMENTED_BUDGETS`). Dev set (a voice never "
             "heard in training) at each run's end, test set at each budget scored:", "",
             "| run | what | training time (s) | steps | dev WER % | dev CER % | test WER % (at) |",
             "|---|---|---:|---:|---:|---:|---:|", *rows, ""]

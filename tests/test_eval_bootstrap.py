@@ -3,7 +3,7 @@ import time
 import numpy as np
 import pytest
 
-from eval.bootstrap import paired_bootstrap
+from eval.bootstrap import paired_bootstrap, wer_interval
 
 
 def _errors(seed: int, utterances: int = 400, words: int = 12, rate: float = 0.2):
@@ -40,6 +40,18 @@ def test_clearly_better_system_interval_excludes_zero():
     assert c.significant and c.p_value < 0.001
     assert c.relative == pytest.approx(c.difference / c.baseline_wer)
     assert c.relative_low < c.relative < c.relative_high < 0
+
+
+def test_wer_interval_holds_the_wer_and_narrows_with_more_utterances():
+    edits, words = _errors(4, utterances=2000)
+    wer = edits.sum() / words.sum()
+    low, high = wer_interval(edits, words, resamples=2000)
+    few_low, few_high = wer_interval(edits[:100], words[:100], resamples=2000)
+    assert low < wer < high and high - low < 0.02
+    assert few_high - few_low > 3 * (high - low)  # about sqrt(20) times as wide
+    assert wer_interval(edits, words, resamples=2000) == (low, high)  # deterministic for a seed
+    with pytest.raises(ValueError, match="no words"):
+        wer_interval([0, 0], [0, 0])
 
 
 def test_a_small_difference_on_few_utterances_is_noise():

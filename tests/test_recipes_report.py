@@ -38,7 +38,8 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     stage2_log = runs / "paper" / "english-augmented" / "log.jsonl"  # its schedule, set at its warmup's pace, ran out first
     stage2_log.write_text(stage2_log.read_text().replace('"train_seconds": 600.5', '"train_seconds": 539.5'))
     with_lm = json.loads((runs / "paper" / "english-augmented" / "test-600.json").read_text())
-    with_lm["results"][0]["wer"] = 0.31
+    with_lm["results"][0]["wer"] = 0.30
+    with_lm["results"][0]["utterances"] = [{"word_edits": edits, "reference_words": 10} for edits in [2, 3, 4] * 100]
     (runs / "paper" / "english-augmented" / "test_lm-600.json").write_text(json.dumps(with_lm))
     record_run(runs / "paper_probe" / "english-continued-augment-default", [(600, 1375, 0.89, 0.41)])
     record_run(runs / "paper_probe" / "english-probe-residual", [(300, 650, 0.984, 0.617)])
@@ -57,7 +58,8 @@ def test_report_tables_come_from_the_recorded_runs(tmp_path):
     assert "The English source model, 4.00 h of synthetic English" in text
     assert "| 1, augmentation off | 900 | 6528 | 118.4 | 68.2 | – |" in text and "| 1, augmentation off | 3600 | 26000 | 51.2 | 17.1 | – |" in text
     # stage 2's time counts on from stage 1's last; each stage's time is what it trained, not its budget
-    assert "| 2, augmentation on | 4140 | 1375 | 45.0 | 14.0 | 31.0 |" in text
+    # the record keeps the WER's bootstrap interval, from the per-utterance edits it leaves out (0.3 over 300 utterances)
+    assert "| 2, augmentation on | 4140 | 1375 | 45.0 | 14.0 | 30.0 [29.1, 30.9] |" in text
     assert "both stages together.\n\nMachine: test machine, 2 cores. Training precision: bf16.\n" in text
     assert "### 1.50 h of German speech (100.0% of the training split)" in text
     assert "| 6 | 2041 | 112.5 | -6.4 [-9.0, -3.8] | 63.7 |" in text
