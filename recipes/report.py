@@ -527,17 +527,38 @@ RELEASE_CHOICES = {
     "voices-all-sixth": "every voice, a sixth of the hours (twice what the 12 voices hold, as run on 2026-12-02)",
     "voices-all-equal-hours": "every voice, the 12 voices' hours",
 }
+LEARNING_CHOICES = {
+    "recipe": "the recipe (recipes/release/de.toml: 2 of 6 layers frozen, encoder learning rate 3e-4, SpecAugment on)",
+    "freeze-0": "no layer frozen",
+    "lr-encoder-1e-3": "encoder learning rate 1e-3",
+    "spec-augment-off": "SpecAugment off",
+    "freeze-4": "4 layers frozen",
+    "lr-encoder-1e-4": "encoder learning rate 1e-4",
+}
+CHOICES_INTRO = ("on the German release corpus, equal wall-clock budgets (the cosine schedule ends with the budget); greedy "
+                 "WER on the first 300 utterances of the held-out-voice test set and of its telephone variant, Δ against "
+                 "the recipe's own model with a paired bootstrap (negative: the change helps).")
 
 
 def release_choices_section(runs: Path) -> list[str]:
-    root = runs / "release_choices"
+    return against_the_recipe_table(
+        runs / "release_choices", RELEASE_CHOICES, "## The release recipe's choices",
+        "The German release recipe against itself with one choice changed, " + CHOICES_INTRO)
+
+
+def learning_choices_section(runs: Path) -> list[str]:
+    return against_the_recipe_table(
+        runs / "learning_choices", LEARNING_CHOICES, "## The release recipe's learning settings",
+        "The same for how the recipe learns (freezing, the encoder's learning rate, SpecAugment), in runs of their own "
+        "beside their own run of the recipe, " + CHOICES_INTRO)
+
+
+def against_the_recipe_table(root: Path, choices: dict[str, str], heading: str, intro: str) -> list[str]:
+    """One row a run of `root` named in `choices` (run name -> what it changed), in that order; none where no run
+    was scored."""
     if not root.exists():
         return []
-    lines = ["## The release recipe's choices", "",
-             "The German release recipe against itself with one choice changed, on the German release corpus, equal "
-             "wall-clock budgets (the cosine schedule ends with the budget); greedy WER on the first 300 utterances of the "
-             "held-out-voice test set and of its telephone variant, Δ against the recipe's own model with a paired "
-             "bootstrap (negative: the change helps).", "",
+    lines = [heading, "", intro, "",
              "| run | what changed | hours | voices | training time (s) | steps | test WER % | Δ [95 % CI] | telephone WER % | Δ [95 % CI] |",
              "|---|---|---:|---:|---:|---:|---:|---|---:|---|"]
 
@@ -549,7 +570,7 @@ def release_choices_section(runs: Path) -> list[str]:
         return f"{pct(result['wer'])} | {delta}"
 
     clean_at_end = {}
-    for name, what in RELEASE_CHOICES.items():
+    for name, what in choices.items():
         run = root / name
         clean, telephone = test_results(run), test_results(run, "telephone")
         if not clean and not telephone:
@@ -585,11 +606,12 @@ def main() -> None:
              f"Machines: {'; '.join(machines)} (the frozen-layer tables name their own). Budgets are wall-clock seconds of training per model (dev evaluation not counted); "
              "where the machine was shared with other jobs a budget buys fewer steps, so each table gives the steps too.", "",
              "Reproduce: `bash recipes/run.sh [SECTION ...]` (sections: transfer, data_efficiency, augmentation, "
-             "paper_source, paper, whisper_layers, release_choices); the budgets and data sizes used are in the tables, set "
+             "paper_source, paper, whisper_layers, release_choices, learning_choices); the budgets and data sizes used are in the tables, set "
              "by BUDGET and SHORT (sections 1-3), PAPER_BUDGETS, PAPER_FRACTIONS, EN_HOURS and EN_BUDGETS (the two "
-             "frozen-layer tables) and CHOICE_BUDGET (the release recipe's choices).", ""]
+             "frozen-layer tables) and CHOICE_BUDGET (the release recipe's choices and learning settings).", ""]
     lines += transfer_section(runs, out.parent) + data_efficiency_section(runs) + augmentation_section(runs)
     lines += paper_section(runs, out.parent) + whisper_layers_section(runs, out.parent) + release_choices_section(runs)
+    lines += learning_choices_section(runs)
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
 

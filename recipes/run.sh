@@ -4,7 +4,7 @@
 # every model it is compared with; set them higher on a GPU. Rerunning resumes what is already done.
 #
 #   BUDGET=480 SHORT=150 bash recipes/run.sh [transfer] [data_efficiency] [augmentation] [paper_source] [paper] [whisper_layers]
-#                                            [release_choices]
+#                                            [release_choices] [learning_choices]
 #   (default: all; the paper's table and the whisper-base one take hours of training each on a CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -194,14 +194,28 @@ CHOICES=(
   "voices-12|--train-voices 12"
   "voices-all-equal-hours|--train-fraction EQUAL_HOURS"
 )
+# 7. The recipe's learning settings, the same way in a folder of their own (their own recipe run): freezing none or
+#    4 of the 6 layers against the recipe's 2, the encoder's learning rate at 3.3 times and a third of the recipe's
+#    3e-4, and SpecAugment off. In order of what they may teach: the last ones can be left out when time is short.
+LEARNING_CHOICES=(
+  "recipe|"
+  "freeze-0|--freeze-layers 0"
+  "lr-encoder-1e-3|--lr-encoder 1e-3"
+  "spec-augment-off|--no-spec-augment"
+  "freeze-4|--freeze-layers 4"
+  "lr-encoder-1e-4|--lr-encoder 1e-4"
+)
 hours_of() {  # a run folder: the training hours its log's first start event records
   $PY -c 'import json, sys; print(next(r for r in map(json.loads, open(sys.argv[1])) if r.get("event") == "start")["train_hours"])' "$1/log.jsonl"
 }
-release_choices() {
+# folder of runs, then its "name|asr train options" choices, the recipe itself first: each trained to CHOICE_BUDGET and
+# scored against the recipe's model as soon as it is trained, so that a section stopped early has its finished rows
+against_the_recipe() {
+  local root=$1 telephone=$RELEASE_DE-telephone/test-300.jsonl
+  shift
   release_de
-  local telephone=$RELEASE_DE-telephone/test-300.jsonl root=$RUNS/release_choices
   [ -f $telephone ] || $ASR data augment $RELEASE_DE/test-300.jsonl --telephone --out $RELEASE_DE-telephone
-  for choice in "${CHOICES[@]}"; do
+  for choice in "$@"; do
     options=${choice#*|}
     if [[ $options == *EQUAL_HOURS ]]; then
       options="--train-fraction $($PY -c 'import sys; print(round(float(sys.argv[1]) / float(sys.argv[2]), 4))' \
@@ -209,12 +223,14 @@ release_choices() {
     fi
     # shellcheck disable=SC2086  # the options are words
     train_to_budget $root/${choice%%|*} recipes/release/de.toml "$CHOICE_BUDGET" $options  # the schedule ends with the budget
+    score_against $root recipe "$CHOICE_BUDGET" $RELEASE_DE/test-300.jsonl test
+    score_against $root recipe "$CHOICE_BUDGET" $telephone telephone
   done
-  score_against $root recipe "$CHOICE_BUDGET" $RELEASE_DE/test-300.jsonl test
-  score_against $root recipe "$CHOICE_BUDGET" $telephone telephone
 }
+release_choices() { against_the_recipe $RUNS/release_choices "${CHOICES[@]}"; }
+learning_choices() { against_the_recipe $RUNS/learning_choices "${LEARNING_CHOICES[@]}"; }
 
-for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices}"; do
+for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices learning_choices}"; do
   for name in $section; do "$name"; done
 done
 $PY recipes/report.py --runs $RUNS --out "$REPORT"

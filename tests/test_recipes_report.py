@@ -151,6 +151,28 @@ def test_release_choices_table_shows_each_change_against_the_recipe(tmp_path):
     assert (tmp_path / "records" / "release_choices" / "voices-12" / "telephone-900.json").is_file()
 
 
+def test_learning_settings_have_their_own_table_against_their_own_recipe_run(tmp_path):
+    runs = tmp_path / "runs"
+    record_run(runs / "release_choices" / "recipe", [(480, 295, 0.60, 0.15)], hours=8.0)
+    learning = runs / "learning_choices"
+    record_run(learning / "recipe", [(900, 560, 0.45, 0.11)], hours=8.0)
+    better = {"difference": -0.04, "low": -0.06, "high": -0.02}
+    record_run(learning / "freeze-0", [(900, 540, 0.41, 0.10)], hours=8.0, comparison=better)
+    record_run(learning / "spec-augment-off", [(900, 0, 0.0, 0.0)], hours=8.0)
+    (learning / "spec-augment-off" / "test-900.json").unlink()  # trained, not yet scored: no row
+    out = tmp_path / "RESULTS.md"
+    subprocess.run([sys.executable, str(ROOT / "recipes" / "report.py"), "--runs", str(runs), "--records",
+                    str(tmp_path / "records"), "--out", str(out)], check=True)
+    text = out.read_text()
+    choices, settings = text.index("## The release recipe's choices"), text.index("## The release recipe's learning settings")
+    assert choices < settings
+    assert "| recipe | the recipe (recipes/release/de.toml) | 8.00 | ? | 480 | 295 | 60.0 | baseline | – | – |" in text[choices:settings]
+    table = text[settings:]
+    assert "| recipe | the recipe (recipes/release/de.toml: 2 of 6 layers frozen, encoder learning rate 3e-4, SpecAugment on) | 8.00 | ? | 900 | 560 | 45.0 | baseline | – | – |" in table
+    assert "| freeze-0 | no layer frozen | 8.00 | ? | 900 | 540 | 41.0 | -4.0 [-6.0, -2.0] | – | – |" in table
+    assert "spec-augment-off" not in table
+
+
 def test_paper_table_says_when_its_transfers_started_from_an_earlier_source_model(tmp_path):
     runs = tmp_path / "runs"
     record_run(runs / "paper" / "english", [(900, 3900, 0.9, 0.45)])

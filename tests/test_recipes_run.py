@@ -55,3 +55,18 @@ def test_paper_table_comes_budget_by_budget_and_a_rerun_redoes_nothing(tmp_path)
     evals = [c for c in calls if c.startswith("eval ") and "/paper/german-" in c]
     assert len(evals) == 20 and sum("--baseline" in c for c in evals) == 16
     assert run_recipe(tmp_path, "paper") == []  # every corpus, checkpoint and score kept: nothing is built again
+
+
+def test_learning_choices_score_each_run_against_the_recipe_as_soon_as_it_is_trained(tmp_path):
+    calls = run_recipe(tmp_path, "learning_choices")
+    work = [c for c in calls if c.startswith(("train", "eval"))]
+    root = tmp_path / "runs" / "learning_choices"
+    assert work[0] == f"train --config recipes/release/de.toml --out-dir {root}/recipe --time-budget 900"
+    assert work[1].startswith(f"eval --model {root}/recipe/at-900.safetensors --manifest")  # the recipe: no baseline
+    freeze_0 = work.index(f"train --config recipes/release/de.toml --out-dir {root}/freeze-0 --time-budget 900 --freeze-layers 0")
+    # scored (clean, then telephone) before the next choice trains
+    assert work[freeze_0 + 1].startswith(f"eval --model {root}/freeze-0/at-900.safetensors --baseline {root}/recipe/at-900.safetensors")
+    assert "telephone" in work[freeze_0 + 2] and work[freeze_0 + 3].startswith("train")
+    assert sum(c.startswith("train") for c in work) == 6 and sum(c.startswith("eval") for c in work) == 12
+    rerun = run_recipe(tmp_path, "learning_choices")
+    assert not [c for c in rerun if c.startswith(("train", "eval"))]  # all done: a rerun trains and scores nothing
