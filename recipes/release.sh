@@ -5,7 +5,7 @@
 # the scores against zero-shot Whisper base (clean and telephone test sets, paired bootstrap), and models/LANG/ with
 # its model card. Rerunning resumes: the corpus, the training run and cached transcripts are reused.
 #
-#   bash recipes/release.sh de          HOURS=10 BUDGET=5400 RANK=64 by default
+#   bash recipes/release.sh de          HOURS=10 BUDGET=5400 RANK=128 by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
 L=${1:?usage: bash recipes/release.sh LANG (de, it or es)}
@@ -13,7 +13,8 @@ ASR=${ASR:-.venv/bin/asr}
 PY=${PY:-.venv/bin/python}
 HOURS=${HOURS:-10}      # synthetic speech, split 80/10/10
 BUDGET=${BUDGET:-5400}  # seconds of training (dev evaluations not counted)
-RANK=${RANK:-64}        # rank kept of each fine-tuned matrix's change in the compact export
+RANK=${RANK:-128}       # rank kept of each fine-tuned matrix's change in the compact export: the German model of
+                        # 2026-12-04 decoded greedily at 48.5 % WER at rank 64, 45.8 % at 128, 42.9 % in full (12.7 MB)
 DATA=data/release-$L
 RUN=runs/release/$L
 

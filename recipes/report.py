@@ -528,7 +528,7 @@ RELEASE_CHOICES = {
     "voices-all-equal-hours": "every voice, the 12 voices' hours",
 }
 LEARNING_CHOICES = {
-    "recipe": "the recipe (recipes/release/de.toml: 2 of 6 layers frozen, encoder learning rate 3e-4, SpecAugment on)",
+    "recipe": "the recipe as it was (recipes/release/de.toml then: 2 of 6 layers frozen, encoder learning rate 3e-4, SpecAugment on)",
     "freeze-0": "no layer frozen",
     "lr-encoder-1e-3": "encoder learning rate 1e-3",
     "spec-augment-off": "SpecAugment off",

@@ -168,7 +168,7 @@ def test_learning_settings_have_their_own_table_against_their_own_recipe_run(tmp
     assert choices < settings
     assert "| recipe | the recipe (recipes/release/de.toml) | 8.00 | ? | 480 | 295 | 60.0 | baseline | – | – |" in text[choices:settings]
     table = text[settings:]
-    assert "| recipe | the recipe (recipes/release/de.toml: 2 of 6 layers frozen, encoder learning rate 3e-4, SpecAugment on) | 8.00 | ? | 900 | 560 | 45.0 | baseline | – | – |" in table
+    assert "| recipe | the recipe as it was (recipes/release/de.toml then: 2 of 6 layers frozen, encoder learning rate 3e-4, SpecAugment on) | 8.00 | ? | 900 | 560 | 45.0 | baseline | – | – |" in table
     assert "| freeze-0 | no layer frozen | 8.00 | ? | 900 | 540 | 41.0 | -4.0 [-6.0, -2.0] | – | – |" in table
     assert "spec-augment-off" not in table
 
