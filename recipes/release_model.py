@@ -1,10 +1,11 @@
 """The last steps of `recipes/release.sh`: put a release model in models/LANG/, then write its model card.
 
+    python recipes/release_model.py choose --run runs/release/de
     python recipes/release_model.py stage --lang de --run runs/release/de --out models/de
     python recipes/release_model.py card --lang de --run runs/release/de --data data/release-de --out models/de \\
         --leaderboard runs/release/de/leaderboard/leaderboard.json --command "bash recipes/release.sh de"
 
-`stage` copies the compact export and the better of the run's two LMs (lower
+`choose` picks the checkpoint to ship, `stage` copies the compact export and the better of the run's two LMs (lower
 tuned dev WER; the pruned one on a tie) and writes a first card.json, so that
 `--model LANG` resolves and the leaderboard can score the shipped files.
 `card` fills card.json and README.md from recorded files only: the corpus's
@@ -36,6 +37,31 @@ TEXT_LICENCES = {
 LM_FILES = ("lm.bin", "lexicon.txt", "dictionary.txt.xz", "lm.json", "tuned.json")  # lm.arpa stays in the run: lm.bin is the same model
 
 
+def choose(run: Path) -> None:
+    """RUN/shipped.safetensors: the end of the schedule (last.safetensors), unless the run's best on the dev voice
+    (best.safetensors) decodes dev better by a paired-bootstrap interval that excludes a tie (RUN/last-vs-best.json,
+    `asr eval --model last --baseline best`). One dev voice ranks close checkpoints by chance: the Spanish run of
+    2026-12-04 stayed at 73-75 % greedy WER on its festival voice from step 1000 to the end while the training loss fell,
+    and best.safetensors was step 1000 of about 5600, a point of the schedule still at its peak learning rate.
+    A run without last.safetensors (recipes/gpu_release brings best.safetensors only) ships that."""
+    record = run / "last-vs-best.json"
+    if record.exists():
+        result = json.loads(record.read_text())["results"][0]
+        comparison = result["comparison"]
+        chosen = "best" if comparison["low"] > 0 else "last"
+        decision = {"chosen": chosen, "dev_set": result["test_set"], "last_wer": comparison["system_wer"],
+                    "best_wer": comparison["baseline_wer"], "difference": comparison["difference"],
+                    "low": comparison["low"], "high": comparison["high"]}
+    else:
+        decision = {"chosen": "best", "reason": "the run has no last.safetensors"}
+    shutil.copy(run / f"{decision['chosen']}.safetensors", run / "shipped.safetensors")
+    (run / "shipped.json").write_text(json.dumps(decision, indent=2) + "\n")
+    print(f"{run}/shipped.safetensors: the run's {decision['chosen']} checkpoint " + (
+        f"(dev WER last {_percent(decision['last_wer'])}, best {_percent(decision['best_wer'])}, last - best "
+        f"{100 * decision['difference']:+.1f} [{100 * decision['low']:+.1f}, {100 * decision['high']:+.1f}] points)"
+        if "difference" in decision else f"({decision['reason']})"))
+
+
 def stage(lang: str, run: Path, out: Path) -> None:
     """models/LANG/ from the run: the compact export and the LM (unpruned or singletons pruned) that decodes dev
     better. Beam search with the LM is the shipped default; greedy decoding's dev WER is recorded beside it, not
@@ -65,10 +91,24 @@ def _percent(value: float) -> str:
     return f"{100 * value:.1f} %"
 
 
+def _checkpoint_choice(training: dict) -> str:
+    """Which of the run's checkpoints the card's model is, and why (`choose`; cards from before it shipped the best)."""
+    c = training.get("checkpoint_choice")
+    if c is None or "difference" not in c:
+        return "the run's best on the dev voice"
+    interval = f"last - best {100 * c['difference']:+.1f} [{100 * c['low']:+.1f}, {100 * c['high']:+.1f}] points"
+    best_step = min(training["dev_wer_by_step"].items(), key=lambda item: item[1])[0]
+    if c["chosen"] == "best":
+        return f"the run's best on the dev voice, which decodes dev better than the last checkpoint ({interval})"
+    return (f"the run's last, the end of the schedule: the best on the dev voice (step {best_step}, greedy dev WER "
+            f"{_percent(c['best_wer'])} against the last's {_percent(c['last_wer'])}) is not better by the paired bootstrap ({interval})")
+
+
 def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command: str) -> None:
     card = json.loads((out / "card.json").read_text())
     dataset = json.loads((data / "dataset_card.json").read_text())
-    shipped_metadata = read_header(run / "best.safetensors")["metadata"]  # the checkpoint exported: the best on dev
+    shipped_metadata = read_header(run / "shipped.safetensors")["metadata"]  # the checkpoint exported (`choose`)
+    shipped = json.loads((run / "shipped.json").read_text())
     config = shipped_metadata["train_config"]
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
     steps = [entry for entry in log if "loss" in entry]
@@ -101,7 +141,7 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
             "steps": shipped_metadata["steps"], "train_seconds": round(shipped_metadata["train_seconds"]),
             "audio_seconds_seen": round(shipped_metadata["audio_seconds_seen"]), "run_steps": max(steps[-1]["step"], shipped_metadata["steps"]),
             "final_loss": round(steps[-1]["loss"], 4), "best_dev_wer": min((e["dev_wer"] for e in evals), default=None),
-            "dev_wer_by_step": {e["step"]: round(e["dev_wer"], 4) for e in evals},
+            "dev_wer_by_step": {e["step"]: round(e["dev_wer"], 4) for e in evals}, "checkpoint_choice": shipped,
             "config": {k: config[k] for k in ("freeze_layers", "lr_head", "lr_encoder", "schedule", "warmup_steps", "max_steps",
                                               "batch_seconds", "spec_augment", "augment", "precision") if k in config},
             "machine": json.loads(trained_on.read_text())["machine"] if trained_on.exists() else f"{platform.machine()}, {board['machine']}",
@@ -213,7 +253,7 @@ def write_readme(lang: str, card: dict, board: dict, out: Path) -> None:
         "utterance with its own speaking rate, pitch and formant shift; sentences from "
         f"{card['data']['text']}. Dev voice: {', '.join(card['data']['dev_voices'])}. Details: the corpus's dataset_card.json.", "",
         "## Training", "",
-        (f"The shipped checkpoint is the run's best on the dev voice: step {t['steps']} of {t['run_steps']}, after {t['train_seconds']} s of "
+        (f"The shipped checkpoint is {_checkpoint_choice(t)}: step {t['steps']} of {t['run_steps']}, after {t['train_seconds']} s of "
          f"training ({t['audio_seconds_seen'] / 3600:.0f} h of audio seen) on {t['machine']}; dev WER by step: "
          f"{', '.join(f'{k}: {_percent(v)}' for k, v in t['dev_wer_by_step'].items())}; final training loss {t['final_loss']}. "
          if t["dev_wer_by_step"] else
@@ -235,6 +275,8 @@ def write_readme(lang: str, card: dict, board: dict, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="action", required=True)
+    ch = sub.add_parser("choose")
+    ch.add_argument("--run", required=True, type=Path)
     s = sub.add_parser("stage")
     c = sub.add_parser("card")
     for p in (s, c):
@@ -251,7 +293,9 @@ def main() -> None:
         p.add_argument("--leaderboard", required=True, type=Path)
         p.add_argument("--command", required=True)
     args = parser.parse_args()
-    if args.action == "stage":
+    if args.action == "choose":
+        choose(args.run)
+    elif args.action == "stage":
         stage(args.lang, args.run, args.out)
     elif args.action == "card":
         card(args.lang, args.run, args.data, args.out, args.leaderboard, args.command)

@@ -1,5 +1,6 @@
-"""recipes/release_model.py rescore: a shipped model's card rescored from a later leaderboard, its other facts kept."""
+"""recipes/release_model.py: the checkpoint a release ships (choose), and a card rescored from a later leaderboard (rescore)."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -90,3 +91,44 @@ def test_rescore_refuses_a_missing_row_or_a_greedy_record_of_another_test_set(tm
     assert done.returncode != 0
     assert ("no row 'xx, beam 50'" if problem == "row" else "not the leaderboard's 'test'") in done.stderr
     assert (out / "card.json").read_text() == before
+
+
+def choose(run: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), "choose", "--run", str(run)], capture_output=True, text=True)
+
+
+def write_run(tmp_path: Path, low: float | None) -> Path:
+    """A finished run's two checkpoints (their bytes tell them apart) and, where `low` is given, the dev comparison of
+    the last against the best (`asr eval --model last --baseline best`) with that lower bound."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.safetensors").write_bytes(b"best")
+    if low is not None:
+        (run / "last.safetensors").write_bytes(b"last")
+        comparison = {"system_wer": 0.74, "baseline_wer": 0.73, "difference": 0.01, "low": low, "high": 0.03}
+        (run / "last-vs-best.json").write_text(json.dumps({"results": [{"test_set": "dev.jsonl", "comparison": comparison}]}))
+    return run
+
+
+@pytest.mark.parametrize(("low", "chosen"), [(-0.01, "last"), (0.002, "best"), (None, "best")])
+def test_choose_ships_the_last_checkpoint_unless_the_best_on_dev_is_better_beyond_a_tie(tmp_path, low, chosen):
+    run = write_run(tmp_path, low)
+    done = choose(run)
+    assert done.returncode == 0, done.stderr
+    assert (run / "shipped.safetensors").read_bytes() == chosen.encode()
+    decision = json.loads((run / "shipped.json").read_text())
+    assert decision["chosen"] == chosen
+    assert chosen in done.stdout
+
+
+def test_the_card_says_which_checkpoint_shipped_and_why():
+    spec = importlib.util.spec_from_file_location("release_model", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    training = {"dev_wer_by_step": {"1000": 0.732, "2000": 0.738, "5600": 0.741}}
+    tie = {"chosen": "last", "last_wer": 0.741, "best_wer": 0.732, "difference": 0.009, "low": -0.004, "high": 0.022}
+    text = module._checkpoint_choice(training | {"checkpoint_choice": tie})
+    assert "the run's last" in text and "step 1000" in text and "+0.9 [-0.4, +2.2]" in text
+    better = tie | {"chosen": "best", "low": 0.002}
+    assert "decodes dev better" in module._checkpoint_choice(training | {"checkpoint_choice": better})
+    assert module._checkpoint_choice(training) == "the run's best on the dev voice"  # a card from before `choose`
