@@ -42,7 +42,7 @@ def choose(run: Path) -> None:
     (best.safetensors) decodes dev better by a paired-bootstrap interval that excludes a tie (RUN/last-vs-best.json,
     `asr eval --model last --baseline best`). One dev voice ranks close checkpoints by chance: the Spanish run of
     2026-12-04 stayed at 73-75 % greedy WER on its festival voice from step 1000 to the end while the training loss fell,
-    and best.safetensors was step 1000 of about 5600, a point of the schedule still at its peak learning rate.
+    and best.safetensors was step 1000 of 5321, a point of the schedule still at its peak learning rate.
     A run without last.safetensors (recipes/gpu_release brings best.safetensors only) ships that."""
     record = run / "last-vs-best.json"
     if record.exists():
@@ -57,8 +57,7 @@ def choose(run: Path) -> None:
     shutil.copy(run / f"{decision['chosen']}.safetensors", run / "shipped.safetensors")
     (run / "shipped.json").write_text(json.dumps(decision, indent=2) + "\n")
     print(f"{run}/shipped.safetensors: the run's {decision['chosen']} checkpoint " + (
-        f"(dev WER last {_percent(decision['last_wer'])}, best {_percent(decision['best_wer'])}, last - best "
-        f"{100 * decision['difference']:+.1f} [{100 * decision['low']:+.1f}, {100 * decision['high']:+.1f}] points)"
+        f"(dev WER last {_percent(decision['last_wer'])}, best {_percent(decision['best_wer'])}, {_last_minus_best(decision)})"
         if "difference" in decision else f"({decision['reason']})"))
 
 
@@ -91,12 +90,17 @@ def _percent(value: float) -> str:
     return f"{100 * value:.1f} %"
 
 
+def _last_minus_best(decision: dict) -> str:
+    return (f"last - best {100 * decision['difference']:+.1f} [{100 * decision['low']:+.1f}, "
+            f"{100 * decision['high']:+.1f}] points")
+
+
 def _checkpoint_choice(training: dict) -> str:
     """Which of the run's checkpoints the card's model is, and why (`choose`; cards from before it shipped the best)."""
     c = training.get("checkpoint_choice")
     if c is None or "difference" not in c:
         return "the run's best on the dev voice"
-    interval = f"last - best {100 * c['difference']:+.1f} [{100 * c['low']:+.1f}, {100 * c['high']:+.1f}] points"
+    interval = _last_minus_best(c)
     best_step = min(training["dev_wer_by_step"].items(), key=lambda item: item[1])[0]
     if c["chosen"] == "best":
         return f"the run's best on the dev voice, which decodes dev better than the last checkpoint ({interval})"
