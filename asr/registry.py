@@ -5,7 +5,9 @@
 - a path to a checkpoint (`.safetensors`): a full one from `asr train`, or a
   compact export (`asr export`), rebuilt on the pretrained weights it names;
   or an ONNX export (`.onnx`, `asr export --onnx`), run by ONNX Runtime;
-- a training run folder: its `best.safetensors`, else `last.safetensors`;
+- a training run folder: the checkpoint a release recipe chose to ship
+  (`shipped.safetensors`, recipes/release_model.py), else its
+  `best.safetensors`, else `last.safetensors`;
 - a shipped model, by language code (`de`) or name (`whisper-base-ctc-de`):
   `models/<lang>/` in the repository, holding `model.safetensors` (compact),
   `lm/` (its language model, used by default for beam search) and `card.json`
@@ -26,7 +28,7 @@ from asr.export import is_compact, load_compact
 from asr.onnx_model import load_onnx
 
 CARD = "card.json"
-RUN_CHECKPOINTS = ("best.safetensors", "last.safetensors")
+RUN_CHECKPOINTS = ("shipped.safetensors", "best.safetensors", "last.safetensors")
 
 
 @dataclass(frozen=True)

@@ -96,13 +96,15 @@ def test_a_shipped_model_is_found_by_language_and_by_name_and_brings_its_lm(ship
         resolve_model(copy)
 
 
-def test_a_run_folder_names_its_best_checkpoint(tmp_path):
+def test_a_run_folder_names_the_checkpoint_chosen_to_ship_else_its_best(tmp_path):
     run = tmp_path / "run"
     base = tiny_openai_pt(tmp_path / "base.pt")
     save_checkpoint(run / "last.safetensors", fine_tuned(base))
     assert resolve_model(run).checkpoint == run / "last.safetensors"
     shutil.copy(run / "last.safetensors", run / "best.safetensors")
     assert resolve_model(run).checkpoint == run / "best.safetensors"
+    shutil.copy(run / "last.safetensors", run / "shipped.safetensors")
+    assert resolve_model(run).checkpoint == run / "shipped.safetensors"
 
 
 def test_transcribe_with_a_shipped_model_decodes_with_its_lm_by_default_and_greedy_on_request(shipped, tmp_path, capsys):
