@@ -5,14 +5,15 @@
 # Whisper base (clean and telephone test sets, paired bootstrap), and models/LANG/ with its model card. Rerunning
 # resumes: the corpus, the training run and cached transcripts are reused.
 #
-#   bash recipes/release.sh de          HOURS=10 BUDGET=5400 RANK=128 by default
+#   bash recipes/release.sh de          HOURS=10 RANK=128 by default; the training time is the language's
+#                                       time_budget in recipes/release/LANG.toml unless BUDGET=seconds is given
 set -euo pipefail
 cd "$(dirname "$0")/.."
 L=${1:?usage: bash recipes/release.sh LANG (de, it or es)}
 ASR=${ASR:-.venv/bin/asr}
 PY=${PY:-.venv/bin/python}
 HOURS=${HOURS:-10}      # synthetic speech, split 80/10/10
-BUDGET=${BUDGET:-5400}  # seconds of training (dev evaluations not counted)
+BUDGET=${BUDGET:-}      # seconds of training (dev evaluations not counted); empty: the language's time_budget
 RANK=${RANK:-128}       # rank kept of each fine-tuned matrix's change in the compact export: the German model of
                         # 2026-12-04 decoded greedily at 48.5 % WER at rank 64, 45.8 % at 128, 42.9 % in full (12.7 MB)
 DATA=data/release-$L
@@ -22,7 +23,7 @@ RUN=runs/release/$L
 # test split, even after the voice table or the texts change. An interrupted build resumes.
 [ -f $DATA/dataset_card.json ] || $ASR data synth --lang "$L" --hours "$HOURS" --out $DATA
 # A run trained on a lent GPU (recipes/gpu_release) arrives as best.safetensors with its log: nothing to train here.
-[ -f $RUN/trained_on.json ] || $ASR train --config recipes/release/$L.toml --out-dir $RUN --time-budget "$BUDGET"
+[ -f $RUN/trained_on.json ] || $ASR train --config recipes/release/$L.toml --out-dir $RUN ${BUDGET:+--time-budget "$BUDGET"}
 
 # The checkpoint shipped (shipped.safetensors): the end of the schedule, unless the run's best on the dev voice decodes
 # dev better by a paired-bootstrap interval that excludes a tie: one dev voice ranks close checkpoints by chance.
@@ -54,4 +55,4 @@ $ASR export --model $RUN/shipped.safetensors --out $RUN/export/model.safetensors
 $PY recipes/release_model.py stage --lang "$L" --run $RUN --out models/$L
 $ASR leaderboard --config recipes/release/leaderboard-$L.toml
 $PY recipes/release_model.py card --lang "$L" --run $RUN --data $DATA --out models/$L \
-  --leaderboard $RUN/leaderboard/leaderboard.json --command "bash recipes/release.sh $L (HOURS=$HOURS BUDGET=$BUDGET RANK=$RANK)"
+  --leaderboard $RUN/leaderboard/leaderboard.json --command "bash recipes/release.sh $L (HOURS=$HOURS${BUDGET:+ BUDGET=$BUDGET} RANK=$RANK)"
