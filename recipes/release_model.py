@@ -25,6 +25,7 @@ import argparse
 import json
 import platform
 import shutil
+import sys
 from pathlib import Path
 
 from asr.export import read_header
@@ -34,6 +35,9 @@ TEXT_LICENCES = {
     "fortunes": "the fortune files' own terms (public domain and quotations)",
     "manual pages": "the translations' GPL-3+ (manpages-l10n) and each page's own free licence",
 }
+# What one shipped language may take (issue 13): the repository, all languages together, must travel to a lent GPU
+# machine within 64 MiB and clone fast.
+MAX_SHIPPED_BYTES = 12_000_000
 LM_FILES = ("lm.bin", "lexicon.txt", "dictionary.txt.xz", "lm.json", "tuned.json")  # lm.arpa stays in the run: lm.bin is the same model
 
 
@@ -162,6 +166,19 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
     card["scores"] = scores(board, leaderboard, command, f"{lang} (shipped: compact, default decoding)", greedy_wer, card)
     (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     write_readme(lang, card, board, out)
+    warn_if_too_large(out)
+
+
+def warn_if_too_large(out: Path) -> bool:
+    """Say so when models/LANG/ is larger than a shipped language may be; the run's scores stand, but not as a model
+    to commit as it is."""
+    size = sum(path.stat().st_size for path in out.rglob("*") if path.is_file())
+    if size <= MAX_SHIPPED_BYTES:
+        return False
+    print(f"warning: {out} takes {size / 1e6:.2f} MB, above the {MAX_SHIPPED_BYTES / 1e6:.0f} MB a shipped language may: "
+          "export at a lower rank (RANK=64 bash recipes/release.sh ...) or ship the pruned LM before committing it",
+          file=sys.stderr)
+    return True
 
 
 def rescore(lang: str, out: Path, leaderboard: Path, default_row: str, greedy_eval: Path, command: str) -> None:
@@ -182,6 +199,19 @@ def rescore(lang: str, out: Path, leaderboard: Path, default_row: str, greedy_ev
     card["scores"] = scores(board, leaderboard, command, default_row, greedy["wer"], card)
     (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     write_readme(lang, card, board, out)
+    warn_if_too_large(out)
+
+
+def warn_if_too_large(out: Path) -> bool:
+    """Say so when models/LANG/ is larger than a shipped language may be; the run's scores stand, but not as a model
+    to commit as it is."""
+    size = sum(path.stat().st_size for path in out.rglob("*") if path.is_file())
+    if size <= MAX_SHIPPED_BYTES:
+        return False
+    print(f"warning: {out} takes {size / 1e6:.2f} MB, above the {MAX_SHIPPED_BYTES / 1e6:.0f} MB a shipped language may: "
+          "export at a lower rank (RANK=64 bash recipes/release.sh ...) or ship the pruned LM before committing it",
+          file=sys.stderr)
+    return True
 
 
 def held_out_test_sets(board: dict) -> tuple[str, str]:

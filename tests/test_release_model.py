@@ -132,3 +132,17 @@ def test_the_card_says_which_checkpoint_shipped_and_why():
     better = tie | {"chosen": "best", "low": 0.002}
     assert "decodes dev better" in module._checkpoint_choice(training | {"checkpoint_choice": better})
     assert module._checkpoint_choice(training) == "the run's best on the dev voice"  # a card from before `choose`
+
+
+def test_a_models_folder_above_what_a_shipped_language_may_take_is_warned_about(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("release_model", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "models" / "xx"
+    (out / "lm").mkdir(parents=True)
+    (out / "model.safetensors").write_bytes(b"\0" * 9_000_000)
+    (out / "lm" / "lm.bin").write_bytes(b"\0" * 2_900_000)
+    assert not module.warn_if_too_large(out) and capsys.readouterr().err == ""
+    (out / "card.json").write_text("x" * 200_000)
+    assert module.warn_if_too_large(out)
+    assert "takes 12.10 MB, above the 12 MB" in capsys.readouterr().err
