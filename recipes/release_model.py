@@ -199,19 +199,6 @@ def rescore(lang: str, out: Path, leaderboard: Path, default_row: str, greedy_ev
     card["scores"] = scores(board, leaderboard, command, default_row, greedy["wer"], card)
     (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     write_readme(lang, card, board, out)
-    warn_if_too_large(out)
-
-
-def warn_if_too_large(out: Path) -> bool:
-    """Say so when models/LANG/ is larger than a shipped language may be; the run's scores stand, but not as a model
-    to commit as it is."""
-    size = sum(path.stat().st_size for path in out.rglob("*") if path.is_file())
-    if size <= MAX_SHIPPED_BYTES:
-        return False
-    print(f"warning: {out} takes {size / 1e6:.2f} MB, above the {MAX_SHIPPED_BYTES / 1e6:.0f} MB a shipped language may: "
-          "export at a lower rank (RANK=64 bash recipes/release.sh ...) or ship the pruned LM before committing it",
-          file=sys.stderr)
-    return True
 
 
 def held_out_test_sets(board: dict) -> tuple[str, str]:
