@@ -168,7 +168,7 @@ class Server:
     def __init__(self, model: str, device: str, extra: list[str]):
         command = [sys.executable, "-m", "asr", "serve", "--model", model, "--device", device, "--listen", "127.0.0.1:0",
                    "--metrics-port", "0", "--max-streams", "100000", *extra]  # fmt: skip
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
         serving = self.process.stdout.readline()
         metrics = self.process.stdout.readline()
         match = re.search(r"on (\S+:\d+)", serving)

@@ -240,3 +240,17 @@ def test_resume_refuses_a_changed_setting_but_not_one_newer_than_the_run():
     check_resumable(saved, config, Path("state.pt"))
     with pytest.raises(ValueError, match="train_voices: 0 -> 3"):
         check_resumable(saved, dataclasses.replace(config, train_voices=3), Path("state.pt"))
+
+
+def test_auto_data_workers_take_the_cores_beside_a_gpu_and_none_on_a_cpu(monkeypatch):
+    from training.data import resolve_workers
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)))
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert resolve_workers(-1, torch.device("cuda")) == 14
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # four ranks of torchrun share the 16 cores
+    assert resolve_workers(-1, torch.device("cuda")) == 2
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")
+    assert resolve_workers(-1, torch.device("cuda")) == 1
+    assert resolve_workers(-1, torch.device("cpu")) == 0
+    assert resolve_workers(3, torch.device("cpu")) == 3

@@ -72,7 +72,7 @@ class TrainConfig:
         "probabilities as key=value,... of asr.corpora.augment.AugmentConfig (noise_prob=0.5,telephone_prob=0.3)",
     )
     data_workers: int = _option(-1, "input-pipeline worker processes that read, augment and featurise micro-batches ahead "
-                                "of training; -1: 4 beside a GPU, none on a CPU")
+                                "of training; -1: beside a GPU all its process's cores but two, none on a CPU")
     precision: str = _option("auto", "auto (bf16 autocast on a GPU and on a CPU with native bf16, else fp32), fp32 or bf16")
     # Evaluation, checkpoints, logging
     eval_every: int = _option(0, "evaluate on the dev set every this many steps (0: at the end only)")
