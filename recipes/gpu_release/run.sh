@@ -31,10 +31,7 @@ else
 fi
 mkdir -p "$OUT" "$WORK"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
-if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1 && [ -z "$DRY" ]; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site:$PWD
-fi
+[ -n "$DRY" ] || source bench/gpu_site.sh
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$OUT/run.log"; }
 { nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU"; nproc; } | tee "$OUT/machine.txt"
 
