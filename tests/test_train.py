@@ -62,6 +62,13 @@ def test_fine_tune_learns_and_writes_a_run_folder(tmp_path, corpus):
     assert load_checkpoint(output).language == "de"
 
 
+def test_a_lone_process_is_the_main_one_whatever_rank_the_environment_holds(tmp_path, corpus, monkeypatch):
+    monkeypatch.setenv("RANK", "64")  # a shell variable of that name, without torchrun's WORLD_SIZE
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    train(config(tmp_path, corpus, max_steps=2))
+    assert (tmp_path / "run" / "config.toml").is_file() and log_records(tmp_path / "run")[-1]["step"] == 2
+
+
 def test_frozen_layers_stay_as_pretrained(tmp_path, corpus):
     pretrained = torch.load(tiny_openai_pt(tmp_path / "tiny.pt"), weights_only=True)["model_state_dict"]
     bundle = load_checkpoint(train(config(tmp_path, corpus, freeze_layers=1, max_steps=5)))

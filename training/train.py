@@ -55,7 +55,9 @@ from training.config import RESUMABLE_CHANGES, TrainConfig, augment_config, pars
 def train(config: TrainConfig) -> Path:
     """Train as `config` says, resuming from `out_dir`'s training state if there is one; returns the final checkpoint."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
+    # torchrun sets both; a RANK alone is someone else's variable (`RANK=64 bash recipes/release.sh` once made a
+    # lone training process a silent non-main rank that wrote nothing).
+    rank = int(os.environ.get("RANK", "0")) if world_size > 1 else 0
     if world_size > 1:
         backend = "nccl" if torch.cuda.is_available() and config.device != "cpu" else "gloo"
         dist.init_process_group(backend)
