@@ -3,7 +3,8 @@
 # utterances, clean and telephone, with each model's default decoding (beam + its LM) and greedy.
 set -euo pipefail
 cd /work/main
-out=docs/results/gpu_release/es-2026-12-04/against-previous
+out=/tmp/cmp-es  # per-utterance JSON, 0.35 MB each: the tables in run.log are the record
+mkdir -p $out
 for set in data/release-es/test-300.jsonl data/release-es-telephone/test-300.jsonl; do
   tag=$(basename $(dirname $set))
   .venv/bin/asr eval --model models/es --baseline /tmp/old-ship-es/models/es --manifest $set --json $out/$tag-default.json
