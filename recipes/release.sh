@@ -7,6 +7,7 @@
 #
 #   bash recipes/release.sh de          HOURS=10 EXPORT_RANK=128 by default; the training time is the language's
 #                                       time_budget in recipes/release/LANG.toml unless BUDGET=seconds is given
+#   bash recipes/against_shipped.sh de HEAD   then: the staged models/de against the one committed, before shipping it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 L=${1:?usage: bash recipes/release.sh LANG (de, it or es)}
