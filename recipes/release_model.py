@@ -176,7 +176,7 @@ def warn_if_too_large(out: Path) -> bool:
     if size <= MAX_SHIPPED_BYTES:
         return False
     print(f"warning: {out} takes {size / 1e6:.2f} MB, above the {MAX_SHIPPED_BYTES / 1e6:.0f} MB a shipped language may: "
-          "export at a lower rank (EXPORT_RANK=64 bash recipes/release.sh ...) or ship the pruned LM before committing it",
+          "ship the pruned LM, or freeze more layers, before committing it",
           file=sys.stderr)
     return True
 

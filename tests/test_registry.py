@@ -10,8 +10,8 @@ import torch
 
 from asr.checkpoint import save_checkpoint
 from asr.cli import main
-from asr.export import export_compact, load_compact
-from asr.pretrained import PretrainedNotFound, new_ctc_model
+from asr.export import dequantize, export_compact, load_compact, quantize
+from asr.pretrained import PretrainedNotFound, load_pretrained_encoder, new_ctc_model
 from asr.registry import resolve_model
 from asr.text import Vocabulary
 from asr.transcribe import Transcriber, resolve_precision
@@ -34,26 +34,46 @@ def fine_tuned(base, seed: int = 1):
     return bundle
 
 
-def test_a_compact_export_rebuilds_the_model_on_its_base_and_is_smaller(tmp_path):
+@pytest.mark.parametrize("bits, rank, kind, largest_error", [(4, None, "int4", 0.12), (8, None, "int8", 0.008),
+                                                          (16, None, None, 0.0005), (4, 4, "low_rank", 0.0005)])
+def test_a_compact_export_rebuilds_the_model_on_its_base_and_is_smaller(tmp_path, bits, rank, kind, largest_error):
     base = tiny_openai_pt(tmp_path / "base.pt")
     bundle = fine_tuned(base)
     save_checkpoint(tmp_path / "full.safetensors", bundle)
-    stored = export_compact(bundle, str(base), tmp_path / "compact.safetensors", rank=4)
-    assert stored["frozen"] > 0 and stored["stored"]["low_rank"] > 0
+    stored = export_compact(bundle, str(base), tmp_path / "compact.safetensors", bits=bits, rank=rank)
+    assert stored["frozen"] > 0 and stored["stored"].get(kind, 0) == (6 if kind else 0)  # layer 1: attention q k v out, MLP in and out
     assert stored["bytes"] < (tmp_path / "full.safetensors").stat().st_size / 2
+    assert stored["left_out"] <= largest_error and (stored["left_out"] > 0.05) == (bits == 4 and not rank)
     rebuilt = load_compact(tmp_path / "compact.safetensors")
     original = bundle.model.state_dict()
+    pretrained = {"encoder." + k: v for k, v in load_pretrained_encoder(str(base)).state_dict.items()}
     for name, tensor in rebuilt.model.state_dict().items():
         if name.startswith("encoder.blocks.0."):
             assert torch.equal(tensor, original[name]), name  # frozen: the base's own tensor
+        elif name in pretrained:
+            change, error = original[name] - pretrained[name], tensor - original[name]
+            assert error.norm() <= largest_error * change.norm(), name  # the change, not the weight, is rounded
+            # (rank 4 keeps the whole of layer 1's rank-2 change)
         else:
-            assert torch.allclose(tensor, original[name], atol=2e-3, rtol=1e-3), name  # fp16, and rank 4 >= the change's rank 2
+            assert torch.allclose(tensor, original[name], atol=1e-3, rtol=1e-3), name  # new (the head): fp16
     assert rebuilt.vocabulary == bundle.vocabulary and rebuilt.language == "en"
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_quantized_changes_are_within_half_a_step_of_each_value(bits):
+    matrix = torch.randn(6, 64) * torch.logspace(-4, -1, 6).unsqueeze(1)  # rows of very different sizes
+    matrix[2, :32] = 0  # a group of zeros: scale 0, values 0
+    stored, scale = quantize(matrix, bits)
+    assert stored.shape == (6, 64 if bits == 8 else 32) and scale.shape == (6, 2)  # two 4-bit values a byte
+    restored = dequantize(stored, scale, bits)
+    step = scale.float().repeat_interleave(32, dim=1)
+    assert torch.all((restored - matrix).abs() <= step / 2 + 1e-3 * matrix.abs())  # + fp16's rounding of the scale
+    assert torch.equal(restored[2, :32], torch.zeros(32))
 
 
 def test_a_compact_export_refuses_a_base_that_is_not_the_one_it_was_made_from(tmp_path):
     base = tiny_openai_pt(tmp_path / "base.pt")
-    export_compact(fine_tuned(base), str(base), tmp_path / "compact.safetensors", rank=4)
+    export_compact(fine_tuned(base), str(base), tmp_path / "compact.safetensors")
     tiny_openai_pt(base, seed=7)  # the same name, other weights
     with pytest.raises(ValueError, match="differs"):
         load_compact(tmp_path / "compact.safetensors")
@@ -68,7 +88,7 @@ def shipped(tmp_path, monkeypatch):
 
     base = tiny_openai_pt(tmp_path / "base.pt")
     folder = tmp_path / "models" / "en"
-    export_compact(fine_tuned(base), str(base), folder / "model.safetensors", rank=4)
+    export_compact(fine_tuned(base), str(base), folder / "model.safetensors")
     (folder / "lm").mkdir()
     write_arpa(folder / "lm" / lm.ARPA)
     lm.write_lexicon(lm_build.arpa_unigrams(folder / "lm" / lm.ARPA), VOCAB, folder / "lm" / lm.LEXICON)

@@ -37,6 +37,8 @@ sys.path.insert(0, str(REPO))
 
 from asr.checkpoint import ModelBundle, bundle_from_header, save_checkpoint  # noqa: E402
 from asr.export import apply_changes, export_compact, read_header, weights_digest  # noqa: E402
+from asr.export import dequantize as dequantize_matrix  # noqa: E402
+from asr.export import quantize as quantize_matrix  # noqa: E402
 from asr.files import write_atomically  # noqa: E402
 from asr.pretrained import load_pretrained_encoder  # noqa: E402
 
@@ -53,14 +55,14 @@ GLIBC = ("libc.so", "libm.so", "libpthread.so", "libdl.so", "librt.so", "ld-linu
 
 
 def quantize(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Matrices in int8 with one fp32 scale per output row; the rest (biases, norms) in fp16."""
+    """Matrices in int8 with one fp16 scale per output row (asr.export's quantizer, a row one group); the rest (biases,
+    norms) in fp16."""
     stored = {}
     for name, tensor in state.items():
         if tensor.dim() >= 2 and tensor.numel() > 65536:
             rows = tensor.float().reshape(tensor.shape[0], -1)
-            scale = rows.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127
-            stored[name] = (rows / scale).round().clamp(-127, 127).to(torch.int8).reshape(tensor.shape)
-            stored[name + ".scale"] = scale.flatten()
+            levels, stored[name + ".scale"] = quantize_matrix(rows, 8, group=rows.shape[1])
+            stored[name] = levels.reshape(tensor.shape)
         else:
             stored[name] = tensor.half()
     return stored
@@ -72,8 +74,8 @@ def dequantize(stored: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if name.endswith(".scale"):
             continue
         if tensor.dtype == torch.int8:
-            scale = stored[name + ".scale"].float().reshape(-1, *[1] * (tensor.dim() - 1))
-            state[name] = tensor.float() * scale
+            rows = dequantize_matrix(tensor.reshape(tensor.shape[0], -1), stored[name + ".scale"], 8)
+            state[name] = rows.reshape(tensor.shape)
         else:
             state[name] = tensor.float()
     return state
@@ -223,7 +225,7 @@ def delta(checkpoint: Path, base: Path, out: Path, name: str, extra: list[Path])
 
     bundle = load_checkpoint(checkpoint)
     whole = out / f"{name}.delta.safetensors"
-    export_compact(bundle, str(base), whole, rank=1 << 30)
+    export_compact(bundle, str(base), whole, bits=16)
     data = whole.read_bytes()
     whole.unlink()
     for index in range(0, len(data), PART):
@@ -249,8 +251,7 @@ def rebase(parts: list[Path], run: Path) -> Path:
         raise SystemExit("the changes were made against other weights than whisper-base's int8 form; pack and train again")
     pretrained = load_pretrained_encoder(BASE)
     bundle: ModelBundle = bundle_from_header(header)
-    stored = {name: tensor.float() for name, tensor in tensors.items()}
-    bundle.model.load_state_dict(apply_changes(pretrained.state_dict, stored, compact["tensors"]), strict=True)
+    bundle.model.load_state_dict(apply_changes(pretrained.state_dict, tensors, compact["tensors"]), strict=True)
     bundle.metadata = {**bundle.metadata, "init": pretrained.source, "trained_from": f"{BASE} in int8 (recipes/gpu_release)"}
     save_checkpoint(run / "best.safetensors", bundle)
     return run / "best.safetensors"
