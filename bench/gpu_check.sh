@@ -5,7 +5,8 @@
 #   - training throughput against transformers' WhisperEncoder, bf16, with model FLOPs utilisation;
 #   - batch transcription RTFx at batch sizes up to 256;
 #   - stream load of the batched server, stepping up to 1000 concurrent real-time streams (on a CPU, in the dry run,
-#     batched against unbatched).
+#     batched against unbatched), and at 100 and 300 streams again at Python's own GIL switch interval;
+#   - a forward pass of the streaming path alone and beside a busy Python thread (bench/gil_contention.py).
 # Its results on an H200, and what the first calls there found: bench/results/gpu/README.md.
 # The lent machine has PyTorch but not all of this project's packages, and no Whisper weights (145 MB do not travel):
 # bench/gpu_wheels.sh downloads the missing wheels into .whl/ here, and the benchmarks run whisper-base's shape with
@@ -29,12 +30,13 @@ else
 fi
 export PYTHONUNBUFFERED=1
 if [ "$DEVICE" = cpu ]; then
-  STEPS=1 BATCH=2 CLIPS=4 BATCHES=1,2 STREAMS=1,2 DURATION=3 TESTS_TIMEOUT=300 STREAM_SERVERS=
+  STEPS=1 BATCH=2 CLIPS=4 BATCHES=1,2 STREAMS=1,2 DURATION=3 TESTS_TIMEOUT=300 STREAM_SERVERS= OLD_GIL_STREAMS=2
 else
   # The batched server alone steps up to 1000 streams, every N tried: on the H200 (2026-12-04) one stream already
   # missed the 250-ms bound, which stopped a ramp that ends at the first N not sustained, and the unbatched server
   # (as slow as the batched one at N=1) would take minutes to drain 1000 streams it cannot keep up with.
   STEPS=20 BATCH=64 CLIPS=512 BATCHES=1,32,256 STREAMS=1,10,100,300,1000 DURATION=10 TESTS_TIMEOUT=120 STREAM_SERVERS=--no-unbatched
+  OLD_GIL_STREAMS=100,300
 fi
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$OUT/gpu_check.log"; }
 # A stage that fails must not cost the stages after it; the log names it and its exit status.
@@ -75,4 +77,11 @@ PY
 stage "stream load" $PY bench/stream_load.py --model "$DATA/whisper-base-random.safetensors" --manifest "$DATA/test.jsonl" \
   --device "$DEVICE" --streams $STREAMS --duration $DURATION --keep-going $STREAM_SERVERS --processes $([ "$DEVICE" = cpu ] && echo 1 || echo 12) \
   --server-args "--chunk-ms 320" --out "$OUT/stream_load.json"
+# The server's GIL switch interval: its forward passes alone and beside a busy thread, then the load at Python's own 5 ms
+# (the server's default before 2026-12-04's evening, when 300 streams fell behind on the H200) against the 0.5 above.
+stage "GIL contention" $PY bench/gil_contention.py --model "$DATA/whisper-base-random.safetensors" --device "$DEVICE" \
+  --windows $([ "$DEVICE" = cpu ] && echo 2 || echo 100) --passes 5 --out "$OUT/gil_contention.json"
+stage "stream load at a 5-ms GIL switch interval" $PY bench/stream_load.py --model "$DATA/whisper-base-random.safetensors" \
+  --manifest "$DATA/test.jsonl" --device "$DEVICE" --streams $OLD_GIL_STREAMS --duration $DURATION --keep-going --no-unbatched \
+  --processes $([ "$DEVICE" = cpu ] && echo 1 || echo 12) --server-args "--chunk-ms 320 --gil-switch-ms 5" --out "$OUT/stream_load-gil5.json"
 log "done: $(ls "$OUT")"

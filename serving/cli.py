@@ -76,6 +76,9 @@ def _add_serve(commands) -> None:
     g.add_argument("--http-port", type=int, help="also serve OpenAI's transcription API (POST /v1/audio/transcriptions, "
                    "GET /v1/models, GET /healthz) on http://ADDRESS:PORT, ADDRESS as in --listen; 0: any free port")
     g.add_argument("--grace-seconds", type=float, default=defaults.grace_seconds, help="on SIGTERM, how long open streams may go on (default: %(default)s)")
+    g.add_argument("--gil-switch-ms", type=float, default=defaults.gil_switch_ms, help="longest the event loop may keep "
+                   "Python's GIL from the inference thread between two operators of a forward pass; Python's own 5 ms "
+                   "slowed a pass 17-fold beside a busy thread (bench/gil_contention.py) (default: %(default)s)")
     add_decode_arguments(p)
     p.set_defaults(run=_run_serve)
 
@@ -119,6 +122,7 @@ def _run_serve(args) -> int:
         metrics_port=args.metrics_port,
         http_port=args.http_port,
         grace_seconds=args.grace_seconds,
+        gil_switch_ms=args.gil_switch_ms,
     )
     return serve(args.model, args.device, options, lambda ref: decode_options(args, ref.lm_dir), args.precision, args.backend)
 

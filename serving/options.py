@@ -78,9 +78,15 @@ class ServerOptions:
     metrics_port: int | None = None  # None: no /metrics endpoint
     http_port: int | None = None  # None: no OpenAI-compatible HTTP API (serving/openai_http.py)
     grace_seconds: float = 30.0
+    # How long the event loop's thread may hold the GIL while the inference thread waits for it between two operators
+    # of a forward pass. Python's 5 ms made a pass 17 times slower beside a busy thread; 0.5 ms, 3 times, near the
+    # 2.6 of a busy process that takes the core but not the GIL (bench/gil_contention.py, bench/results/gil_contention-cpu.json).
+    gil_switch_ms: float = 0.5
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both a certificate and its key")
         if self.grace_seconds < 0:
             raise ValueError(f"grace_seconds must be at least 0, got {self.grace_seconds}")
+        if self.gil_switch_ms <= 0:
+            raise ValueError(f"gil_switch_ms must be positive, got {self.gil_switch_ms}")

@@ -182,6 +182,7 @@ def serve(model_specs: list[str | Path], device: str, options: ServerOptions,
           backend: str = "torch") -> int:
     """Run until SIGTERM or SIGINT, then drain; the `asr serve` command."""
     models = load_models(model_specs, device, decoding, precision, backend)
+    sys.setswitchinterval(options.gil_switch_ms / 1000)  # the process is the server's: see ServerOptions
 
     async def run() -> None:
         running = await start_server(models, options)

@@ -20,6 +20,11 @@ def test_the_gpu_check_runs_end_to_end_on_a_cpu(tmp_path):
     assert {r["batch_size"] for r in json.loads((tmp_path / "transcribe_rtfx.json").read_text())["results"]} == {1, 2}
     load = json.loads((tmp_path / "stream_load.json").read_text())
     assert load  # both servers measured, streams stepped up
+    gil = json.loads((tmp_path / "gil_contention.json").read_text())
+    assert [row["setting"] for row in gil["rows"][:3]] == ["alone", "beside a busy process", "beside a busy thread"]
+    assert all(row["median_ms"] > 0 for row in gil["rows"])
+    old_gil = json.loads((tmp_path / "stream_load-gil5.json").read_text())["results"]["batched"]
+    assert "--gil-switch-ms 5" in old_gil["server"] and old_gil["rows"]
 
 
 def test_gpu_site_makes_the_subcommands_of_an_uninstalled_checkout_found(tmp_path):

@@ -13,7 +13,7 @@ import grpc
 import numpy as np
 import pytest
 
-from serving.options import Limits
+from serving.options import Limits, ServerOptions
 from serving.proto import recognizer_pb2 as pb
 from tests.test_serving import audio, collect, config, pcm16
 from tests.test_streaming import UTTERANCES
@@ -151,3 +151,22 @@ def test_an_overlong_value_is_not_echoed_back_whole(make_server):
     _, code, details = recognize(server.stub, wav_claiming(16000), language_code="x" * 10_000)
     assert code == Code.INVALID_ARGUMENT
     assert "10000 characters" in details and len(details) < 400
+
+
+def test_the_served_process_hands_the_gil_to_its_inference_thread_within_the_switch_interval(monkeypatch):
+    """Python's 5-ms interval let a busy event loop hold a forward pass up 17-fold (bench/gil_contention.py)."""
+    import asyncio
+    import sys
+
+    from serving import server
+
+    monkeypatch.setattr(server, "load_models", lambda *args: [])
+    monkeypatch.setattr(asyncio, "run", lambda coroutine: coroutine.close())  # not serving: only what serve sets up
+    before = sys.getswitchinterval()
+    try:
+        assert server.serve([], "cpu", ServerOptions(gil_switch_ms=0.5)) == 0
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+    finally:
+        sys.setswitchinterval(before)
+    with pytest.raises(ValueError, match="gil_switch_ms"):
+        ServerOptions(gil_switch_ms=0)
