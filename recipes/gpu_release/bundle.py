@@ -121,8 +121,9 @@ def xz_tar(members: list[tuple[Path, str]]) -> bytes:
     return buffer.getvalue()
 
 
-def pack(langs: list[str], out: Path) -> dict:
-    """Write .gpu/: weights, sentences, the synthesizer; the MBROLA train voices, smallest first, while all fits."""
+def pack(langs: list[str], out: Path, whl: Path = REPO / ".whl") -> dict:
+    """Write .gpu/: weights, sentences, the synthesizer; the MBROLA train voices, smallest first, while all fits beside
+    the tree and the wheels carried with it (`whl`)."""
     from asr.corpora.synth import VOICES
     from asr.corpora.texts import sentence_pools
 
@@ -145,7 +146,6 @@ def pack(langs: list[str], out: Path) -> dict:
     espeak = [voice for lang in langs for voice in VOICES[lang]["train"] if voice.engine == "espeak-ng"]
     mbrola = sorted((voice for lang in langs for voice in VOICES[lang]["train"] if voice.engine == "mbrola"),
                     key=lambda voice: folder_bytes(mbrola_folder(voice)))
-    whl = REPO / ".whl"
     fixed = tree_bytes() + folder_bytes(whl) + folder_bytes(out) + (1 << 20)  # 1 MiB for bundle.json and margin
     chosen, left_out = [], []
     synth = xz_tar(core)
@@ -263,6 +263,7 @@ def main() -> None:
     p = commands.add_parser("pack", help="here: write .gpu/ for the languages")
     p.add_argument("--langs", default="it,es", help="comma-separated (default: it,es; German's MBROLA voices are large)")
     p.add_argument("--out", type=Path, default=REPO / ".gpu")
+    p.add_argument("--wheels", type=Path, default=REPO / ".whl", help="the wheel folder carried with it (default: .whl)")
     p = commands.add_parser("install", help="there: unpack the synthesizer")
     p.add_argument("--bundle", type=Path, default=REPO / ".gpu")
     p.add_argument("--prefix", type=Path, required=True)
@@ -286,7 +287,7 @@ def main() -> None:
     p.add_argument("--run", type=Path, required=True, help="the run folder to write best.safetensors (and the log) into")
     args = parser.parse_args()
     if args.command == "pack":
-        record = pack([lang.strip() for lang in args.langs.split(",") if lang.strip()], args.out)
+        record = pack([lang.strip() for lang in args.langs.split(",") if lang.strip()], args.out, args.wheels)
         print(json.dumps(record, indent=2))
     elif args.command == "install":
         install(args.bundle, args.prefix)
