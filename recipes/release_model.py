@@ -6,7 +6,7 @@
         --leaderboard runs/release/de/leaderboard/leaderboard.json --command "bash recipes/release.sh de"
 
 `choose` picks the checkpoint to ship, `stage` copies the compact export and the better of the run's two LMs (lower
-tuned dev WER; the pruned one on a tie) and writes a first card.json, so that
+tuned dev WER; the unpruned one on a tie) and writes a first card.json, so that
 `--model LANG` resolves and the leaderboard can score the shipped files.
 `card` fills card.json and README.md from recorded files only: the corpus's
 dataset card, the run's config and log, the LM's build and tuning records and
