@@ -28,7 +28,7 @@ def test_a_shipped_model_transcribes_a_test_voice_with_its_lm_by_default(lang, t
     for i, sentence in enumerate(SENTENCES[lang]):
         paths.append(tmp_path / f"{i}.wav")
         soundfile.write(str(paths[-1]), voice.render(sentence, 1.0, 0.0).numpy(), 16000)
-    assert main(["transcribe", *map(str, paths), "--model", lang]) == 0
+    assert main(["transcribe", *map(str, paths), "--model", lang, "--output-dir", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
     assert "decoding: beam 500, LM" in err
     hypotheses = dict(line.split(": ", 1) for line in out.splitlines())
