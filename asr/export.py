@@ -63,6 +63,8 @@ def export_compact(bundle: ModelBundle, base: str, path: str | Path, bits: int =
         raise ValueError(f"only whisper-encoder-ctc models are exported relative to pretrained weights, not {bundle.architecture}")
     if bits not in (*QUANTIZED, 16):
         raise ValueError(f"bits must be 4, 8 or 16, not {bits}")
+    if rank is not None and rank < 1:
+        raise ValueError(f"rank must be at least 1, not {rank}")
     pretrained = load_pretrained_encoder(base)
     base_state = {ENCODER_PREFIX + k: v for k, v in pretrained.state_dict.items()}
     tensors: dict[str, torch.Tensor] = {}

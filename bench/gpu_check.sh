@@ -31,12 +31,13 @@ fi
 export PYTHONUNBUFFERED=1
 if [ "$DEVICE" = cpu ]; then
   STEPS=1 BATCH=2 CLIPS=4 BATCHES=1,2 STREAMS=1,2 DURATION=3 TESTS_TIMEOUT=300 STREAM_SERVERS= OLD_GIL_STREAMS=2
+  CLIENT_PROCESSES=1 GIL_WINDOWS=2
 else
   # The batched server alone steps up to 1000 streams, every N tried: on the H200 (2026-12-04) one stream already
   # missed the 250-ms bound, which stopped a ramp that ends at the first N not sustained, and the unbatched server
   # (as slow as the batched one at N=1) would take minutes to drain 1000 streams it cannot keep up with.
   STEPS=20 BATCH=64 CLIPS=512 BATCHES=1,32,256 STREAMS=1,10,100,300,1000 DURATION=10 TESTS_TIMEOUT=120 STREAM_SERVERS=--no-unbatched
-  OLD_GIL_STREAMS=100,300
+  OLD_GIL_STREAMS=100,300 CLIENT_PROCESSES=12 GIL_WINDOWS=100
 fi
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$OUT/gpu_check.log"; }
 # A stage that fails must not cost the stages after it; the log names it and its exit status.
@@ -75,13 +76,13 @@ for i in range(8):  # speech-like bursts: streaming cost does not depend on what
 PY
 # 320-ms chunks: the setting serving/README.md gives for many streams per device (half the encoder work of 160).
 stage "stream load" $PY bench/stream_load.py --model "$DATA/whisper-base-random.safetensors" --manifest "$DATA/test.jsonl" \
-  --device "$DEVICE" --streams $STREAMS --duration $DURATION --keep-going $STREAM_SERVERS --processes $([ "$DEVICE" = cpu ] && echo 1 || echo 12) \
+  --device "$DEVICE" --streams $STREAMS --duration $DURATION --keep-going $STREAM_SERVERS --processes $CLIENT_PROCESSES \
   --server-args "--chunk-ms 320" --out "$OUT/stream_load.json"
 # The server's GIL switch interval: its forward passes alone and beside a busy thread, then the load at Python's own 5 ms
 # (the server's default before 2026-12-04's evening, when 300 streams fell behind on the H200) against the 0.5 above.
 stage "GIL contention" $PY bench/gil_contention.py --model "$DATA/whisper-base-random.safetensors" --device "$DEVICE" \
-  --windows $([ "$DEVICE" = cpu ] && echo 2 || echo 100) --passes 5 --out "$OUT/gil_contention.json"
+  --windows $GIL_WINDOWS --passes 5 --out "$OUT/gil_contention.json"
 stage "stream load at a 5-ms GIL switch interval" $PY bench/stream_load.py --model "$DATA/whisper-base-random.safetensors" \
   --manifest "$DATA/test.jsonl" --device "$DEVICE" --streams $OLD_GIL_STREAMS --duration $DURATION --keep-going --no-unbatched \
-  --processes $([ "$DEVICE" = cpu ] && echo 1 || echo 12) --server-args "--chunk-ms 320 --gil-switch-ms 5" --out "$OUT/stream_load-gil5.json"
+  --processes $CLIENT_PROCESSES --server-args "--chunk-ms 320 --gil-switch-ms 5" --out "$OUT/stream_load-gil5.json"
 log "done: $(ls "$OUT")"

@@ -78,7 +78,7 @@ def _add_serve(commands) -> None:
     g.add_argument("--grace-seconds", type=float, default=defaults.grace_seconds, help="on SIGTERM, how long open streams may go on (default: %(default)s)")
     g.add_argument("--gil-switch-ms", type=float, default=defaults.gil_switch_ms, help="longest the event loop may keep "
                    "Python's GIL from the inference thread between two operators of a forward pass; Python's own 5 ms "
-                   "slowed a pass 17-fold beside a busy thread (bench/gil_contention.py) (default: %(default)s)")
+                   "slowed a pass 14-fold beside a busy thread (bench/gil_contention.py) (default: %(default)s)")
     add_decode_arguments(p)
     p.set_defaults(run=_run_serve)
 

@@ -79,8 +79,9 @@ class ServerOptions:
     http_port: int | None = None  # None: no OpenAI-compatible HTTP API (serving/openai_http.py)
     grace_seconds: float = 30.0
     # How long the event loop's thread may hold the GIL while the inference thread waits for it between two operators
-    # of a forward pass. Python's 5 ms made a pass 17 times slower beside a busy thread; 0.5 ms, 3 times, near the
-    # 2.6 of a busy process that takes the core but not the GIL (bench/gil_contention.py, bench/results/gil_contention-cpu.json).
+    # of a forward pass. Python's 5 ms made a pass 14 times slower beside a busy thread; 0.5 ms, 2.9 times, near the
+    # 2.5 of a busy process that takes the core but not the GIL (bench/gil_contention.py,
+    # bench/results/gil_switch/gil_contention-cpu.json).
     gil_switch_ms: float = 0.5
 
     def __post_init__(self) -> None:

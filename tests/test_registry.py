@@ -59,6 +59,14 @@ def test_a_compact_export_rebuilds_the_model_on_its_base_and_is_smaller(tmp_path
     assert rebuilt.vocabulary == bundle.vocabulary and rebuilt.language == "en"
 
 
+@pytest.mark.parametrize("bits, rank, message", [(2, None, "bits must be 4, 8 or 16"), (4, 0, "rank must be at least 1")])
+def test_a_compact_export_names_a_setting_it_cannot_use(tmp_path, bits, rank, message):
+    base = tiny_openai_pt(tmp_path / "base.pt")
+    with pytest.raises(ValueError, match=message):
+        export_compact(fine_tuned(base), str(base), tmp_path / "compact.safetensors", bits=bits, rank=rank)
+    assert not (tmp_path / "compact.safetensors").exists()
+
+
 @pytest.mark.parametrize("bits", [4, 8])
 def test_quantized_changes_are_within_half_a_step_of_each_value(bits):
     matrix = torch.randn(6, 64) * torch.logspace(-4, -1, 6).unsqueeze(1)  # rows of very different sizes

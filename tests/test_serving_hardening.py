@@ -154,7 +154,7 @@ def test_an_overlong_value_is_not_echoed_back_whole(make_server):
 
 
 def test_the_served_process_hands_the_gil_to_its_inference_thread_within_the_switch_interval(monkeypatch):
-    """Python's 5-ms interval let a busy event loop hold a forward pass up 17-fold (bench/gil_contention.py)."""
+    """Python's 5-ms interval let a busy event loop hold a forward pass up 14-fold (bench/gil_contention.py)."""
     import asyncio
     import sys
 
