@@ -132,6 +132,11 @@ class WhisperCTC(nn.Module):
         self.head = nn.Linear(config.encoder.n_state, config.vocab_size)
 
     @property
+    def layers(self) -> nn.ModuleList:
+        """The transformer layers, which freezing (and training's adapters) count from the bottom."""
+        return self.encoder.blocks
+
+    @property
     def num_layers(self) -> int:
         return len(self.encoder.blocks)
 

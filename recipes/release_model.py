@@ -150,7 +150,7 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
             "audio_seconds_seen": round(shipped_metadata["audio_seconds_seen"]), "run_steps": max(steps[-1]["step"], shipped_metadata["steps"]),
             "final_loss": round(steps[-1]["loss"], 4), "best_dev_wer": min((e["dev_wer"] for e in evals), default=None),
             "dev_wer_by_step": {e["step"]: round(e["dev_wer"], 4) for e in evals}, "checkpoint_choice": shipped,
-            "config": {k: config[k] for k in ("freeze_layers", "lr_head", "lr_encoder", "schedule", "warmup_steps", "max_steps",
+            "config": {k: config[k] for k in ("freeze_layers", "lora_rank", "lr_head", "lr_encoder", "lr_adapters", "schedule", "warmup_steps", "max_steps",
                                               "batch_seconds", "spec_augment", "augment", "precision") if k in config},
             "machine": json.loads(trained_on.read_text())["machine"] if trained_on.exists() else f"{platform.machine()}, {board['machine']}",
         },

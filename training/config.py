@@ -46,9 +46,13 @@ class TrainConfig:
     model_size: str = _option("", "architecture options as key=value,key=value (with --init none)")
     freeze_layers: int = _option(0, "freeze the stem and this many lower layers")
     unfreeze_every: int = _option(0, "gradual unfreezing: every this many steps, unfreeze the highest frozen layer (0: never)")
+    lora_rank: int = _option(0, "train low-rank adapters (LoRA) of this rank for the linear layers above the frozen ones "
+                             "instead of their weight matrices (biases, norms and the head learn as before; 0: no adapters)")
     # Optimisation
     lr_head: float = _option(1e-3, "peak learning rate of the output layer")
     lr_encoder: float = _option(1e-4, "peak learning rate of the trainable encoder layers")
+    lr_adapters: float = _option(1e-3, "peak learning rate of the low-rank adapters (--lora-rank), which learn faster than "
+                                 "whole matrices: LoRA's usual rate for Whisper")
     weight_decay: float = _option(0.01, "AdamW weight decay")
     schedule: str = _option("cosine", "learning-rate schedule after warmup: cosine, tri-stage or constant")
     warmup_steps: int = _option(50, "steps of linear warmup")
@@ -92,6 +96,11 @@ class TrainConfig:
             raise ValueError(f"train_fraction must be in (0, 1], not {self.train_fraction}")
         if self.train_voices < 0:
             raise ValueError(f"train_voices must be 0 (all) or a number of speakers, not {self.train_voices}")
+        if self.lora_rank < 0:
+            raise ValueError(f"lora_rank must be 0 (no adapters) or a rank, not {self.lora_rank}")
+        if self.lora_rank and self.unfreeze_every:
+            raise ValueError("low-rank adapters (--lora-rank) are added above the frozen layers once: they do not combine "
+                             "with gradual unfreezing (--unfreeze-every)")
         if self.grad_accum < 1 or self.max_steps < 0:
             raise ValueError("grad_accum must be at least 1 and max_steps at least 0")
         if self.max_steps == 0 and (self.time_budget is None or self.warmup_steps < 3):

@@ -45,6 +45,7 @@ from asr.features import FrontendConfig
 from asr.progress import progress as progress_bar
 from asr.corpora.manifest import Utterance, read_manifest
 from training.data import MicroBatches, SpecAugment, micro_batch_loader, resolve_workers
+from training.lora import add_adapters, adapter_parameters, freeze_adapted_weights, merged_state_dict
 from asr.models import ARCHITECTURES, build_model
 from asr.pretrained import new_ctc_model
 from asr.text import Vocabulary, normalize_transcript
@@ -79,12 +80,14 @@ def train(config: TrainConfig) -> Path:
     torch.manual_seed(config.seed)
     bundle = initial_model(config, vocabulary, report=main_process)
     model = bundle.model.to(device).train()
+    adapted = add_adapters(model.layers, config.freeze_layers, config.lora_rank) if config.lora_rank else 0
     augment_options = augment_config(config.augment)
-    head = list(model.head.parameters())
-    head_ids = {id(p) for p in head}
-    encoder = [p for p in model.parameters() if id(p) not in head_ids]
+    head, adapters = list(model.head.parameters()), adapter_parameters(model)
+    own_groups = {id(p) for p in head + adapters}
+    encoder = [p for p in model.parameters() if id(p) not in own_groups]
+    groups = [{"params": head, "lr": config.lr_head}, {"params": encoder, "lr": config.lr_encoder}]
     optimizer = torch.optim.AdamW(
-        [{"params": head, "lr": config.lr_head}, {"params": encoder, "lr": config.lr_encoder}],
+        groups + ([{"params": adapters, "lr": config.lr_adapters}] if adapters else []),
         weight_decay=config.weight_decay, fused=True,  # one kernel for all tensors: 7 % of a CPU step was Adam's loop
     )
     progress_state = {"step": 0, "epoch": 0, "position": 0, "best_wer": math.inf, "evals_since_best": 0,
@@ -93,6 +96,10 @@ def train(config: TrainConfig) -> Path:
     # reaches, measured once the warmup is done (kept in the run's progress, so that a resumed run keeps its schedule).
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(config, step, progress_state["max_steps"]))
     frozen_layers = lambda step: frozen_at(config, step, model.num_layers)  # noqa: E731
+
+    def set_trainable(step: int) -> None:
+        model.freeze_lower(frozen_layers(step))
+        freeze_adapted_weights(model)  # freeze_lower sets a trainable layer's every parameter trainable
 
     state_path = latest_state(out_dir)
     if state_path is not None:
@@ -107,7 +114,7 @@ def train(config: TrainConfig) -> Path:
     elif main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_atomically(out_dir / "config.toml", _toml(asdict(config)))
-    model.freeze_lower(frozen_layers(progress_state["step"]))
+    set_trainable(progress_state["step"])
     if world_size > 1 and config.unfreeze_every:
         # DDP fixes the set of parameters it synchronises when it is built.
         raise ValueError("gradual unfreezing (--unfreeze-every) is not supported with several processes")
@@ -119,13 +126,15 @@ def train(config: TrainConfig) -> Path:
     if main_process:
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         speakers = len({u.speaker for u in utterances if u.speaker})
+        adapter_note = f", adapters of rank {config.lora_rank} on {adapted} matrices" if adapted else ""
         log.write(event="start", step=progress_state["step"], utterances=len(utterances), speakers=speakers,
                   train_hours=sum(u.duration for u in utterances) / 3600, trainable_parameters=trainable, world_size=world_size,
                   precision=precision)
         print(
             f"training {bundle.metadata['init']} -> {out_dir}: {len(utterances)} utterances, {speakers} speakers, "
             f"{sum(u.duration for u in utterances) / 3600:.2f} h, {len(vocabulary)} tokens, {trainable / 1e6:.1f} M "
-            f"trainable parameters, {frozen_layers(progress_state['step'])} layers frozen, {world_size} process(es) on {device}, "
+            f"trainable parameters, {frozen_layers(progress_state['step'])} layers frozen"
+            f"{adapter_note}, {world_size} process(es) on {device}, "
             f"{precision}"
         )
 
@@ -163,7 +172,7 @@ def train(config: TrainConfig) -> Path:
                              bundle.frontend, augment_options, spec_augment, config.seed),
                 workers, device))
         step = p["step"]
-        model.freeze_lower(frozen_layers(step))
+        set_trainable(step)
         optimizer.zero_grad(set_to_none=True)
         step_loss, step_audio = 0.0, 0.0
         for micro in range(config.grad_accum):
@@ -438,7 +447,7 @@ def evaluate_and_keep_best(bundle, model, dev_set, config, progress, log, main_p
         if improved:
             progress["best_wer"], progress["evals_since_best"] = wer, 0
             _stamp(bundle, config, progress)
-            save_checkpoint(Path(config.out_dir) / "best.safetensors", bundle)
+            save_model(Path(config.out_dir) / "best.safetensors", bundle)
         else:
             progress["evals_since_best"] += 1
         log.write(step=progress["step"], dev_wer=wer, dev_cer=cer, train_seconds=progress["train_seconds"], best=improved)
@@ -458,12 +467,21 @@ def _stamp(bundle: ModelBundle, config: TrainConfig, progress: dict) -> None:
                             "audio_seconds_seen": round(progress["audio_seconds"], 1)})
 
 
+def save_model(path: Path, bundle: ModelBundle) -> None:
+    """The model as a checkpoint holds it: a plain model, with low-rank adapters (if any) folded into their weights."""
+    model = bundle.model
+    if adapter_parameters(model):
+        model = build_model(bundle.architecture, bundle.model_config)
+        model.load_state_dict(merged_state_dict(bundle.model))
+    save_checkpoint(path, dataclasses.replace(bundle, model=model))
+
+
 def save_state(out_dir: Path, bundle, model, optimizer, scheduler, config, progress, main_process) -> None:
     """Training state and the model, atomically, on rank 0; the oldest states beyond keep_last removed."""
     if not main_process:
         return
     _stamp(bundle, config, progress)
-    save_checkpoint(out_dir / "last.safetensors", bundle)
+    save_model(out_dir / "last.safetensors", bundle)
     state_dir = out_dir / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(state_dir / f"step-{progress['step']:08d}.pt") as partial:
