@@ -4,8 +4,9 @@ Only A (rank x in) and B (out x rank) learn; W keeps its pretrained values, so t
 matrix has at most `rank` dimensions. A compact export that truncates a fully fine-tuned change to rank 64 scored
 better on the Italian and Spanish test voices than the whole change (docs/results/release-it/export-rank64): the
 unseen voices prefer a change that stays close to the pretrained weights. Adapters train for that constraint
-instead of imposing it afterwards. Measured for Spanish (docs/results/release-es/lora-rank64): twice the steps a
-second, but 3.4 points worse with the LM than whole matrices exported at rank 64, so the release recipes do not use them.
+instead of imposing it afterwards. Measured for Spanish (docs/results/release-es/lora-rank64): 3.4 points worse with
+the LM than whole matrices exported at rank 64, and no faster on a CPU (the input gradients, most of the backward
+pass, remain), so the release recipes do not use them.
 
 The adapters are a training concern only: `merged_state_dict` gives the model with each W + s * B @ A folded in, which is what
 checkpoints store (a plain model that every part of `asr` loads; `asr export --rank R` keeps its change exactly), while
