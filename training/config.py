@@ -51,8 +51,8 @@ class TrainConfig:
     # Optimisation
     lr_head: float = _option(1e-3, "peak learning rate of the output layer")
     lr_encoder: float = _option(1e-4, "peak learning rate of the trainable encoder layers")
-    lr_adapters: float = _option(1e-3, "peak learning rate of the low-rank adapters (--lora-rank), which learn faster than "
-                                 "whole matrices: LoRA's usual rate for Whisper")
+    lr_adapters: float = _option(1e-3, "peak learning rate of the low-rank adapters (--lora-rank): higher than --lr-encoder, "
+                                 "as LoRA usually needs (1e-3 is its common rate for Whisper)")
     weight_decay: float = _option(0.01, "AdamW weight decay")
     schedule: str = _option("cosine", "learning-rate schedule after warmup: cosine, tri-stage or constant")
     warmup_steps: int = _option(50, "steps of linear warmup")
