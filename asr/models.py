@@ -138,7 +138,7 @@ class WhisperCTC(nn.Module):
 
     @property
     def num_layers(self) -> int:
-        return len(self.encoder.blocks)
+        return len(self.layers)
 
     def freeze_lower(self, num_layers: int) -> None:
         """Freeze exactly the first `num_layers` transformer layers and the stem below them; train the rest.
@@ -149,7 +149,7 @@ class WhisperCTC(nn.Module):
         """
         stem = [self.encoder.conv1, self.encoder.conv2]
         top = [self.encoder.ln_post]  # frozen only with every layer below it
-        _freeze(self.encoder.blocks, stem, top, num_layers)
+        _freeze(self.layers, stem, top, num_layers)
 
     def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probabilities (batch, frames, vocab) and the valid frames of each."""

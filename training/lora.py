@@ -42,8 +42,6 @@ class LowRankChange(nn.Module):
 def add_adapters(layers: nn.ModuleList, first_layer: int, rank: int) -> int:
     """Adapt every linear layer of `layers[first_layer:]` at `rank`; their weight matrices stop learning (their
     biases, layer norms and everything outside these layers learn as before). Returns the number of matrices adapted."""
-    if rank < 1:
-        raise ValueError(f"adapter rank must be at least 1, not {rank}")
     adapted = 0
     for layer in layers[first_layer:]:
         for module in layer.modules():

@@ -86,9 +86,10 @@ def train(config: TrainConfig) -> Path:
     own_groups = {id(p) for p in head + adapters}
     encoder = [p for p in model.parameters() if id(p) not in own_groups]
     groups = [{"params": head, "lr": config.lr_head}, {"params": encoder, "lr": config.lr_encoder}]
+    if adapters:
+        groups.append({"params": adapters, "lr": config.lr_adapters})
     optimizer = torch.optim.AdamW(
-        groups + ([{"params": adapters, "lr": config.lr_adapters}] if adapters else []),
-        weight_decay=config.weight_decay, fused=True,  # one kernel for all tensors: 7 % of a CPU step was Adam's loop
+        groups, weight_decay=config.weight_decay, fused=True,  # one kernel for all tensors: 7 % of a CPU step was Adam's loop
     )
     progress_state = {"step": 0, "epoch": 0, "position": 0, "best_wer": math.inf, "evals_since_best": 0,
                       "train_seconds": 0.0, "audio_seconds": 0.0, "max_steps": config.max_steps or None}
