@@ -12,6 +12,7 @@ from asr.models import (
     WhisperCTCConfig,
     WhisperEncoder,
     WhisperEncoderConfig,
+    attention,
     build_model,
     sinusoids,
 )
@@ -92,6 +93,25 @@ def test_padding_mask_odd_shorter_length(model, lengths):
     for i, (single, _) in enumerate(alone):
         n = int(out_lengths[i])
         torch.testing.assert_close(log_probs[i, :n], single[0], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_bf16_attention_on_a_cpu_matches_the_fused_kernel_and_ignores_masked_keys(masked):
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 50, 16, generator=generator) for _ in range(3))
+    mask = torch.zeros(2, 1, 1, 50)
+    mask[1, ..., 30:] = float("-inf")  # the second input's last 20 frames are padding
+    mask = mask if masked else None
+    reference = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # fp32
+    fused = torch.nn.functional.scaled_dot_product_attention(
+        q.bfloat16(), k.bfloat16(), v.bfloat16(), attn_mask=None if mask is None else mask.bfloat16())
+    ours = attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), mask)
+    assert ours.dtype == torch.bfloat16 and ours.shape == reference.shape
+    # bf16 scores round where the fused kernel keeps them in fp32: the error stays of bf16's order.
+    assert (ours.float() - reference).abs().max() < max(4 * (fused.float() - reference).abs().max(), 0.05)
+    if masked:
+        v[1, :, 30:] = 1e3  # whatever the padded frames hold
+        assert torch.equal(attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), mask)[1], ours[1])
 
 
 def test_log_probs_are_normalised(model):
