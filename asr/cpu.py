@@ -10,18 +10,37 @@ VNNI loses accuracy there (`asr.onnx_model`).
 from __future__ import annotations
 
 import functools
+import platform
 from pathlib import Path
 
 
 @functools.cache
-def cpu_flags() -> frozenset[str]:
-    """The first processor's flags; empty where /proc/cpuinfo is not (not Linux): then nothing is assumed."""
+def _first_processor() -> dict[str, str]:
+    """The first processor's /proc/cpuinfo fields; empty where there is none (not Linux): then nothing is assumed."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return frozenset()
-    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
-    return frozenset(line.partition(":")[2].split())
+        return {}
+    fields = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def cpu_flags() -> frozenset[str]:
+    return frozenset(_first_processor().get("flags", "").split())
+
+
+def cpu_model() -> str:
+    """"AMD EPYC (family 26, model 2)": a virtual machine's model name often hides the generation, its family not."""
+    info = _first_processor()
+    name = info.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
+    if "cpu family" in info and "model" in info:
+        name += f" (family {info['cpu family']}, model {info['model']})"
+    return name
 
 
 def cpu_has_native_bf16() -> bool:

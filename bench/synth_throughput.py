@@ -22,17 +22,8 @@ import time
 from pathlib import Path
 
 from asr.corpora.manifest import read_manifest
+from asr.cpu import cpu_model
 from asr.corpora.synth import build_corpus
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

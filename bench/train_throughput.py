@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from asr.cpu import cpu_model
 from asr.features import LogMelFrontend
 from asr.pretrained import huggingface_name, new_ctc_model
 from asr.text import ALPHABETS, Vocabulary
@@ -162,7 +162,7 @@ def main() -> None:
         "model": "whisper-base encoder + linear CTC head" + (" (random weights)" if args.random_weights else ""),
         "batch": args.batch, "utterance_seconds": args.seconds, "freeze_layers": args.freeze_layers, "steps": args.steps,
         "precision": "bf16 autocast" if use_bf16 else "fp32",
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
                     "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None},
         "results": rows,
         "throughput_ratio": round(ratio, 3),

@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 
 import torch
 
 from asr.audio import load_audio
-from asr.cpu import cpu_has_native_bf16
+from asr.cpu import cpu_has_native_bf16, cpu_model
 from eval.evaluate import evaluate
 from eval.normalize import get_normalizer
 from eval.systems import CheckpointSystem, FasterWhisperSystem
@@ -88,7 +87,7 @@ def main() -> None:
         "command": "python " + " ".join(sys.argv),
         "model": args.model,
         "test_set": {"manifest": args.manifest, "utterances": len(test_set.utterances), "audio_seconds": round(test_set.audio_seconds, 1)},
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "torch": torch.__version__, "native_bf16": native_bf16,
                     "load_average_1min_at_end": round(os.getloadavg()[0], 2)},
         "results": rows,

@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from asr.cpu import cpu_model
 from asr.corpora.manifest import read_manifest
 from asr.transcribe import Transcriber, TranscribeOptions
 from eval.normalize import get_normalizer
@@ -68,7 +68,7 @@ def main() -> None:
         "model": args.model,
         "precision": transcriber.precision,
         "files": {"manifest": args.manifest, "count": len(paths), "audio_seconds": round(audio_seconds, 1)},
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                     "load_average_1min_at_end": round(os.getloadavg()[0], 2)},
         "results": rows,

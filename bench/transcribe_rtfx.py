@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from asr.cpu import cpu_model
 from asr.pretrained import new_ctc_model
 from asr.text import ALPHABETS, Vocabulary
 from asr.transcribe import Transcriber, TranscribeOptions
@@ -75,7 +75,7 @@ def main() -> None:
         "clips": args.clips,
         "clip_seconds": args.seconds,
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_model(),
             "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
