@@ -31,6 +31,7 @@ def _first_processor() -> dict[str, str]:
 
 
 def cpu_flags() -> frozenset[str]:
+    """The first processor's flags; none where /proc/cpuinfo is not."""
     return frozenset(_first_processor().get("flags", "").split())
 
 

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from asr.corpora.manifest import read_manifest
-from asr.cpu import cpu_model
 from asr.corpora.synth import build_corpus
+from asr.cpu import cpu_model
 
 
 def main() -> None:
