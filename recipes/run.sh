@@ -224,7 +224,8 @@ against_the_recipe() {
         "$(hours_of $root/voices-12)" "$(hours_of $root/recipe)")"
     fi
     # shellcheck disable=SC2086  # the options are words
-    train_to_budget $root/${choice%%|*} recipes/release/de.toml "$CHOICE_BUDGET" $options  # the schedule ends with the budget
+    # --max-steps 0: the schedule ends with the budget (de.toml itself now fixes its steps)
+    train_to_budget $root/${choice%%|*} recipes/release/de.toml "$CHOICE_BUDGET" --max-steps 0 $options
     score_against $root recipe "$CHOICE_BUDGET" $RELEASE_DE/test-300.jsonl test
     score_against $root recipe "$CHOICE_BUDGET" $telephone telephone
   done

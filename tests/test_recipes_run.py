@@ -61,9 +61,9 @@ def test_learning_choices_score_each_run_against_the_recipe_as_soon_as_it_is_tra
     calls = run_recipe(tmp_path, "learning_choices")
     work = [c for c in calls if c.startswith(("train", "eval"))]
     root = tmp_path / "runs" / "learning_choices"
-    assert work[0] == f"train --config recipes/release/de.toml --out-dir {root}/recipe --time-budget 900 --freeze-layers 2 --lr-encoder 3e-4"
+    assert work[0] == f"train --config recipes/release/de.toml --out-dir {root}/recipe --time-budget 900 --max-steps 0 --freeze-layers 2 --lr-encoder 3e-4"
     assert work[1].startswith(f"eval --model {root}/recipe/at-900.safetensors --manifest")  # the recipe: no baseline
-    freeze_0 = work.index(f"train --config recipes/release/de.toml --out-dir {root}/freeze-0 --time-budget 900 --freeze-layers 0 --lr-encoder 3e-4")
+    freeze_0 = work.index(f"train --config recipes/release/de.toml --out-dir {root}/freeze-0 --time-budget 900 --max-steps 0 --freeze-layers 0 --lr-encoder 3e-4")
     # scored (clean, then telephone) before the next choice trains
     assert work[freeze_0 + 1].startswith(f"eval --model {root}/freeze-0/at-900.safetensors --baseline {root}/recipe/at-900.safetensors")
     assert "telephone" in work[freeze_0 + 2] and work[freeze_0 + 3].startswith("train")
