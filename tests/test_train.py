@@ -206,6 +206,12 @@ def test_a_time_budget_run_started_again_or_given_more_time(tmp_path, corpus, ca
     assert more.metadata["steps"] > first.metadata["steps"]
 
 
+def test_a_run_its_steps_end_before_its_time_budget_ends_its_progress_at_100_percent(tmp_path, corpus, capsys):
+    train(config(tmp_path, corpus, max_steps=3, time_budget=1000.0, eval_every=0))
+    last = [line for line in capsys.readouterr().err.splitlines() if line.startswith("training:")][-1]
+    assert last.startswith("training: 100% ")
+
+
 def test_max_steps_0_decays_the_schedule_over_the_steps_the_time_budget_reaches(tmp_path, corpus, monkeypatch, capsys):
     import types
 
