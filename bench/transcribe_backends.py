@@ -30,6 +30,7 @@ from asr.audio import load_audio
 from asr.cpu import cpu_has_native_bf16, cpu_model
 from eval.evaluate import compare, evaluate
 from eval.normalize import get_normalizer
+from eval.report import format_difference
 from eval.systems import CheckpointSystem, FasterWhisperSystem
 from eval.testset import load_test_set
 
@@ -84,7 +85,7 @@ def main() -> None:
                "wer": result.scores.wer, "cer": result.scores.cer, "wall_seconds": round(result.transcripts.wall_seconds, 2),
                "wer_vs_fp32": versus.to_dict() if versus else None}
         rows.append(row)
-        interval = (f"{100 * versus.difference:+.2f} [{100 * versus.low:+.2f}, {100 * versus.high:+.2f}]" if versus else "baseline")
+        interval = format_difference(versus, decimals=2) if versus else "baseline"
         print(f"| {row['system']} | {row['rtfx']} | {100 * row['wer']:.2f} | {100 * row['cer']:.2f} | {interval} |", flush=True)
     fastest = max(rows[:ours], key=lambda r: r["rtfx"])
     peer = next((r for r in rows if r["system"].startswith("faster-whisper base int8 (greedy)")), None)

@@ -164,9 +164,9 @@ def describe_machine() -> str:
     return f"{platform.system()} {platform.machine()}, {cpu_model()}, {os.cpu_count()} cores ({bf16}), {gpu}, torch {torch.__version__}"
 
 
-def format_difference(c: Comparison) -> str:
+def format_difference(c: Comparison, decimals: int = 1) -> str:
     """"-3.2 [-5.0, -1.4]": WER points, system minus baseline, with the interval."""
-    return f"{100 * c.difference:+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
+    return f"{100 * c.difference:+.{decimals}f} [{100 * c.low:+.{decimals}f}, {100 * c.high:+.{decimals}f}]"
 
 
 def format_relative(c: Comparison) -> str:
