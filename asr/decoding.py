@@ -193,11 +193,9 @@ def build_lexicon(lm_dir: str | Path, vocabulary: Vocabulary, extra_words: tuple
     # <unk>, spelled with the model's <unk> token, comes out only where the model itself emits <unk>.
     unknown_score = kenlm.score(start, 0)[1]
     trie.insert([vocabulary.unknown_id, silence], 0, unknown_score)
-    # each character to the code point of its token index: str.translate spells a word in one C call
-    spelling = str.maketrans({token: chr(i) for i, token in enumerate(vocabulary.tokens) if len(token) == 1})
     for i, word in enumerate(spellable, start=1):
         score = kenlm.score(start, i)[1] if i <= len(scored) else unknown_score
-        trie.insert([*map(ord, word.translate(spelling)), silence], i, score)
+        trie.insert([*vocabulary.spell(word), silence], i, score)
     trie.smear(SmearingMode.MAX)  # a prefix carries the best score of the words it starts, as torchaudio does
     return Lexicon(units, word_dict, tokens_dict, trie, kenlm)
 
@@ -303,9 +301,9 @@ class BeamDecoder:
         else:
             language_model = None
             if options.boosts:
-                # Lexicon-free: the LM sees characters, and a phrase is its characters with word delimiters.
+                # Lexicon-free: the LM sees the model's tokens, and a phrase is its spelling with word delimiters.
                 lm_weight = 1.0
-                language_model = BoostedLM(list(vocabulary.tokens), options.boosts, lm_weight, characters=True)
+                language_model = BoostedLM(list(vocabulary.tokens), options.boosts, lm_weight, spelling=vocabulary)
             self._new_search = lexicon_free_searches(vocabulary, language_model, options, lm_weight, word_score)
 
     def search(self) -> BeamSearch:

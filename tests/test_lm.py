@@ -9,7 +9,7 @@ from asr.lm import build as lm_build
 from asr.lm import folder as lm
 from asr.decoding import BeamDecoder, BeamSearch, DecodeOptions, greedy_decode
 from asr.lm.boosting import Boost, parse_boosts, read_boosts
-from asr.text import Vocabulary
+from asr.text import BLANK, WORD_DELIMITER, Vocabulary
 
 pytest.importorskip("flashlight.lib.text.decoder", reason="beam search needs flashlight-text")
 
@@ -146,6 +146,21 @@ def test_beam_with_lm_beats_greedy(lm_dir):
     assert beam.words[1].start == pytest.approx(12 * SPF)
     assert beam.words[0].start == pytest.approx(0.0) and beam.words[0].end <= beam.words[1].start
     assert all(0 < w.confidence <= 1 for w in beam.words)
+
+
+def test_beam_with_lm_spells_its_words_with_a_models_word_pieces(lm_dir):
+    # A model with word pieces: the lexicon spells "world" as wor+ld, and the LM mends the model's "wor"+"d".
+    pieces = Vocabulary(VOCAB.tokens + ("he", "llo", "wor", "ld"))
+    frames = [{"he": 0.9}, {"_": 0.9}, {"llo": 0.9}, {" ": 0.9}, {"wor": 0.9}, {"_": 0.9}, {"d": 0.5, "ld": 0.4}]
+    rows = torch.full((len(frames), len(pieces)), 1e-4)
+    for t, frame in enumerate(frames):
+        for token, p in frame.items():
+            rows[t, pieces.tokens.index({"_": BLANK, " ": WORD_DELIMITER}.get(token, token))] = p
+    log_probs = (rows / rows.sum(-1, keepdim=True)).log()[None]
+    lengths = torch.tensor([len(frames)])
+    assert greedy_decode(log_probs, lengths, pieces, SPF)[0].text == "hello word"
+    beam = BeamDecoder(pieces, DecodeOptions(method="beam", lm_dir=str(lm_dir)))(log_probs, lengths, SPF)[0]
+    assert beam.text == "hello world" and beam.words[1].start == pytest.approx(4 * SPF)
 
 
 def test_nbest_is_ordered_by_score(lm_dir):

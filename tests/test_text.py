@@ -133,3 +133,33 @@ def test_transcript_holding_the_delimiter_character_is_rejected():
     # '|' is the word delimiter token: as a character it would duplicate it
     with pytest.raises(ValueError):
         Vocabulary.from_transcripts(["a|b"])
+
+
+def test_words_are_spelt_with_their_longest_pieces_first():
+    vocab = Vocabulary(SPECIAL_TOKENS + ("a", "b", "c", "ab", "abc", "bc"))
+    assert vocab.has_pieces
+    spelt = lambda text: [vocab.tokens[i] for i in vocab.encode(text)]  # noqa: E731
+    assert spelt("abc") == ["abc"]
+    assert spelt("abab cab") == ["ab", "ab", WORD_DELIMITER, "c", "ab"]
+    assert spelt("bca x") == ["bc", "a", WORD_DELIMITER, UNKNOWN]
+    assert vocab.decode(vocab.encode("abc cab bcab")) == "abc cab bcab"
+    # A longer token that does not match gives way to the longest that does, not to one character.
+    gaps = Vocabulary(SPECIAL_TOKENS + ("a", "b", "c", "ab", "abcd"))
+    assert [gaps.tokens[i] for i in gaps.encode("abce abcd")] == ["ab", "c", UNKNOWN, WORD_DELIMITER, "abcd"]
+    characters = Vocabulary(SPECIAL_TOKENS + ("a", "b", "c"))
+    assert not characters.has_pieces and characters.spell("cab") == [5, 3, 4]
+
+
+def test_learnt_pieces_are_the_same_each_time_and_shorten_the_targets():
+    transcripts = [normalize_transcript(t, "de") for t in [
+        "der hund und die katze", "die katze und der hund schlafen", "der bär und die bären schlafen",
+        "wo schlafen der hund und die katze", "die hunde und die katzen"] * 20]
+    vocab = Vocabulary.from_transcripts(transcripts, pieces=40)
+    assert vocab == Vocabulary.from_transcripts(transcripts, pieces=40)  # a resumed run rebuilds the same one
+    assert set("".join(transcripts).replace(" ", "")) <= set(vocab.tokens)  # every character stays spellable
+    assert {"der", "die", "und"} <= set(vocab.tokens)
+    characters = Vocabulary.from_transcripts(transcripts)
+    for text in transcripts[:5]:
+        assert vocab.decode(vocab.encode(text)) == text
+        assert len(vocab.encode(text)) < len(characters.encode(text))
+    assert vocab.encode("der")[0] == vocab.tokens.index("der")

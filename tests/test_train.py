@@ -62,6 +62,17 @@ def test_fine_tune_learns_and_writes_a_run_folder(tmp_path, corpus):
     assert load_checkpoint(output).language == "de"
 
 
+def test_a_model_with_word_pieces_trains_on_them(tmp_path, corpus):
+    output = train(config(tmp_path, corpus, pieces=8, dev_manifest=str(corpus), eval_every=40))
+    bundle = load_checkpoint(output)
+    vocabulary = bundle.vocabulary
+    assert {"ab", "ba"} <= set(vocabulary.tokens)
+    assert vocabulary.encode("ab ba") == [vocabulary.tokens.index("ab"), vocabulary.delimiter_id, vocabulary.tokens.index("ba")]
+    assert bundle.metadata["train_config"]["pieces"] == 8
+    losses = [r["loss"] for r in log_records(tmp_path / "run") if "loss" in r]
+    assert losses[-1] < 0.5 * losses[0]
+
+
 def test_a_lone_process_is_the_main_one_whatever_rank_the_environment_holds(tmp_path, corpus, monkeypatch):
     monkeypatch.setenv("RANK", "64")  # a shell variable of that name, without torchrun's WORLD_SIZE
     monkeypatch.delenv("WORLD_SIZE", raising=False)

@@ -35,6 +35,8 @@ class TrainConfig:
     train_voices: int = _option(0, "train on this many of the manifest's speakers only (a fixed random choice, before "
                                    "--train-fraction); 0: all")
     max_duration: float = _option(20.0, "skip training utterances longer than this many seconds")
+    pieces: int = _option(0, "output word pieces as well as characters: the multi-character pieces of a BPE model of this "
+                          "many symbols learnt from the training transcripts (0: characters only)")
     # Model
     init: str = _option(
         "whisper-base",
@@ -96,6 +98,8 @@ class TrainConfig:
             raise ValueError(f"train_fraction must be in (0, 1], not {self.train_fraction}")
         if self.train_voices < 0:
             raise ValueError(f"train_voices must be 0 (all) or a number of speakers, not {self.train_voices}")
+        if self.pieces < 0:
+            raise ValueError(f"pieces must be 0 (characters only) or a number of BPE symbols, not {self.pieces}")
         if self.lora_rank < 0:
             raise ValueError(f"lora_rank must be 0 (no adapters) or a rank, not {self.lora_rank}")
         if self.lora_rank and self.unfreeze_every:

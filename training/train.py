@@ -73,7 +73,7 @@ def train(config: TrainConfig) -> Path:
     if not utterances:
         raise ValueError(f"{config.train_manifest}: no utterances of at most {config.max_duration} s to train on")
     transcripts = [normalize_transcript(u.text, config.language) for u in utterances]
-    vocabulary = Vocabulary.from_transcripts(transcripts)
+    vocabulary = Vocabulary.from_transcripts(transcripts, pieces=config.pieces)
     targets = [torch.tensor(vocabulary.encode(t), dtype=torch.long) for t in transcripts]
     dev_set = read_manifest(config.dev_manifest) if config.dev_manifest else []
 
@@ -307,7 +307,7 @@ def transfer_checkpoint(source: ModelBundle, vocabulary: Vocabulary, config: Tra
     if report:
         new = [t for t in vocabulary.tokens if t not in old_index]
         dropped = [t for t in source.vocabulary.tokens if t not in set(vocabulary.tokens)]
-        print(f"vocabulary transfer: {len(shared)} tokens kept, new {''.join(new) or 'none'}, dropped {''.join(dropped) or 'none'}")
+        print(f"vocabulary transfer: {len(shared)} tokens kept, new {' '.join(new) or 'none'}, dropped {' '.join(dropped) or 'none'}")
     return ModelBundle(source.architecture, model_config, model, vocabulary, source.frontend, config.language,
                        {"init": "random" if config.random_init else f"checkpoint {config.init}"})
 

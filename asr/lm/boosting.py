@@ -12,7 +12,7 @@ from pathlib import Path
 
 from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState
 
-from asr.text import WORD_DELIMITER
+from asr.text import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,18 @@ class BoostedLM(CTCDecoderLM):
     """A KenLM word model (or none) plus phrase boosts, as a flashlight LM.
 
     A state is the LM's state and the boosted phrases partly spelled so far.
-    Each unit (word, or character when lexicon-free) that continues or starts
+    Each unit (word, or token when lexicon-free) that continues or starts
     a boosted phrase earns the phrase's boost, divided by the decoder's LM
     weight so that a boost means the same whatever the weight. Scores are log10
     like KenLM's, so the boosted and unboosted paths agree where no phrase matches.
     """
 
-    def __init__(self, units: list[str], boosts: tuple[Boost, ...], lm_weight: float, kenlm_path: Path | None = None, characters: bool = False):
+    def __init__(self, units: list[str], boosts: tuple[Boost, ...], lm_weight: float, kenlm_path: Path | None = None,
+                 spelling: Vocabulary | None = None):
         super().__init__()
         self.units = units
-        if characters:
-            self.phrases = [(tuple(WORD_DELIMITER.join(b.phrase.split())), b.boost) for b in boosts]
+        if spelling is not None:  # the units are the vocabulary's tokens, not words
+            self.phrases = [(tuple(units[i] for i in spelling.encode(b.phrase)), b.boost) for b in boosts]
         else:
             self.phrases = [(tuple(b.phrase.split()), b.boost) for b in boosts]
         self.scale = 1.0 / lm_weight if lm_weight else 0.0
