@@ -19,6 +19,7 @@ BLANK = "<blank>"
 WORD_DELIMITER = "|"
 UNKNOWN = "<unk>"
 SPECIAL_TOKENS = (BLANK, WORD_DELIMITER, UNKNOWN)
+UNKNOWN_ID = SPECIAL_TOKENS.index(UNKNOWN)
 
 _LATIN = "abcdefghijklmnopqrstuvwxyz"
 ALPHABETS = {
@@ -86,8 +87,8 @@ class Vocabulary:
         # "." takes a character no token starts with, which spells as <unk>.
         object.__setattr__(self, "_pieces", re.compile(_longest_first(symbols) + "|.") if has_pieces else None)
         # A vocabulary of characters spells a word with one str.translate: each character to its token's index.
-        object.__setattr__(self, "_characters", str.maketrans(
-            {t: chr(i) for i, t in enumerate(self.tokens[len(SPECIAL_TOKENS):], start=len(SPECIAL_TOKENS)) if len(t) == 1}))
+        object.__setattr__(self, "_characters", _Spelling(
+            {ord(t): chr(i) for i, t in enumerate(symbols, start=len(SPECIAL_TOKENS)) if len(t) == 1}))
 
     @classmethod
     def from_transcripts(cls, transcripts: Iterable[str], pieces: int = 0) -> Vocabulary:
@@ -117,14 +118,12 @@ class Vocabulary:
 
     @property
     def unknown_id(self) -> int:
-        return 2
+        return UNKNOWN_ID
 
     def spell(self, word: str) -> list[int]:
         """Token ids of one word: its longest pieces first, a character the vocabulary lacks as <unk>."""
         if self._pieces is None:
-            # A character left as it was is not a token: its code point is past the indices (a normalised word has
-            # no control characters, the only ones below them).
-            return [ord(c) if ord(c) < len(self.tokens) else self.unknown_id for c in word.translate(self._characters)]
+            return list(map(ord, word.translate(self._characters)))
         index = self._index
         return [index.get(piece, self.unknown_id) for piece in self._pieces.findall(word)]
 
@@ -145,6 +144,13 @@ class Vocabulary:
                 continue
             pieces.append(" " if i == self.delimiter_id else self.tokens[i])
         return " ".join("".join(pieces).split())
+
+
+class _Spelling(dict):
+    """A str.translate table from characters to token indices that maps a character it lacks to <unk>'s."""
+
+    def __missing__(self, code_point: int) -> str:
+        return chr(UNKNOWN_ID)
 
 
 def _learn_pieces(transcripts: list[str], size: int) -> set[str]:

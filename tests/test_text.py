@@ -148,6 +148,9 @@ def test_words_are_spelt_with_their_longest_pieces_first():
     assert [gaps.tokens[i] for i in gaps.encode("abce abcd")] == ["ab", "c", UNKNOWN, WORD_DELIMITER, "abcd"]
     characters = Vocabulary(SPECIAL_TOKENS + ("a", "b", "c"))
     assert not characters.has_pieces and characters.spell("cab") == [5, 3, 4]
+    # A character the vocabulary lacks is <unk>, even where its code point is one of the indices ("0" is 48).
+    many = Vocabulary(SPECIAL_TOKENS + tuple(chr(c) for c in range(0x100, 0x140)))
+    assert len(many) > ord("0") and many.spell("\u01000") == [3, many.unknown_id]
 
 
 def test_learnt_pieces_are_the_same_each_time_and_shorten_the_targets():
