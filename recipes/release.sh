@@ -8,23 +8,14 @@
 #   bash recipes/release.sh de          HOURS=20 for German, 10 for the others; the training length is the
 #                                       language's in recipes/release/LANG.toml unless BUDGET=seconds is given
 #   bash recipes/against_shipped.sh de HEAD   then: the staged models/de against the one committed, before shipping it
+#   bash recipes/candidate.sh de NAME --max-steps N [train flags]   one change to the recipe, at full length, against models/de
 set -euo pipefail
 cd "$(dirname "$0")/.."
 L=${1:?usage: bash recipes/release.sh LANG (de, it or es)}
 ASR=${ASR:-.venv/bin/asr}
 PY=${PY:-.venv/bin/python}
-# Hours of synthetic speech, split 80/10/10. German's 20: at the same 5218 steps, twice the hours (each training
-# sentence heard about 5 times instead of 10) gained 1.0 point through the telephone channel, -1.0 [-1.6, -0.3] with
-# the LM, and tied clean, -0.2 [-0.8, +0.4] (docs/results/release-de/hours-20). A 20 h corpus extends the 10 h one:
-# its manifests begin with the 10 h corpus's lines, so dev and test keep their first utterances.
-case $L in de) HOURS=${HOURS:-20} ;; *) HOURS=${HOURS:-10} ;; esac
+source recipes/release/settings.sh   # HOURS and EXPORT
 BUDGET=${BUDGET:-}      # seconds of training (dev evaluations not counted); empty: the language's time_budget
-# How the fine-tuned change is exported (asr export): German's whole, at 4 bits (its rank-128 truncation lost 0.6
-# points with the LM and 2.9 greedy, docs/results/release-de/export-4bit); Italian's and Spanish's truncated to rank
-# 64, a regulariser there (test WER with the LM: Italian 31.3 % at rank 64, 33.2 % whole; Spanish 33.0 %, 34.5 %).
-# Fixed per language, not chosen on dev: one dev voice does not predict it (Spanish dev preferred rank 32, which lost to
-# the shipped model on test by 3.3 points: docs/results/release-it/export-rank64).
-case $L in de) EXPORT=${EXPORT:---bits 4} ;; *) EXPORT=${EXPORT:---rank 64} ;; esac
 DATA=data/release-$L
 RUN=runs/release/$L
 

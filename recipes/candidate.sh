@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One change to a language's release recipe, tried at full length against the model shipped: the recipe's training
+# (recipes/release/LANG.toml) with the given `asr train` flags for a fixed number of steps (equal compute on any
+# machine, where a time budget would not be), then what recipes/release.sh does after training (the checkpoint choice,
+# the LMs built and tuned on dev, the export), staged as RUN/models-LANG, and that model against models/LANG on the
+# whole held-out-voice test set and its telephone variant, default decoding and greedy, paired bootstrap. Rerunning
+# resumes. The record (configs, logs, the comparisons' tables) goes to docs/results/release-LANG/NAME; a candidate
+# that wins ships with runs/release/LANG pointing at RUN and `bash recipes/release.sh LANG`.
+#   bash recipes/candidate.sh es specaug-off --no-spec-augment --max-steps 2300
+# RUN (default runs/NAME-LANG) is the run folder; DATA (default data/release-LANG, as release.sh builds it) the corpus
+# whose dev and test splits score the candidate (--train-manifest may train it on another).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+USAGE="usage: bash recipes/candidate.sh LANG NAME --max-steps N [asr train flags]"
+L=${1:?$USAGE} NAME=${2:?$USAGE}
+shift 2
+[[ " $* " == *" --max-steps "* ]] || { echo "$USAGE (the shipped run's steps, for equal compute)" >&2; exit 2; }
+ASR=${ASR:-.venv/bin/asr} PY=${PY:-.venv/bin/python}
+source recipes/release/settings.sh   # EXPORT
+DATA=${DATA:-data/release-$L} RUN=${RUN:-runs/$NAME-$L} OUT=docs/results/release-$L/$NAME
+[ -f $DATA/test.jsonl ] || { echo "no corpus at $DATA: build it with bash recipes/release.sh $L, or set DATA" >&2; exit 2; }
+mkdir -p $OUT
+head -n 300 $DATA/dev.jsonl > $DATA/dev-300.jsonl
+[ -f $DATA-telephone/test.jsonl ] || $ASR data augment $DATA/test.jsonl --telephone --out $DATA-telephone
+
+$ASR train --config recipes/release/$L.toml --out-dir $RUN --time-budget 1000000 "$@"
+[ -f $RUN/last-vs-best.json ] || $ASR eval --model $RUN/last.safetensors --baseline $RUN/best.safetensors \
+  --manifest $DATA/dev.jsonl --decoder greedy --json $RUN/last-vs-best.json
+[ -f $RUN/shipped.json ] || $PY recipes/release_model.py choose --run $RUN
+for prune in 0 1; do
+  [ -f $RUN/lm-prune$prune/tuned.json ] && continue
+  $ASR lm build --lang "$L" --order 4 --prune $prune --out $RUN/lm-prune$prune
+  $ASR lm tune --lm $RUN/lm-prune$prune --model $RUN/shipped.safetensors --manifest $DATA/dev-300.jsonl \
+    --lm-weights 1.5,2.5,3.5 --word-scores=-1,0,1.5
+done
+[ -f $RUN/dev-300-greedy.json ] || $ASR eval --model $RUN/shipped.safetensors --manifest $DATA/dev-300.jsonl --json $RUN/dev-300-greedy.json
+[ -f $RUN/export/model.safetensors ] || $ASR export --model $RUN/shipped.safetensors --out $RUN/export/model.safetensors $EXPORT
+[ -d $RUN/models-$L ] || $PY recipes/release_model.py stage --lang "$L" --run $RUN --out $RUN/models-$L
+for set in $DATA/test.jsonl $DATA-telephone/test.jsonl; do
+  tag=$(basename "$(dirname "$set")")
+  [ -f $RUN/$tag-default.json ] || $ASR eval --model $RUN/models-$L --baseline models/$L --manifest $set --json $RUN/$tag-default.json
+  [ -f $RUN/$tag-greedy.json ] || $ASR eval --model $RUN/models-$L --decoder greedy --baseline models/$L --manifest $set --json $RUN/$tag-greedy.json
+done
+
+cp $RUN/config.toml $OUT/train-config.toml; cp $RUN/log.jsonl $OUT/train-log.jsonl
+cp $RUN/shipped.json $OUT/checkpoint-choice.json; cp $RUN/dev-300-greedy.json $OUT/
+cp $RUN/lm-prune0/tuned.json $OUT/lm-prune0-tuned.json; cp $RUN/lm-prune1/tuned.json $OUT/lm-prune1-tuned.json
+cp $RUN/models-$L/card.json $OUT/card-staged.json
+# The comparisons' tables (the per-utterance JSON stays in the run folder: about 1 MB each).
+for tag in $(basename $DATA) $(basename $DATA)-telephone; do
+  for decoding in default greedy; do
+    $ASR eval --rescore $RUN/$tag-$decoding.json --markdown $OUT/$tag-$decoding.md > /dev/null
+  done
+done
