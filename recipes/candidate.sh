@@ -20,20 +20,10 @@ source recipes/release/settings.sh   # EXPORT
 DATA=${DATA:-data/release-$L} RUN=${RUN:-runs/$NAME-$L} OUT=docs/results/release-$L/$NAME
 [ -f $DATA/test.jsonl ] || { echo "no corpus at $DATA: build it with bash recipes/release.sh $L, or set DATA" >&2; exit 2; }
 mkdir -p $OUT
-head -n 300 $DATA/dev.jsonl > $DATA/dev-300.jsonl
 [ -f $DATA-telephone/test.jsonl ] || $ASR data augment $DATA/test.jsonl --telephone --out $DATA-telephone
 
 $ASR train --config recipes/release/$L.toml --out-dir $RUN --time-budget 1000000 "$@"
-[ -f $RUN/last-vs-best.json ] || $ASR eval --model $RUN/last.safetensors --baseline $RUN/best.safetensors \
-  --manifest $DATA/dev.jsonl --decoder greedy --json $RUN/last-vs-best.json
-[ -f $RUN/shipped.json ] || $PY recipes/release_model.py choose --run $RUN
-for prune in 0 1; do
-  [ -f $RUN/lm-prune$prune/tuned.json ] && continue
-  $ASR lm build --lang "$L" --order 4 --prune $prune --out $RUN/lm-prune$prune
-  $ASR lm tune --lm $RUN/lm-prune$prune --model $RUN/shipped.safetensors --manifest $DATA/dev-300.jsonl \
-    --lm-weights 1.5,2.5,3.5 --word-scores=-1,0,1.5
-done
-[ -f $RUN/dev-300-greedy.json ] || $ASR eval --model $RUN/shipped.safetensors --manifest $DATA/dev-300.jsonl --json $RUN/dev-300-greedy.json
+source recipes/release/after_training.sh   # shipped.safetensors, its LMs tuned, dev-300-greedy.json
 [ -f $RUN/export/model.safetensors ] || $ASR export --model $RUN/shipped.safetensors --out $RUN/export/model.safetensors $EXPORT
 [ -d $RUN/models-$L ] || $PY recipes/release_model.py stage --lang "$L" --run $RUN --out $RUN/models-$L
 for set in $DATA/test.jsonl $DATA-telephone/test.jsonl; do

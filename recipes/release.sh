@@ -27,27 +27,7 @@ $PY -c "import json, sys; sys.exit(json.load(open(sys.argv[1]))['size'].get('hou
 # A run trained on a lent GPU (recipes/gpu_release) arrives as best.safetensors with its log: nothing to train here.
 [ -f $RUN/trained_on.json ] || $ASR train --config recipes/release/$L.toml --out-dir $RUN ${BUDGET:+--time-budget "$BUDGET"}
 
-# The checkpoint shipped (shipped.safetensors): the end of the schedule, unless the run's best on the dev voice decodes
-# dev better by a paired-bootstrap interval that excludes a tie: one dev voice ranks close checkpoints by chance.
-if [ ! -f $RUN/shipped.json ]; then
-  [ ! -f $RUN/last.safetensors ] || $ASR eval --model $RUN/last.safetensors --baseline $RUN/best.safetensors \
-    --manifest $DATA/dev.jsonl --decoder greedy --json $RUN/last-vs-best.json
-  $PY recipes/release_model.py choose --run $RUN
-fi
-
-# LM: the train split's sentences, 4-gram, its lexicon widened by the language's spell-checker word list; unpruned
-# and singletons pruned, each tuned on 300 dev utterances (Spanish, the first with the word list, did best at the
-# old grid's largest word score, 0, so the grid reaches past it).
-head -n 300 $DATA/dev.jsonl > $DATA/dev-300.jsonl
-for prune in 0 1; do
-  [ -f $RUN/lm-prune$prune/tuned.json ] && continue
-  $ASR lm build --lang "$L" --order 4 --prune $prune --out $RUN/lm-prune$prune
-  $ASR lm tune --lm $RUN/lm-prune$prune --model $RUN/shipped.safetensors --manifest $DATA/dev-300.jsonl \
-    --lm-weights 1.5,2.5,3.5 --word-scores=-1,0,1.5
-done
-
-# Greedy decoding on the same 300, recorded on the model card beside the LMs' dev WER (release_model.py stage).
-[ -f $RUN/dev-300-greedy.json ] || $ASR eval --model $RUN/shipped.safetensors --manifest $DATA/dev-300.jsonl --json $RUN/dev-300-greedy.json
+source recipes/release/after_training.sh   # shipped.safetensors, lm-prune0 and lm-prune1 tuned, dev-300-greedy.json
 
 $ASR data augment $DATA/test.jsonl --telephone --out $DATA-telephone
 # The leaderboard scores the first 300 test utterances of each: zero-shot Whisper takes about 1.5 s an utterance on 2 cores.
