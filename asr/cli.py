@@ -517,19 +517,22 @@ def _add_export(commands) -> None:
     p.add_argument("--onnx", action="store_true", help="write an ONNX model instead (--out NAME.onnx), its MatMuls int8, "
                    "for `--backend onnx` / `--model NAME.onnx`: the fastest on a CPU without native bf16")
     p.add_argument("--no-int8", dest="int8", action="store_false", help="with --onnx: keep fp32 weights")
+    p.add_argument("--int8-weights", choices=("s8", "s7", "u8"), default=None,
+                   help="with --onnx: the int8 weights' type, for the CPU that will run it: s8 for one with VNNI (AVX512-VNNI, "
+                   "AVX-VNNI), s7 for one without (s8 saturates there), u8 runs anywhere, slower (default: this CPU's)")
     p.set_defaults(run=_run_export)
 
 
 def _run_export(args) -> int:
     from asr.export import export_compact
-    from asr.onnx_model import export_onnx
+    from asr.onnx_model import WEIGHT_TYPES, export_onnx
     from asr.registry import load_model
 
     bundle = load_model(args.model)
     if args.onnx:
-        written = export_onnx(bundle, args.out, int8=args.int8)
-        kind = f"int8 MatMuls, {'signed weights (for a CPU with VNNI)' if written['weights'] == 's8' else 'unsigned weights'}"
-        print(f"{args.out}: {written['bytes'] / 1e6:.1f} MB ONNX, {kind if args.int8 else 'fp32'}", file=sys.stderr)
+        written = export_onnx(bundle, args.out, int8=args.int8, weights=args.int8_weights)
+        kind = f"int8 MatMuls, {WEIGHT_TYPES[written['weights']]}" if args.int8 else "fp32"
+        print(f"{args.out}: {written['bytes'] / 1e6:.1f} MB ONNX, {kind}", file=sys.stderr)
         return 0
     stored = export_compact(bundle, args.base or "whisper-base", args.out, bits=args.bits, rank=args.rank)
     how = f"rank {stored['rank']}" if stored["rank"] else f"{stored['bits']} bits"

@@ -12,12 +12,17 @@ activations quantized per call) is what ONNX Runtime runs fastest on a CPU with
 VNNI. Per channel rather than per tensor, the shipped German model's greedy WER
 on the 792 test utterances of its corpus is 48.91 % against fp32's 48.90 (per
 tensor 49.25), at the same speed (ad hoc, both exports side by side). The
-convolutions, layer norms and softmax stay fp32. Weights are signed where the
-exporting CPU has VNNI and unsigned where it has not: without VNNI, ONNX
-Runtime's unsigned-by-signed kernel saturates its 16-bit sums (on a tiny model,
-log-probabilities off by up to 0.47 against 0.02 unsigned, measured on an
-AVX2-only EPYC), so an export made for VNNI warns when it is loaded on a CPU
-without it. The file is self-contained:
+convolutions, layer norms and softmax stay fp32. Weights are signed 8-bit where
+the exporting CPU has VNNI and signed 7-bit where it has not: without VNNI, ONNX
+Runtime's unsigned-by-signed kernel saturates its 16-bit sums with 8-bit
+weights (on a tiny model, log-probabilities off by up to 0.47), and 7-bit
+weights ("reduce_range") keep the sums in range. Unsigned weights avoid the
+saturation too, through a slower kernel: on an AVX2-only EPYC, the Spanish
+model's greedy WER on its 1012 test utterances was +0.26 points against fp32
+with 7-bit weights at RTFx 98.5, +0.27 with unsigned ones at 86.0, and +1.08 with
+8-bit signed ones (bench/results/onnx_weights-es-avx2.md). An export made for
+VNNI warns when it is loaded on a CPU without it.
+The file is self-contained:
 the vocabulary, frontend and language travel in its metadata, as in a
 checkpoint's header. `OnnxModel` stands where a PyTorch model stands in
 `asr.transcribe.Transcriber`, so decoding, streaming and serving are the same.
@@ -53,19 +58,23 @@ def _require():
     return onnx, onnxruntime
 
 
+WEIGHT_TYPES = {"s8": "signed 8-bit weights, for a CPU with VNNI", "s7": "signed 7-bit weights, for a CPU without VNNI",
+                "u8": "unsigned 8-bit weights"}
+
+
 def int8_weights_for_this_cpu() -> str:
-    """"s8" (signed int8 weights) on a CPU with VNNI, "u8" on one without: see the module's docstring."""
-    return "s8" if cpu_has_vnni() else "u8"
+    """"s8" (signed 8-bit weights) on a CPU with VNNI, "s7" (signed, 7 bits) on one without: see the module's docstring."""
+    return "s8" if cpu_has_vnni() else "s7"
 
 
 def export_onnx(bundle: ModelBundle, path: str | Path, int8: bool = True, weights: str | None = None) -> dict:
     """Write `bundle` as an ONNX model (int8 MatMuls unless `int8` is False); returns what was written.
 
-    `weights` "s8" or "u8": the int8 weight type (None: the one for this CPU, `int8_weights_for_this_cpu`)."""
+    `weights`: a key of WEIGHT_TYPES (None: the one for this CPU, `int8_weights_for_this_cpu`)."""
     onnx, _ = _require()
     weights = (weights or int8_weights_for_this_cpu()) if int8 else None
-    if weights not in (None, "s8", "u8"):
-        raise ValueError(f"int8 weights are s8 or u8, not {weights!r}")
+    if weights is not None and weights not in WEIGHT_TYPES:
+        raise ValueError(f"int8 weights are one of {', '.join(WEIGHT_TYPES)}, not {weights!r}")
 
     if bundle.architecture != "whisper-encoder-ctc":
         raise ValueError(f"only whisper-encoder-ctc models are exported to ONNX, not {bundle.architecture}")
@@ -89,7 +98,8 @@ def export_onnx(bundle: ModelBundle, path: str | Path, int8: bool = True, weight
 
             final = Path(scratch) / "model.int8.onnx"
             quantize_dynamic(str(plain), str(final), op_types_to_quantize=["MatMul"],
-                             weight_type=QuantType.QInt8 if weights == "s8" else QuantType.QUInt8, per_channel=True)
+                             weight_type=QuantType.QUInt8 if weights == "u8" else QuantType.QInt8, per_channel=True,
+                             reduce_range=weights == "s7")
         graph = onnx.load(str(final))
         header = {**bundle_header(bundle), "onnx": {"int8": int8, "weights": weights}}
         graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(header))
@@ -108,7 +118,7 @@ class OnnxModel:
     spinning took the Transcriber's RTFx from 272 to 227 on the same clips (ad hoc, idle).
     """
 
-    def __init__(self, path: str | Path, threads: int = 0):
+    def __init__(self, path: str | Path, threads: int = 0, precision: str = "int8"):
         _, onnxruntime = _require()
 
         def session(intra_op_threads: int):
@@ -121,6 +131,7 @@ class OnnxModel:
         self.session = session(self.threads)
         self.one_thread_session = session(1) if self.threads > 1 else self.session
         self.path = Path(path)
+        self.precision = precision  # "int8", or "fp32" for an export made with --no-int8
 
     def __call__(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each input run alone, zero-padded to a multiple of FRAME_MULTIPLE frames: dynamic int8 quantization
@@ -164,21 +175,29 @@ class OnnxModel:
         return 2 * seconds_per_feature_frame  # Whisper's encoder: two feature frames per output frame
 
 
-def load_onnx(path: str | Path) -> ModelBundle:
+def onnx_header(path: str | Path) -> dict:
+    """The checkpoint header an export carries, with its "onnx" entry: {"int8": bool, "weights": a WEIGHT_TYPES key}."""
     onnx, _ = _require()
-
-    path = Path(path)
     metadata = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     if METADATA_KEY not in metadata:
         raise ValueError(f"{path}: not an ONNX export of Transfer ASR (no {METADATA_KEY!r} metadata); make one with `asr export --onnx`")
-    header = json.loads(metadata[METADATA_KEY])
+    return json.loads(metadata[METADATA_KEY])
+
+
+def onnx_precision(path: str | Path) -> str:
+    return "int8" if onnx_header(path)["onnx"]["int8"] else "fp32"
+
+
+def load_onnx(path: str | Path) -> ModelBundle:
+    path = Path(path)
+    header = onnx_header(path)
     if header["onnx"].get("weights", "s8" if header["onnx"]["int8"] else None) == "s8" and not cpu_has_vnni():
         # Exports from before the weight type was recorded are signed.
-        warnings.warn(f"{path}: its int8 weights are signed, made for a CPU with VNNI; this CPU has none, so ONNX Runtime's "
+        warnings.warn(f"{path}: its int8 weights are signed 8-bit, made for a CPU with VNNI; this CPU has none, so ONNX Runtime's "
                       f"sums saturate and accuracy suffers. Export it here again (asr export --onnx), or use --backend torch.",
                       RuntimeWarning, stacklevel=2)
     bundle = bundle_from_header(header)
-    bundle.model = OnnxModel(path)
+    bundle.model = OnnxModel(path, precision="int8" if header["onnx"]["int8"] else "fp32")
     return bundle
 
 
@@ -187,7 +206,7 @@ def cached_onnx(checkpoint: str | Path, bundle: ModelBundle) -> Path:
     from asr.pretrained import cache_dir
 
     # The version at the end moves whenever the exported graph or its quantization changes, so old exports are remade.
-    key = hashlib.sha256(f"{sha256_file(checkpoint)} int8 {int8_weights_for_this_cpu()} v4".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{sha256_file(checkpoint)} int8 {int8_weights_for_this_cpu()} v5".encode()).hexdigest()[:24]
     path = cache_dir() / "onnx" / f"{Path(checkpoint).stem}-{key}.int8.onnx"
     if not path.is_file():
         export_onnx(bundle, path, int8=True)

@@ -136,7 +136,7 @@ class Transcriber:
                 raise ValueError("the onnx backend needs a checkpoint file (or an .onnx export), not a model in memory")
             self.bundle = load_onnx(cached_onnx(resolve_model(model).checkpoint, self.bundle))
         self.backend = "onnx" if isinstance(self.bundle.model, OnnxModel) else "torch"
-        self.precision = "int8" if self.backend == "onnx" else resolve_precision(precision, self.device)
+        self.precision = self.bundle.model.precision if self.backend == "onnx" else resolve_precision(precision, self.device)
         self.model = self.bundle.model.to(self.device).eval()
         if self.precision == "bf16" and not isinstance(model, ModelBundle):
             # Cast once, not at every pass: autocast casts fp32 weights anew on each call, about 8 % of a CPU

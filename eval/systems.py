@@ -68,14 +68,24 @@ class CheckpointSystem:
         self.name = name or (str(model) if self.decoding.method == "greedy" else f"{model} ({self.decoding.label})")
         self._device = device
         # Resolved now, so that the fingerprint (and the cache) tells bf16 from fp32 results.
-        self.precision = "int8" if backend == "onnx" or self.path.suffix == ".onnx" else resolve_precision(precision, resolve_device(device))
-        self.backend = backend
+        self.backend = "onnx" if self.path.suffix == ".onnx" else backend
+        if self.path.suffix == ".onnx":
+            from asr.onnx_model import onnx_precision
+
+            self.precision = onnx_precision(self.path)
+        else:
+            self.precision = "int8" if backend == "onnx" else resolve_precision(precision, resolve_device(device))
         self.batch_size = batch_size
 
     @cached_property
     def fingerprint(self) -> str:
         # fp32 fingerprints are those of results recorded before precision was a setting.
         precision = "" if self.precision == "fp32" else f"precision {self.precision}\n"
+        if self.backend == "onnx" and self.path.suffix != ".onnx":
+            from asr.onnx_model import int8_weights_for_this_cpu
+
+            # The export made for this CPU runs: its weight type decides the transcripts.
+            precision += f"weights {int8_weights_for_this_cpu()}\n"
         if self.decoding.method == "greedy" and not precision:
             # Greedy decoding has no settings, so the file's content decides the output.
             return sha256_file(self.path)
@@ -92,7 +102,7 @@ class CheckpointSystem:
         from asr.transcribe import Transcriber, TranscribeOptions
 
         return Transcriber(self.path, device=self._device, options=TranscribeOptions(batch_size=self.batch_size),
-                           decoding=self.decoding, precision=self.precision if self.precision != "int8" else "auto",
+                           decoding=self.decoding, precision=self.precision if self.backend == "torch" else "auto",
                            backend=self.backend)
 
     @property

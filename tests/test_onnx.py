@@ -9,6 +9,7 @@ from asr.checkpoint import save_checkpoint
 from asr.cli import main
 from asr.onnx_model import OnnxModel, export_onnx, load_onnx
 from asr.transcribe import Transcriber
+from eval.systems import CheckpointSystem
 from tests.tiny import tiny_bundle, write_tone
 
 pytest.importorskip("onnxruntime", reason="the onnx backend: pip install onnxruntime onnx")
@@ -75,9 +76,24 @@ def test_backend_selection_and_the_export_command(tmp_path, capsys, monkeypatch)
     assert "onnx int8 on cpu" in capsys.readouterr().err
     assert main(["transcribe", str(audio), "--model", str(checkpoint), "--backend", "onnx", "--output-dir", str(tmp_path)]) == 0
     assert "onnx int8" in capsys.readouterr().err
+    # An export with fp32 weights says so wherever it runs, an evaluation included.
+    assert main(["export", "--model", str(checkpoint), "--onnx", "--no-int8", "--int8-weights", "u8", "--out", str(tmp_path / "f.onnx")]) == 0
+    assert "MB ONNX, fp32" in capsys.readouterr().err
+    assert main(["transcribe", str(audio), "--model", str(tmp_path / "f.onnx"), "--output-dir", str(tmp_path)]) == 0
+    assert "onnx fp32 on cpu" in capsys.readouterr().err
+    system = CheckpointSystem(tmp_path / "f.onnx", device="cpu")
+    assert (system.backend, system.precision) == ("onnx", "fp32")
+    # Cached transcripts of --backend onnx are those of the export for this CPU's weight type.
+    prints = set()
+    for vnni in (True, False):
+        monkeypatch.setattr("asr.onnx_model.cpu_has_vnni", lambda: vnni)
+        prints.add(CheckpointSystem(checkpoint, device="cpu", backend="onnx").fingerprint)
+    assert len(prints) == 2 and CheckpointSystem(checkpoint, device="cpu", precision="fp32").fingerprint not in prints
+    assert main(["export", "--model", str(checkpoint), "--onnx", "--int8-weights", "u8", "--out", str(tmp_path / "u.onnx")]) == 0
+    assert "int8 MatMuls, unsigned 8-bit weights" in capsys.readouterr().err
 
 
-def test_int8_weights_are_signed_on_a_cpu_with_vnni_unsigned_without_and_a_signed_export_warns_there(tmp_path, monkeypatch):
+def test_int8_weights_are_8_bit_on_a_cpu_with_vnni_7_bit_without_and_an_8_bit_export_warns_there(tmp_path, monkeypatch):
     bundle = tiny_bundle()
     monkeypatch.setattr("asr.onnx_model.cpu_has_vnni", lambda: True)
     assert export_onnx(bundle, tmp_path / "s8.onnx")["weights"] == "s8"
@@ -85,18 +101,20 @@ def test_int8_weights_are_signed_on_a_cpu_with_vnni_unsigned_without_and_a_signe
         warnings.simplefilter("error")
         load_onnx(tmp_path / "s8.onnx")  # made for this CPU
     monkeypatch.setattr("asr.onnx_model.cpu_has_vnni", lambda: False)
-    assert export_onnx(bundle, tmp_path / "u8.onnx")["weights"] == "u8"
-    with pytest.warns(RuntimeWarning, match="signed, made for a CPU with VNNI.*asr export --onnx"):
+    assert export_onnx(bundle, tmp_path / "s7.onnx")["weights"] == "s7"
+    assert export_onnx(bundle, tmp_path / "u8.onnx", weights="u8")["weights"] == "u8"
+    with pytest.warns(RuntimeWarning, match="signed 8-bit, made for a CPU with VNNI.*asr export --onnx"):
         load_onnx(tmp_path / "s8.onnx")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        unsigned = load_onnx(tmp_path / "u8.onnx").model
-    # Unsigned weights agree with PyTorch on any CPU: no saturating kernel runs them.
+    # 7-bit and unsigned weights agree with PyTorch on any CPU: no kernel saturates their sums.
     batch, lengths = features([300, 170])
     with torch.no_grad():
         reference, _ = bundle.model(batch, lengths)
-    got, frames = unsigned(batch, lengths)
-    for i, n in enumerate(frames.tolist()):
-        torch.testing.assert_close(got[i, :n], reference[i, :n], atol=0.1, rtol=0)
-    with pytest.raises(ValueError, match="s8 or u8"):
+    for weights in ("s7", "u8"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model = load_onnx(tmp_path / f"{weights}.onnx").model
+        got, frames = model(batch, lengths)
+        for i, n in enumerate(frames.tolist()):
+            torch.testing.assert_close(got[i, :n], reference[i, :n], atol=0.1, rtol=0)
+    with pytest.raises(ValueError, match="s8, s7, u8"):
         export_onnx(bundle, tmp_path / "x.onnx", weights="s4")
