@@ -171,6 +171,13 @@ def test_learning_settings_have_their_own_table_against_their_own_recipe_run(tmp
     assert "| recipe | the recipe as it was (recipes/release/de.toml then: 2 of 6 layers frozen, encoder learning rate 3e-4, SpecAugment on) | 8.00 | ? | 900 | 560 | 45.0 | baseline | – | – |" in table
     assert "| freeze-0 | no layer frozen | 8.00 | ? | 900 | 540 | 41.0 | -4.0 [-6.0, -2.0] | – | – |" in table
     assert "spec-augment-off" not in table
+    augment = runs / "augment_choices"
+    record_run(augment / "recipe", [(1500, 450, 0.50, 0.12)], hours=8.0)
+    record_run(augment / "speed-0.5", [(1500, 430, 0.52, 0.13)], hours=8.0, comparison={"difference": 0.02, "low": -0.01, "high": 0.05})
+    subprocess.run([sys.executable, str(ROOT / "recipes" / "report.py"), "--runs", str(runs), "--records",
+                    str(tmp_path / "records"), "--out", str(out)], check=True)
+    speed = out.read_text().split("## Speed perturbation in the release recipe")[1]
+    assert "| speed-0.5 | speed perturbation (0.9 or 1.1) on half of the utterances, added to the recipe's mix | 8.00 | ? | 1500 | 430 | 52.0 | +2.0 [-1.0, +5.0] | – | – |" in speed
 
 
 def test_paper_table_says_when_its_transfers_started_from_an_earlier_source_model(tmp_path):
