@@ -131,7 +131,7 @@ class OnnxModel:
         self.session = session(self.threads)
         self.one_thread_session = session(1) if self.threads > 1 else self.session
         self.path = Path(path)
-        self.precision = precision  # "int8", or "fp32" for an export made with --no-int8
+        self.precision = precision  # onnx_precision of its header
 
     def __call__(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each input run alone, zero-padded to a multiple of FRAME_MULTIPLE frames: dynamic int8 quantization
@@ -184,8 +184,9 @@ def onnx_header(path: str | Path) -> dict:
     return json.loads(metadata[METADATA_KEY])
 
 
-def onnx_precision(path: str | Path) -> str:
-    return "int8" if onnx_header(path)["onnx"]["int8"] else "fp32"
+def onnx_precision(header: dict) -> str:
+    """What an export's MatMuls run in, from its header: "int8", or "fp32" for one made with --no-int8."""
+    return "int8" if header["onnx"]["int8"] else "fp32"
 
 
 def load_onnx(path: str | Path) -> ModelBundle:
@@ -197,7 +198,7 @@ def load_onnx(path: str | Path) -> ModelBundle:
                       f"sums saturate and accuracy suffers. Export it here again (asr export --onnx), or use --backend torch.",
                       RuntimeWarning, stacklevel=2)
     bundle = bundle_from_header(header)
-    bundle.model = OnnxModel(path, precision="int8" if header["onnx"]["int8"] else "fp32")
+    bundle.model = OnnxModel(path, precision=onnx_precision(header))
     return bundle
 
 

@@ -12,17 +12,19 @@ if [ $# -ne 3 ]; then
     exit 2
 fi
 model=$1 manifest=$2 out=$3
+root=$(dirname "$0")/..
+ASR=${ASR:-$root/.venv/bin/asr} PY=${PY:-$root/.venv/bin/python}
 exports=$(mktemp -d)
 trap 'rm -rf "$exports"' EXIT
 name=$(basename "$model" .safetensors)
 models=()
 for weights in s8 s7 u8; do
-    asr export --model "$model" --onnx --int8-weights $weights --out "$exports/$name-int8-$weights.onnx"
+    $ASR export --model "$model" --onnx --int8-weights $weights --out "$exports/$name-int8-$weights.onnx"
     models+=(--model "$exports/$name-int8-$weights.onnx")
 done
-asr export --model "$model" --onnx --no-int8 --out "$exports/$name-fp32.onnx"
+$ASR export --model "$model" --onnx --no-int8 --out "$exports/$name-fp32.onnx"
 models+=(--model "$exports/$name-fp32.onnx")
 mkdir -p "$(dirname "$out")"
-asr eval "${models[@]}" --baseline "$model" --precision fp32 --decoder greedy --manifest "$manifest" \
+$ASR eval "${models[@]}" --baseline "$model" --precision fp32 --decoder greedy --manifest "$manifest" \
     --json "$exports/report.json" --markdown "$out.md"
-python bench/summarize_eval.py "$exports/report.json" "$out.json" --command "bash bench/onnx_weights.sh $*"
+$PY "$root/bench/summarize_eval.py" "$exports/report.json" "$out.json" --command "bash bench/onnx_weights.sh $*"

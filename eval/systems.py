@@ -68,11 +68,13 @@ class CheckpointSystem:
         self.name = name or (str(model) if self.decoding.method == "greedy" else f"{model} ({self.decoding.label})")
         self._device = device
         # Resolved now, so that the fingerprint (and the cache) tells bf16 from fp32 results.
-        self.backend = "onnx" if self.path.suffix == ".onnx" else backend
-        if self.path.suffix == ".onnx":
-            from asr.onnx_model import onnx_precision
+        # An .onnx file is an export: it runs on the onnx backend at the precision it was written in.
+        self.export = self.path.suffix == ".onnx"
+        self.backend = "onnx" if self.export else backend
+        if self.export:
+            from asr.onnx_model import onnx_header, onnx_precision
 
-            self.precision = onnx_precision(self.path)
+            self.precision = onnx_precision(onnx_header(self.path))
         else:
             self.precision = "int8" if backend == "onnx" else resolve_precision(precision, resolve_device(device))
         self.batch_size = batch_size
@@ -81,7 +83,7 @@ class CheckpointSystem:
     def fingerprint(self) -> str:
         # fp32 fingerprints are those of results recorded before precision was a setting.
         precision = "" if self.precision == "fp32" else f"precision {self.precision}\n"
-        if self.backend == "onnx" and self.path.suffix != ".onnx":
+        if self.backend == "onnx" and not self.export:
             from asr.onnx_model import int8_weights_for_this_cpu
 
             # The export made for this CPU runs: its weight type decides the transcripts.
