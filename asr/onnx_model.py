@@ -12,7 +12,8 @@ activations quantized per call) is what ONNX Runtime runs fastest on a CPU with
 VNNI. Per channel rather than per tensor, the shipped German model's greedy WER
 on the 792 test utterances of its corpus is 48.91 % against fp32's 48.90 (per
 tensor 49.25), at the same speed (ad hoc, both exports side by side). The
-convolutions, layer norms and softmax stay fp32. Weights are signed 8-bit where
+convolutions, layer norms and softmax stay fp32: quantizing the convolutions too, or the attention's
+activation products, was no faster on an AVX2 EPYC (bench/onnx_quantization.py). Weights are signed 8-bit where
 the exporting CPU has VNNI and signed 7-bit where it has not: without VNNI, ONNX
 Runtime's unsigned-by-signed kernel saturates its 16-bit sums with 8-bit
 weights (on a tiny model, log-probabilities off by up to 0.47), and 7-bit
@@ -67,6 +68,14 @@ def int8_weights_for_this_cpu() -> str:
     return "s8" if cpu_has_vnni() else "s7"
 
 
+def quantization_arguments(weights: str) -> dict:
+    """ONNX Runtime's `quantize_dynamic` arguments for a WEIGHT_TYPES key: per output channel, as the module's docstring says."""
+    from onnxruntime.quantization import QuantType
+
+    return {"weight_type": QuantType.QUInt8 if weights == "u8" else QuantType.QInt8, "per_channel": True,
+            "reduce_range": weights == "s7"}
+
+
 def export_onnx(bundle: ModelBundle, path: str | Path, int8: bool = True, weights: str | None = None) -> dict:
     """Write `bundle` as an ONNX model (int8 MatMuls unless `int8` is False); returns what was written.
 
@@ -94,12 +103,10 @@ def export_onnx(bundle: ModelBundle, path: str | Path, int8: bool = True, weight
         )
         final = plain
         if int8:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
+            from onnxruntime.quantization import quantize_dynamic
 
             final = Path(scratch) / "model.int8.onnx"
-            quantize_dynamic(str(plain), str(final), op_types_to_quantize=["MatMul"],
-                             weight_type=QuantType.QUInt8 if weights == "u8" else QuantType.QInt8, per_channel=True,
-                             reduce_range=weights == "s7")
+            quantize_dynamic(str(plain), str(final), op_types_to_quantize=["MatMul"], **quantization_arguments(weights))
         graph = onnx.load(str(final))
         header = {**bundle_header(bundle), "onnx": {"int8": int8, "weights": weights}}
         graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(header))
