@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from asr.audio import load_audio
+from asr.checkpoint import ModelBundle
 from asr.cpu import cpu_has_vnni, cpu_model
 from asr.corpora.manifest import read_manifest
 from asr.features import LogMelFrontend
@@ -47,12 +48,12 @@ VARIANTS = {  # name: (op types, quantize_dynamic extra_options, pre-process fir
 }
 
 
-def build_variants(model: str, folder: Path, weights: str) -> dict[str, Path]:
+def build_variants(bundle: ModelBundle, folder: Path, weights: str) -> dict[str, Path]:
     from onnxruntime.quantization import quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     plain = folder / "fp32.onnx"
-    export_onnx(load_model(model), plain, int8=False)
+    export_onnx(bundle, plain, int8=False)
     paths = {}
     for name, (op_types, extra_options, preprocess) in VARIANTS.items():
         source = plain
@@ -86,7 +87,7 @@ def main() -> None:
     features = [frontend(w)[None] for w in waves]
     weights = int8_weights_for_this_cpu()
     with tempfile.TemporaryDirectory() as scratch:
-        paths = build_variants(args.model, Path(scratch), weights)
+        paths = build_variants(bundle, Path(scratch), weights)
         models = {name: OnnxModel(path, threads=1) for name, path in paths.items()}
         outputs = {name: [] for name in models}
         seconds = {name: [0.0] * args.repeats for name in models}
