@@ -12,7 +12,7 @@ PACKAGES=(
   espeak-ng mbrola libttspico-utils sox
   mbrola-de1 mbrola-de2 mbrola-de3 mbrola-de4 mbrola-de5 mbrola-de6 mbrola-de7 mbrola-de8
   mbrola-it1 mbrola-it2 mbrola-it3 mbrola-it4
-  mbrola-es3 mbrola-es4
+  mbrola-es1 mbrola-es2 mbrola-es3 mbrola-es4 mbrola-mx1 mbrola-mx2 mbrola-vz1
   mbrola-en1 mbrola-us1 mbrola-us2 mbrola-us3
   festival festvox-kallpc16k festvox-kdlpc16k festvox-rablpc16k festvox-don festvox-us-slt-hts
   festvox-italp16k festvox-itapc16k festvox-ellpc11k

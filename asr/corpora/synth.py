@@ -76,6 +76,30 @@ ESPEAK_AMPLITUDE = 70
 # Louder utterances are scaled down to this peak rather than clipped when written.
 MAX_PEAK = 0.95
 
+# MBROLA voices whose espeak-ng 1.51 voice asks for phonemes the database does not have: database -> (the espeak-ng
+# voice whose phonemes it speaks, renames from espeak-ng's names to the database's). espeak-ng reads every diphone a
+# database lacks as silence; the dataset card counts them per sentence (`missing_diphones_per_sentence`). These
+# voices speak through a .pho file: espeak-ng writes it, the names are changed, mbrola reads it. Missing diphones per
+# sentence, espeak-ng's way -> this way, over 200 training sentences:
+# - Spanish: espeak-ng marks unstressed vowels ("e/", "o/") that es1, es2, mx1, mx2 and vz1 name without the mark
+#   (left out of the corpus while that made them unusable); its table for es4 makes every l the database's palatal L
+#   and asks for glides it lacks (4.0 -> 0.04: es4 speaks es1's phonemes);
+# - Italian: it1 and it2 call tS, dZ, j, ss and ts2 ch, gh, J, SS and TS, and have no U1 (4.8 -> 0.4 for it1, whose
+#   T-O2 is missing too: its O2 is read as O; 4.1 -> 0.5 for it2).
+# The test voices keep espeak-ng's way, so that every model is scored on the same audio.
+_UNMARKED_VOWELS = {f"{vowel}/": vowel for vowel in "aeiou"}
+_ITALIAN_NAMES = {"tS": "ch", "dZ": "gh", "j": "J", "ss": "SS", "ts2": "TS", "U1": "U2"}
+MBROLA_PHONEMES = {
+    **{database: (f"mb-{database}", _UNMARKED_VOWELS) for database in ("es1", "es2", "mx1", "mx2", "vz1")},
+    "es4": ("mb-es1", {**_UNMARKED_VOWELS, "w": "u"}),
+    "it1": ("mb-it1", {**_ITALIAN_NAMES, "O2": "O"}),
+    "it2": ("mb-it2", _ITALIAN_NAMES),
+}
+# The dataset card counts the diphones each MBROLA voice lacks over this many of the sentences it reads.
+DIPHONE_CHECK_SENTENCES = 50
+# mbrola's volume ratio that matches espeak-ng's level at ESPEAK_AMPLITUDE (it1 and de5: 1.187 times mbrola's own)
+MBROLA_VOLUME_RATIO = 1.19
+
 # For --hours: a first guess of how long a sentence takes to say, refined by
 # what has been synthesized so far.
 CHARACTERS_PER_SECOND = 18.0
@@ -139,6 +163,13 @@ class Voice:
         return self.person or self.name
 
     @property
+    def synthesis_note(self) -> str:
+        """How this voice is synthesized where it is not the engine's own way (so a WAV's digest changes with it)."""
+        if self.engine == "mbrola" and self.voice_id.removeprefix("mb-") in MBROLA_PHONEMES:
+            return f"|pho {MBROLA_PHONEMES[self.voice_id.removeprefix('mb-')]!r} volume {MBROLA_VOLUME_RATIO}"
+        return ""
+
+    @property
     def pitch_method(self) -> str:
         return "resampling" if self.engine in PITCH_BY_RESAMPLING else "engine"
 
@@ -180,7 +211,9 @@ class Voice:
 
         festival and flite take no pitch here (it must be 0); `render` shifts theirs.
         """
-        if self.engine in ("espeak-ng", "mbrola"):
+        if self.engine == "mbrola" and self.voice_id.removeprefix("mb-") in MBROLA_PHONEMES:
+            speak_mbrola_renamed(self.voice_id.removeprefix("mb-"), text, path, rate, pitch)
+        elif self.engine in ("espeak-ng", "mbrola"):
             speak_espeak_ng(self.voice_id, text, path, rate, pitch)
         elif self.engine == "pico":
             speak_pico(self.voice_id, text, path, rate, pitch)
@@ -216,13 +249,62 @@ def resampling_rate_for_pitch(semitones: float) -> int:
     return int(round(rate / _PITCH_RATE_STEP)) * _PITCH_RATE_STEP
 
 
-def speak_espeak_ng(voice_id: str, text: str, path: Path, rate: float, pitch: float) -> None:
+def _espeak_ng_command(voice_id: str, rate: float, pitch: float) -> list[str]:
     # -p runs from 0 to 99 around the voice's own pitch at 50, one octave per 50 steps
     pitch_value = min(99, max(0, round(50 + pitch * 50 / 12)))
     command = ["espeak-ng", "-v", voice_id, "-a", str(ESPEAK_AMPLITUDE)]
-    command += ["-s", str(round(ESPEAK_WORDS_PER_MINUTE * rate)), "-p", str(pitch_value), "-w", str(path)]
     # text on stdin: a sentence starting with "-" would otherwise read as an option
-    _run(command + ["--stdin"], path, stdin=text)
+    return command + ["-s", str(round(ESPEAK_WORDS_PER_MINUTE * rate)), "-p", str(pitch_value), "--stdin"]
+
+
+def speak_espeak_ng(voice_id: str, text: str, path: Path, rate: float, pitch: float) -> None:
+    _run(_espeak_ng_command(voice_id, rate, pitch) + ["-w", str(path)], path, stdin=text)
+
+
+def rename_phonemes(pho: str, renames: dict[str, str]) -> str:
+    """An MBROLA .pho text with each line's phoneme (its first field) renamed where `renames` names it."""
+    lines = []
+    for line in pho.splitlines():
+        phoneme, separator, rest = line.partition("\t")
+        lines.append(renames.get(phoneme, phoneme) + separator + rest)
+    return "\n".join(lines) + "\n"
+
+
+def speak_mbrola_renamed(database: str, text: str, path: Path, rate: float, pitch: float) -> None:
+    """`speak_espeak_ng` for an MBROLA voice of MBROLA_PHONEMES: espeak-ng's phonemes, renamed, read by mbrola."""
+    pho = path.with_suffix(".pho")
+    write_mbrola_phonemes(database, text, pho, rate, pitch)
+    run_mbrola(database, pho, path)
+
+
+def write_mbrola_phonemes(database: str, text: str, pho: Path, rate: float, pitch: float) -> None:
+    """The .pho file espeak-ng gives MBROLA `database` for `text`, renamed as MBROLA_PHONEMES says."""
+    espeak_voice, renames = MBROLA_PHONEMES.get(database, (f"mb-{database}", {}))
+    _run(_espeak_ng_command(espeak_voice, rate, pitch) + ["-q", "--pho", "--phonout", str(pho)], pho, stdin=text)
+    pho.write_text(rename_phonemes(pho.read_text(), renames))
+
+
+def run_mbrola(database: str, pho: Path, path: Path) -> int:
+    """Read `pho` with MBROLA `database` into the WAV `path`; returns how many diphones it lacked."""
+    # -e: a missing diphone is read as silence, as espeak-ng does, rather than failing the sentence
+    command = ["mbrola", "-e", "-v", str(MBROLA_VOLUME_RATIO), str(MBROLA_VOICES / database / database), str(pho), str(path)]
+    result = subprocess.run(command, capture_output=True)
+    if result.returncode != 0 or not path.is_file():
+        raise SynthesisError(f"mbrola {database} failed (exit status {result.returncode}): {result.stderr.decode(errors='replace').strip()}")
+    return result.stderr.decode(errors="replace").count(" unknown, replaced")
+
+
+def missing_diphones_per_sentence(voice: Voice, sentences: list[str]) -> float:
+    """How many diphones an MBROLA voice lacks and reads as silence, per sentence of `sentences`, as the corpus
+    builder speaks them (at normal rate and pitch)."""
+    database = voice.voice_id.removeprefix("mb-")
+    missing = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        pho, wav = Path(tmp) / "sentence.pho", Path(tmp) / "sentence.wav"
+        for text in sentences:
+            write_mbrola_phonemes(database, text, pho, 1.0, 0.0)
+            missing += run_mbrola(database, pho, wav)
+    return missing / max(1, len(sentences))
 
 
 def speak_pico(language: str, text: str, path: Path, rate: float, pitch: float) -> None:
@@ -305,9 +387,8 @@ ESPEAK_VARIANTS = (
 # language -> split -> voices. Test voices never appear in train or dev, the dev
 # voices in neither train nor test, and a recorded person (Voice.person) in one
 # split only. Debian has no German voice for festival, flite or RHVoice, so German
-# has espeak-ng, all eight MBROLA voices and Pico. Left out on purpose:
-# - MBROLA es1, es2, mx1, mx2 and vz1: espeak-ng 1.51 asks them for diphones of
-#   stressed vowels they lack, about 16 per sentence, each read as silence;
+# has espeak-ng, all eight MBROLA voices and Pico; Spanish has all seven MBROLA
+# voices. Left out on purpose:
 # - festival's Italian voices are in test, not train: they come from the same
 #   Padova and Trento groups as the test voices MBROLA it3 (Piero Cosi's diphones,
 #   festival's "pc") and it4, and may well be the same people;
@@ -331,7 +412,7 @@ VOICES: dict[str, dict[str, list[Voice]]] = {
         + [Voice("festival", "lp_diphone", "it"), Voice("pico", "it-IT", "it")],
     },
     "es": {
-        "train": _espeak_voices("es", ESPEAK_VARIANTS) + _mbrola_voices("es", ("es4",)),
+        "train": _espeak_voices("es", ESPEAK_VARIANTS) + _mbrola_voices("es", ("es1", "es2", "es4", "mx1", "mx2", "vz1")),
         "dev": [Voice("festival", "el_diphone", "es")],
         "test": [Voice("pico", "es-ES", "es")] + _mbrola_voices("es", ("es3",)),
     },
@@ -411,7 +492,7 @@ def plan_split(
             voice = order[(position + reading) % len(order)]
             # The file name holds a digest of everything that shapes the audio, so a
             # rebuild with other settings never mistakes an old WAV for its own.
-            shape = f"{voice.name}|{rate!r}|{pitch!r}|{formant!r}|{sentence.spoken}"
+            shape = f"{voice.name}{voice.synthesis_note}|{rate!r}|{pitch!r}|{formant!r}|{sentence.spoken}"
             digest = hashlib.sha1(shape.encode()).hexdigest()[:10]
             path = wav_dir / split / f"{split}-{index:06d}-{digest}.wav"
             jobs.append(SynthesisJob(sentence, voice, rate, pitch, formant, path))
@@ -650,17 +731,7 @@ def build_corpus(
         **({} if train_variation == HELD_OUT_VARIATION else {"train_variation": variation_card(train_variation)}),
         "splits": split_cards,
         "voices": {
-            split: [
-                {
-                    "name": voice.name,
-                    "engine": voice.engine,
-                    "voice": voice.voice_id,
-                    "person": voice.person,
-                    "pitch_shift": voice.pitch_method,
-                    "debian_packages": sorted({package for _, package in voice.requirements()}),
-                }
-                for voice in voices[split]
-            ]
+            split: [voice_card(voice, [job.sentence.spoken for job in plans[split] if job.voice == voice]) for voice in voices[split]]
             for split in splits
         },
         "characters": "".join(sorted(characters)),
@@ -679,6 +750,22 @@ def build_corpus(
     write_atomically(out_dir / "dataset_card.json", card_json)
     write_atomically(out_dir / "README.md", corpus_readme(card))
     return manifests
+
+
+def voice_card(voice: Voice, sentences: list[str]) -> dict:
+    """What the dataset card says of a voice; of an MBROLA voice also the diphones it lacks in the first
+    DIPHONE_CHECK_SENTENCES of the `sentences` it reads."""
+    card = {
+        "name": voice.name,
+        "engine": voice.engine,
+        "voice": voice.voice_id,
+        "person": voice.person,
+        "pitch_shift": voice.pitch_method,
+        "debian_packages": sorted({package for _, package in voice.requirements()}),
+    }
+    if voice.engine == "mbrola":
+        card["missing_diphones_per_sentence"] = round(missing_diphones_per_sentence(voice, sentences[:DIPHONE_CHECK_SENTENCES]), 2)
+    return card
 
 
 def corpus_readme(card: dict) -> str:
@@ -708,6 +795,11 @@ def corpus_readme(card: dict) -> str:
         + f"; utterances over {card['max_duration_seconds']:g} s are left out.",
         "",
         f"Usable sentences: {card['sentences']['usable']}. Dropped: {dropped}. Numbers: {card['numbers']}.",
+        "",
+        "MBROLA diphones missing (read as silence) per sentence: "
+        + (", ".join(f"{v['name']} {v['missing_diphones_per_sentence']:g}" for vs in card["voices"].values() for v in vs
+                     if "missing_diphones_per_sentence" in v) or "no MBROLA voice")
+        + ".",
         "",
         f"Characters: `{card['characters']}`; {card['distinct_words']} distinct words.",
         "",
