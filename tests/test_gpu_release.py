@@ -46,7 +46,8 @@ def test_the_gpu_release_runs_dry_and_comes_back_as_a_full_checkpoint(tmp_path):
     subprocess.run([*BUNDLE, "pack", "--langs", "es", "--out", str(bundle), "--wheels", str(tmp_path / "no-wheels")],
                    check=True, capture_output=True, timeout=300)
     record = json.loads((bundle / "bundle.json").read_text())
-    assert "mbrola/mb-es4" in record["voices"]["es"] and not record["left_out"]
+    # the MBROLA train voices go smallest first while the 64 MiB allows: es4 is one, some of the larger may not fit
+    assert "mbrola/mb-es4" in record["voices"]["es"] and all("over the 64 MiB that travels" in v for v in record["left_out"])
 
     env = {**os.environ, "BUNDLE": str(bundle), "OUT": str(out), "WORK": str(work)}
     done = subprocess.run(["bash", "recipes/gpu_release/run.sh", "--dry"], cwd=ROOT, env=env, capture_output=True, text=True,
