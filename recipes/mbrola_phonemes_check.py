@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -61,15 +60,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             pho, wav = Path(tmp) / "s.pho", Path(tmp) / "s.wav"
             for text in texts:
-                # espeak-ng's way: its own voice for the database, its names as they are
-                own = subprocess.run(["espeak-ng", "-v", voice.voice_id, "-q", "--pho", "--stdin"], input=text,
-                                     capture_output=True, text=True, check=True).stdout
-                pho.write_text(own)
-                missing["espeak-ng"] += run_mbrola(database, pho, wav)
-                waves = {"espeak-ng": load_audio(wav, SAMPLE_RATE)}
-                write_mbrola_phonemes(database, text, pho, 1.0, 0.0)
-                missing["renamed"] += run_mbrola(database, pho, wav)
-                waves["renamed"] = load_audio(wav, SAMPLE_RATE)
+                waves = {}
+                for way, repaired in (("espeak-ng", False), ("renamed", True)):
+                    write_mbrola_phonemes(database, text, pho, 1.0, 0.0, repaired=repaired)
+                    missing[way] += run_mbrola(database, pho, wav)
+                    waves[way] = load_audio(wav, SAMPLE_RATE)
                 for way, wave in waves.items():
                     segments, _ = whisper.model.transcribe(wave.numpy(), language=lang, beam_size=5)
                     heard[way].append(normalize(" ".join(segment.text for segment in segments)))

@@ -80,12 +80,12 @@ MAX_PEAK = 0.95
 # voice whose phonemes it speaks, renames from espeak-ng's names to the database's). espeak-ng reads every diphone a
 # database lacks as silence; the dataset card counts them per sentence (`missing_diphones_per_sentence`). These
 # voices speak through a .pho file: espeak-ng writes it, the names are changed, mbrola reads it. Missing diphones per
-# sentence, espeak-ng's way -> this way, over 200 training sentences:
+# sentence, espeak-ng's way -> this way, on 10 dev sentences (docs/results/mbrola-phonemes, recipes/mbrola_phonemes_check.py):
 # - Spanish: espeak-ng marks unstressed vowels ("e/", "o/") that es1, es2, mx1, mx2 and vz1 name without the mark
-#   (left out of the corpus while that made them unusable); its table for es4 makes every l the database's palatal L
-#   and asks for glides it lacks (4.0 -> 0.04: es4 speaks es1's phonemes);
-# - Italian: it1 and it2 call tS, dZ, j, ss and ts2 ch, gh, J, SS and TS, and have no U1 (4.8 -> 0.4 for it1, whose
-#   T-O2 is missing too: its O2 is read as O; 4.1 -> 0.5 for it2).
+#   (14.6-14.9 -> 0-0.4; left out of the corpus while that made them unusable); its table for es4 makes every l the
+#   database's palatal L and asks for glides it lacks (3.6 -> 0: es4 speaks es1's phonemes);
+# - Italian: it1 and it2 call tS, dZ, j, ss and ts2 ch, gh, J, SS and TS, and have no U1 (6.7 -> 0.7 for it1, whose
+#   T-O2 is missing too: its O2 is read as O; 6.0 -> 0.6 for it2).
 # The test voices keep espeak-ng's way, so that every model is scored on the same audio.
 _UNMARKED_VOWELS = {f"{vowel}/": vowel for vowel in "aeiou"}
 _ITALIAN_NAMES = {"tS": "ch", "dZ": "gh", "j": "J", "ss": "SS", "ts2": "TS", "U1": "U2"}
@@ -163,11 +163,16 @@ class Voice:
         return self.person or self.name
 
     @property
+    def repaired_mbrola_database(self) -> str | None:
+        """The MBROLA database of a voice that MBROLA_PHONEMES speaks through a renamed .pho file, else None."""
+        database = self.voice_id.removeprefix("mb-")
+        return database if self.engine == "mbrola" and database in MBROLA_PHONEMES else None
+
+    @property
     def synthesis_note(self) -> str:
         """How this voice is synthesized where it is not the engine's own way (so a WAV's digest changes with it)."""
-        if self.engine == "mbrola" and self.voice_id.removeprefix("mb-") in MBROLA_PHONEMES:
-            return f"|pho {MBROLA_PHONEMES[self.voice_id.removeprefix('mb-')]!r} volume {MBROLA_VOLUME_RATIO}"
-        return ""
+        database = self.repaired_mbrola_database
+        return f"|pho {MBROLA_PHONEMES[database]!r} volume {MBROLA_VOLUME_RATIO}" if database else ""
 
     @property
     def pitch_method(self) -> str:
@@ -211,8 +216,8 @@ class Voice:
 
         festival and flite take no pitch here (it must be 0); `render` shifts theirs.
         """
-        if self.engine == "mbrola" and self.voice_id.removeprefix("mb-") in MBROLA_PHONEMES:
-            speak_mbrola_renamed(self.voice_id.removeprefix("mb-"), text, path, rate, pitch)
+        if self.repaired_mbrola_database:
+            speak_mbrola_renamed(self.repaired_mbrola_database, text, path, rate, pitch)
         elif self.engine in ("espeak-ng", "mbrola"):
             speak_espeak_ng(self.voice_id, text, path, rate, pitch)
         elif self.engine == "pico":
@@ -277,9 +282,11 @@ def speak_mbrola_renamed(database: str, text: str, path: Path, rate: float, pitc
     run_mbrola(database, pho, path)
 
 
-def write_mbrola_phonemes(database: str, text: str, pho: Path, rate: float, pitch: float) -> None:
-    """The .pho file espeak-ng gives MBROLA `database` for `text`, renamed as MBROLA_PHONEMES says."""
-    espeak_voice, renames = MBROLA_PHONEMES.get(database, (f"mb-{database}", {}))
+def write_mbrola_phonemes(database: str, text: str, pho: Path, rate: float, pitch: float, repaired: bool = True) -> None:
+    """The .pho file espeak-ng gives MBROLA `database` for `text`, renamed as MBROLA_PHONEMES says (`repaired`), or
+    as espeak-ng's own voice for the database writes it."""
+    own = (f"mb-{database}", {})
+    espeak_voice, renames = MBROLA_PHONEMES.get(database, own) if repaired else own
     _run(_espeak_ng_command(espeak_voice, rate, pitch) + ["-q", "--pho", "--phonout", str(pho)], pho, stdin=text)
     pho.write_text(rename_phonemes(pho.read_text(), renames))
 
@@ -288,10 +295,7 @@ def run_mbrola(database: str, pho: Path, path: Path) -> int:
     """Read `pho` with MBROLA `database` into the WAV `path`; returns how many diphones it lacked."""
     # -e: a missing diphone is read as silence, as espeak-ng does, rather than failing the sentence
     command = ["mbrola", "-e", "-v", str(MBROLA_VOLUME_RATIO), str(MBROLA_VOICES / database / database), str(pho), str(path)]
-    result = subprocess.run(command, capture_output=True)
-    if result.returncode != 0 or not path.is_file():
-        raise SynthesisError(f"mbrola {database} failed (exit status {result.returncode}): {result.stderr.decode(errors='replace').strip()}")
-    return result.stderr.decode(errors="replace").count(" unknown, replaced")
+    return _run(command, path).count(" unknown, replaced")
 
 
 def missing_diphones_per_sentence(voice: Voice, sentences: list[str]) -> float:
@@ -350,13 +354,15 @@ def _eight_bit(text: str, limit: int = 256) -> str:
     return "".join(c if ord(c) < limit else " " for c in text.translate(_PLAIN_PUNCTUATION))
 
 
-def _run(command: list[str], output: Path, stdin: str | bytes | None = None) -> None:
+def _run(command: list[str], output: Path, stdin: str | bytes | None = None) -> str:
+    """Run a synthesizer that writes `output`; returns what it said on stderr (its warnings)."""
     data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
     result = subprocess.run(command, input=data, capture_output=True)
+    error = result.stderr.decode("utf-8", errors="replace")
     if result.returncode != 0 or not output.is_file():
         program = " ".join(command[:3])
-        error = result.stderr.decode("utf-8", errors="replace").strip()
-        raise SynthesisError(f"{program} failed (exit status {result.returncode}): {error}")
+        raise SynthesisError(f"{program} failed (exit status {result.returncode}): {error.strip()}")
+    return error
 
 
 def _voices(engine: str, lang: str, ids: tuple[str, ...], person: str | None = None) -> list[Voice]:
