@@ -82,7 +82,7 @@ def test_rename_phonemes_changes_the_phoneme_field_alone():
 @requires_espeak
 @pytest.mark.parametrize("database", sorted(MBROLA_PHONEMES))
 def test_mbrola_voices_spoken_through_a_pho_file_have_the_diphones_they_are_asked_for(database, tmp_path):
-    lang = "it" if database.startswith("it") else "es"
+    lang = database[:2] if database[:2] in ("de", "it") else "es"
     voice = Voice("mbrola", f"mb-{database}", lang)
     try:
         voice.check()
@@ -91,6 +91,7 @@ def test_mbrola_voices_spoken_through_a_pho_file_have_the_diphones_they_are_aske
     text = {
         "es": "El perro de San Roque no tiene rabo, y la niña pequeña come chorizo en el jardín con su abuelo.",
         "it": "Questo telefono ha troppi difetti, ma il giovane uomo mangia una pizza con gli amici di Giorgio.",
+        "de": "Die kleinen Kinder müssen früh ins Bett, aber sie spielen lieber mit den Mäusen im Haus.",
     }[lang]
     espeak_voice, renames = MBROLA_PHONEMES[database]
     missing = {}
