@@ -112,6 +112,12 @@ def _checkpoint_choice(training: dict) -> str:
             f"{_percent(c['best_wer'])} against the last's {_percent(c['last_wer'])}) is not better by the paired bootstrap ({interval})")
 
 
+def last_step(log: list[dict]) -> int:
+    """The last step a training log reached: the loss is logged every few steps, a dev evaluation and the end at the
+    last one."""
+    return max(entry["step"] for entry in log if "step" in entry)
+
+
 def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command: str) -> None:
     card = json.loads((out / "card.json").read_text())
     dataset = json.loads((data / "dataset_card.json").read_text())
@@ -147,7 +153,7 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
         },
         "training": {
             "steps": shipped_metadata["steps"], "train_seconds": round(shipped_metadata["train_seconds"]),
-            "audio_seconds_seen": round(shipped_metadata["audio_seconds_seen"]), "run_steps": max(steps[-1]["step"], shipped_metadata["steps"]),
+            "audio_seconds_seen": round(shipped_metadata["audio_seconds_seen"]), "run_steps": last_step(log),
             "final_loss": round(steps[-1]["loss"], 4), "best_dev_wer": min((e["dev_wer"] for e in evals), default=None),
             "dev_wer_by_step": {e["step"]: round(e["dev_wer"], 4) for e in evals}, "checkpoint_choice": shipped,
             "config": {k: config[k] for k in ("freeze_layers", "lora_rank", "lr_head", "lr_encoder", "lr_adapters", "schedule", "warmup_steps", "max_steps",

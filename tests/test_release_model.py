@@ -151,3 +151,9 @@ def test_a_models_folder_above_what_a_shipped_language_may_take_is_warned_about(
     (out / "card.json").write_text("x" * 200_000)
     assert module.warn_if_too_large(out)
     assert "takes 12.10 MB, above the 12 MB" in capsys.readouterr().err
+
+
+def test_the_runs_length_is_its_last_step_not_its_last_logged_loss():
+    log = [{"step": 2130, "loss": 0.3}, {"step": 2140, "loss": 0.2}, {"step": 2149, "dev_wer": 0.5},
+           {"event": "end", "reason": "max_steps", "step": 2149}]
+    assert release_model().last_step(log) == 2149
