@@ -24,17 +24,11 @@ import jiwer
 
 from asr.audio import load_audio
 from asr.corpora.manifest import read_manifest
-from asr.corpora.synth import MBROLA_PHONEMES, SAMPLE_RATE, VOICES, Voice, run_mbrola, write_mbrola_phonemes
+from asr.corpora.synth import MBROLA_PHONEMES, SAMPLE_RATE, Voice, mbrola_language, run_mbrola, write_mbrola_phonemes
 from asr.cpu import cpu_model
 from eval.normalize import get_normalizer
 from eval.systems import FasterWhisperSystem
 
-
-
-def language_of(database: str) -> str:
-    """The language whose corpus has this MBROLA database as a voice."""
-    return next(lang for lang, splits in VOICES.items() for voices in splits.values() for voice in voices
-                if voice.voice_id == f"mb-{database}")
 
 
 def main() -> None:
@@ -50,7 +44,7 @@ def main() -> None:
     print("| voice | missing diphones a sentence, espeak-ng's way | renamed | Whisper base WER %, espeak-ng's way | renamed |")
     print("|---|---:|---:|---:|---:|")
     for database in sorted(MBROLA_PHONEMES):
-        lang = language_of(database)
+        lang = mbrola_language(database)
         normalize = get_normalizer("auto", lang)
         dev = read_manifest(Path(args.corpus.format(lang=lang)) / "dev.jsonl")[: args.sentences]
         texts = [u.text for u in dev]

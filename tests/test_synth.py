@@ -20,6 +20,7 @@ from asr.corpora.synth import (
     Variation,
     Voice,
     build_corpus,
+    mbrola_language,
     missing_diphones_per_sentence,
     plan_split,
     rename_phonemes,
@@ -82,7 +83,7 @@ def test_rename_phonemes_changes_the_phoneme_field_alone():
 @requires_espeak
 @pytest.mark.parametrize("database", sorted(MBROLA_PHONEMES))
 def test_mbrola_voices_spoken_through_a_pho_file_have_the_diphones_they_are_asked_for(database, tmp_path):
-    lang = database[:2] if database[:2] in ("de", "it") else "es"
+    lang = mbrola_language(database)
     voice = Voice("mbrola", f"mb-{database}", lang)
     try:
         voice.check()

@@ -454,6 +454,12 @@ class SynthesisJob:
     path: Path
 
 
+def mbrola_language(database: str) -> str:
+    """The language whose corpus has this MBROLA database as a voice."""
+    return next(lang for lang, splits in VOICES.items() for voices in splits.values() for voice in voices
+                if voice.voice_id == f"mb-{database}")
+
+
 def turns(voices: list[Voice]) -> list[Voice]:
     """The order voices take turns in: engines alternate, and each engine's voices take turns within it.
 
