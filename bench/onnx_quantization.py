@@ -14,7 +14,9 @@ Each runs the features of the same clips (the first --utterances of a manifest) 
 `asr transcribe --backend onnx` uses, the variants interleaved clip by clip so that drift in the machine's speed falls
 on all alike; --repeats passes, the median pass's time reported as RTFx of the model alone. Agreement: the fraction
 of output frames whose most likely token matches the fp32 export's, the cheap proxy for a greedy WER change (the WER
-of the shipped variant is bench/onnx_weights.sh's). Prints a table and writes JSON with the command, machine and load.
+of the shipped variant is bench/onnx_weights.sh's). Then one more pass of the shipped variant under ONNX Runtime's
+profiler gives its time by operator type: where an int8 backend's time goes on this CPU. Prints tables and writes
+JSON with the command, machine and load.
 
     python bench/onnx_quantization.py --model es --manifest data/release-es/test.jsonl --out bench/results/onnx_quantization-es.json
 """
@@ -36,7 +38,7 @@ from asr.audio import load_audio
 from asr.checkpoint import ModelBundle
 from asr.cpu import cpu_has_vnni, cpu_model
 from asr.corpora.manifest import read_manifest
-from asr.features import LogMelFrontend
+from asr.features import FRAME_MULTIPLE, LogMelFrontend
 from asr.onnx_model import OnnxModel, export_onnx, int8_weights_for_this_cpu, quantization_arguments
 from asr.registry import load_model
 
@@ -66,6 +68,28 @@ def build_variants(bundle: ModelBundle, folder: Path, weights: str) -> dict[str,
                          **quantization_arguments(weights))
     paths["fp32"] = plain
     return paths
+
+
+def time_by_operator(path: Path, features: list[torch.Tensor]) -> dict[str, float]:
+    """Each operator type's share of the node time of one pass over `features`, one thread, largest first."""
+    import numpy as np
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.enable_profiling = True
+    options.profile_file_prefix = str(path.with_suffix(""))
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    for clip in features:  # padded and masked as OnnxModel runs it
+        padded = torch.nn.functional.pad(clip, (0, -clip.shape[-1] % FRAME_MULTIPLE))
+        session.run(None, {"features": padded.numpy(), "feature_lengths": np.array([clip.shape[-1]], dtype=np.int64)})
+    microseconds: dict[str, int] = {}
+    for event in json.loads(Path(session.end_profiling()).read_text()):
+        if event.get("cat") == "Node":
+            operator = event["args"]["op_name"]
+            microseconds[operator] = microseconds.get(operator, 0) + event["dur"]
+    total = sum(microseconds.values())
+    return {operator: round(us / total, 4) for operator, us in sorted(microseconds.items(), key=lambda item: -item[1])}
 
 
 def main() -> None:
@@ -105,6 +129,7 @@ def main() -> None:
                         outputs[name].append(log_probs[0, : int(n[0])].argmax(-1))
             print(f"pass {repeat + 1}/{args.repeats}", flush=True)
         sizes = {name: path.stat().st_size for name, path in paths.items()}
+        shares = time_by_operator(paths["matmul"], features)
     reference = torch.cat(outputs["fp32"])
     rows = []
     print("| variant | RTFx (model alone) | MB | frames agreeing with fp32 |\n|---|---:|---:|---:|")
@@ -114,6 +139,9 @@ def main() -> None:
         rows.append({"variant": name, "rtfx": round(audio_seconds / median, 1), "seconds_per_pass": [round(s, 3) for s in seconds[name]],
                      "megabytes": round(sizes[name] / 1e6, 1), "frames_agreeing_with_fp32": round(agreement, 4)})
         print(f"| {name} | {rows[-1]['rtfx']} | {rows[-1]['megabytes']} | {100 * agreement:.2f} % |")
+    print("| operator (matmul variant) | share of node time |\n|---|---:|")
+    for operator, share in list(shares.items())[:8]:
+        print(f"| {operator} | {100 * share:.1f} % |")
     report = {
         "benchmark": "onnx_quantization",
         "command": "python " + " ".join(sys.argv),
@@ -123,6 +151,7 @@ def main() -> None:
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "vnni": cpu_has_vnni(),
                     "load_average_1min_at_end": round(os.getloadavg()[0], 2)},
         "results": rows,
+        "matmul_time_by_operator": shares,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
