@@ -146,14 +146,15 @@ def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) 
     add_runtime_arguments(parser)
 
 
-def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
-    """--precision and --backend, the same for every command that runs a model."""
+def add_runtime_arguments(parser: argparse.ArgumentParser, backend_default: str = "torch") -> None:
+    """--precision and --backend, the same for every command that runs a model. A command that chooses its backend
+    by the device says its rule in `backend_default`, and finds --backend None where the user set none."""
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="auto: bf16 autocast on a GPU and on a CPU with native bf16 (AVX512-BF16, AMX), else fp32 (default: auto)")
-    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch" if backend_default == "torch" else None,
                         help="torch: PyTorch at --precision; onnx: the model's int8 ONNX export run by ONNX Runtime (made once per "
                         "checkpoint and cached; an .onnx model always runs so), the fastest on a CPU without native bf16; "
-                        "on one with it, either may lead: bench/transcribe_backends.py measures both (default: torch)")
+                        f"on one with it, either may lead: bench/transcribe_backends.py measures both (default: {backend_default})")
 
 
 def expand_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:

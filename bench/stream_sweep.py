@@ -23,9 +23,10 @@ from eval.report import describe_machine
 ROOT = Path(__file__).resolve().parents[1]
 
 # name -> `asr serve` options; the first is the default the others are compared with.
-# The defaults: chunk 160 ms, left context 1600 ms (on a CPU without native bf16: 640 and 960 ms,
-# serving.options.default_chunking), lookahead 960 ms, precision auto (bf16 on a CPU with native bf16, else fp32),
-# the model's decoding.
+# The defaults: chunk 160 ms, left context 1600 ms, lookahead 960 ms, early looks every chunk with the left context,
+# backend torch at precision auto (bf16 on a CPU with native bf16, else fp32), the model's decoding; on a CPU without
+# native bf16, 640-ms chunks, 960 ms of left context, early looks every 160 ms with 320 ms of context, on the onnx
+# backend (serving.options.default_chunking, default_backend), which runs each window alone: unbatched.
 SETTINGS = {
     "default": "",
     "chunk-160": "--chunk-ms 160",
@@ -34,10 +35,13 @@ SETTINGS = {
     "lookahead-640": "--lookahead-ms 640",
     "greedy": "--decoder greedy",
     "fp32": "--precision fp32",
+    "torch": "--backend torch",
+    "batched": "--max-batch-size 256",
     "interim-100": "--interim-step-ms 100",
     "interim-100-context-320": "--interim-step-ms 100 --interim-context-ms 320",
     "interim-200-context-320": "--interim-step-ms 200 --interim-context-ms 320",
     "context-960": "--left-context-ms 960",
+    "looks-every-chunk": "--interim-step-ms 0 --interim-context-ms 960",
     "onnx": "--backend onnx",
     "chunk-160-onnx": "--chunk-ms 160 --backend onnx",
     "chunk-320-onnx": "--chunk-ms 320 --backend onnx",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -15,10 +16,10 @@ def add_commands(commands) -> None:
 
 
 def _add_serve(commands) -> None:
-    from serving.options import CHUNKING_WITHOUT_BF16, ServerOptions
+    from serving.options import CHUNKING_WITHOUT_BF16, BatchOptions, ServerOptions
 
     defaults = ServerOptions()
-    chunking, batching, limits = defaults.chunking, defaults.batching, defaults.limits
+    chunking, batching, limits = defaults.chunking, BatchOptions(), defaults.limits
     p = commands.add_parser(
         "serve",
         help="run the gRPC streaming recognition service",
@@ -36,7 +37,7 @@ def _add_serve(commands) -> None:
     )
     p.add_argument("--model", action="append", required=True, help="a shipped model (de), a run folder or a checkpoint "
                    "(.safetensors); repeat to serve several, the first is the default")
-    add_runtime_arguments(p)
+    add_runtime_arguments(p, backend_default="onnx on a CPU without native bf16 where ONNX Runtime is installed, else torch")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument("--listen", default=defaults.listen, help="ADDRESS:PORT; 0.0.0.0:PORT for every interface, port 0 for any free one (default: %(default)s)")
     g = p.add_argument_group("streaming")
@@ -46,15 +47,16 @@ def _add_serve(commands) -> None:
     g.add_argument("--left-context-ms", type=int, help=f"earlier audio each step re-reads (default: {chunking.left_context_ms}; "
                    f"{slow.left_context_ms} on a CPU without native bf16)")
     g.add_argument("--lookahead-ms", type=int, default=chunking.lookahead_ms, help="later audio each step waits for (default: %(default)s)")
-    g.add_argument("--max-batch-size", type=int, default=batching.max_batch_size, help="most chunks per forward pass; 1 turns batching off (default: %(default)s)")
-    g.add_argument("--max-wait-ms", type=float, default=batching.max_wait_ms, help="longest a chunk waits for others to share its pass (default: %(default)s)")
+    g.add_argument("--max-batch-size", type=int, help="most windows per forward pass; 1 turns batching off (default: "
+                   f"{batching.max_batch_size}; 1 on the onnx backend, which runs each window alone)")
+    g.add_argument("--max-wait-ms", type=float, help=f"longest a window waits for others to share its pass (default: {batching.max_wait_ms:g})")
     g.add_argument("--early-interim", action=argparse.BooleanOptionalAction, default=defaults.early_interim,
                    help="interim results from each chunk as soon as it arrives, before its lookahead (one more forward pass "
                    "of the chunk); finals still wait for the lookahead (default: on)")
-    g.add_argument("--interim-step-ms", type=int, default=chunking.interim_step_ms, help="new audio that brings an early "
-                   "interim result, a multiple of 20; 0: a chunk's worth (default: %(default)s)")
-    g.add_argument("--interim-context-ms", type=int, default=chunking.interim_context_ms, help="earlier audio an early "
-                   "interim result re-reads, at most --left-context-ms (default: the left context)")
+    g.add_argument("--interim-step-ms", type=int, help="new audio that brings an early interim result, a multiple of 20; "
+                   f"0: a chunk's worth (default: {chunking.interim_step_ms}; {slow.interim_step_ms} on a CPU without native bf16)")
+    g.add_argument("--interim-context-ms", type=int, help="earlier audio an early interim result re-reads, at most "
+                   f"--left-context-ms (default: the left context; {slow.interim_context_ms} on a CPU without native bf16)")
     g.add_argument("--stop-history-ms", type=int, default=defaults.endpointing.stop_history_ms, help="pause that ends an utterance unless a stream says otherwise; 0: none (default: %(default)s)")
     g.add_argument("--max-utterance-ms", type=int, default=defaults.endpointing.max_utterance_ms,
                    help="an utterance no pause ends is cut at its last word boundary when this long (default: %(default)s)")
@@ -86,24 +88,33 @@ def _add_serve(commands) -> None:
 def _run_serve(args) -> int:
     from asr.streaming.options import ChunkingOptions, EndpointOptions
     from asr.transcribe import resolve_device
-    from serving.options import BatchOptions, Limits, ServerOptions, default_chunking
+    from serving.options import BatchOptions, Limits, ServerOptions, default_backend, default_chunking
     from serving.server import serve
 
     token = Path(args.token_file).read_text().strip() if args.token_file else None
     if args.token_file and not token:
         raise ValueError(f"{args.token_file} holds no token")
-    chunking = default_chunking(resolve_device(args.device).type)
-    if chunking != ChunkingOptions() and args.chunk_ms is None and args.left_context_ms is None:
+    device_type = resolve_device(args.device).type
+    backend = args.backend or default_backend(device_type)
+    defaults = default_chunking(device_type)
+    chosen = {"chunk_ms": args.chunk_ms, "left_context_ms": args.left_context_ms, "lookahead_ms": args.lookahead_ms,
+              "interim_step_ms": args.interim_step_ms, "interim_context_ms": args.interim_context_ms}
+    if args.interim_context_ms is None and defaults.interim_context_ms is not None and args.left_context_ms is not None:
+        chosen["interim_context_ms"] = min(defaults.interim_context_ms, args.left_context_ms)  # at most the left context
+    chunking = dataclasses.replace(defaults, **{name: value for name, value in chosen.items() if value is not None})
+    if defaults != ChunkingOptions() and (args.backend is None or any(value is None for value in chosen.values())):
+        install = "" if backend == "onnx" else " (pip install onnxruntime for the int8 backend, which keeps up with more streams)"
         print(f"this CPU has no native bf16: streams are decoded in {chunking.chunk_ms}-ms chunks with {chunking.left_context_ms} ms "
-              "of left context, so that they keep up (--chunk-ms, --left-context-ms to choose)", file=sys.stderr)
+              f"of left context, interim results come every {chunking.interim_step_ms or chunking.chunk_ms} ms from "
+              f"{chunking.left_context_ms if chunking.interim_context_ms is None else chunking.interim_context_ms} ms of context, "
+              f"on the {backend} backend{install}, so that streams keep up (--chunk-ms, --left-context-ms, --interim-step-ms, "
+              "--interim-context-ms and --backend to choose)", file=sys.stderr)
     options = ServerOptions(
         listen=args.listen,
-        chunking=ChunkingOptions(
-            chunking.chunk_ms if args.chunk_ms is None else args.chunk_ms,
-            chunking.left_context_ms if args.left_context_ms is None else args.left_context_ms,
-            args.lookahead_ms, args.interim_step_ms, args.interim_context_ms,
-        ),
-        batching=BatchOptions(args.max_batch_size, args.max_wait_ms),
+        chunking=chunking,
+        batching=None if args.max_batch_size is None and args.max_wait_ms is None else BatchOptions(
+            BatchOptions().max_batch_size if args.max_batch_size is None else args.max_batch_size,
+            BatchOptions().max_wait_ms if args.max_wait_ms is None else args.max_wait_ms),
         endpointing=EndpointOptions(stop_history_ms=args.stop_history_ms, max_utterance_ms=args.max_utterance_ms),
         early_interim=args.early_interim,
         limits=Limits(
@@ -124,7 +135,7 @@ def _run_serve(args) -> int:
         grace_seconds=args.grace_seconds,
         gil_switch_ms=args.gil_switch_ms,
     )
-    return serve(args.model, args.device, options, lambda ref: decode_options(args, ref.lm_dir), args.precision, args.backend)
+    return serve(args.model, args.device, options, lambda ref: decode_options(args, ref.lm_dir), args.precision, backend)
 
 
 # --- stream ----------------------------------------------------------------------------

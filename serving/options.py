@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,14 +12,32 @@ from asr.streaming.options import ChunkingOptions, EndpointOptions
 # Where the CPU has no native bf16, the default windows run in fp32 slower than real time: on a 2-core AVX2 EPYC one
 # 2.7-s window took 191 ms per 160-ms chunk, and one stream's messages waited 6.2 s at p95
 # (bench/results/stream_sweep-avx2.md). Chunks of 640 ms with 960 ms of left context make a quarter as many windows
-# of about the same length; there they kept 4 streams real-time, with finals 1.8 WER points above batch
-# transcription against 0.3 for the default chunking (bench/results/stream_vs_batch-de-onnx-avx2.json).
-CHUNKING_WITHOUT_BF16 = ChunkingOptions(chunk_ms=640, left_context_ms=960)
+# of about the same length, with finals 2.8 WER points above batch transcription, as the default chunking's 2.9
+# (bench/results/stream_vs_batch-de-onnx-avx2-2026-12-06.json); but a message then waits for the rest of its chunk:
+# 693 ms at p95 with 4 streams. Early looks every 160 ms with 320 ms of context answer it within 215 ms, and change
+# no final (bench/results/stream_sweep-avx2-interim.md).
+CHUNKING_WITHOUT_BF16 = ChunkingOptions(chunk_ms=640, left_context_ms=960, interim_step_ms=160, interim_context_ms=320)
+
+
+def lacks_native_bf16(device_type: str) -> bool:
+    """A CPU without native bf16 (AVX2-only): where serving's defaults differ."""
+    return device_type == "cpu" and not cpu_has_native_bf16()
 
 
 def default_chunking(device_type: str) -> ChunkingOptions:
     """The server's chunking where the user sets none: ChunkingOptions() on a GPU and on a CPU with native bf16."""
-    return CHUNKING_WITHOUT_BF16 if device_type == "cpu" and not cpu_has_native_bf16() else ChunkingOptions()
+    return CHUNKING_WITHOUT_BF16 if lacks_native_bf16(device_type) else ChunkingOptions()
+
+
+def default_backend(device_type: str) -> str:
+    """The server's backend where the user sets none: the int8 ONNX export on a CPU without native bf16, where fp32
+    windows kept no more than one stream within the latency bound (bench/results/stream_sweep-avx2-interim.md);
+    torch everywhere else, and where ONNX Runtime is not installed."""
+    return "onnx" if lacks_native_bf16(device_type) and onnxruntime_installed() else "torch"
+
+
+def onnxruntime_installed() -> bool:
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 @dataclass(frozen=True)
@@ -31,6 +50,15 @@ class BatchOptions:
             raise ValueError(f"max_batch_size must be at least 1, got {self.max_batch_size}")
         if self.max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be at least 0, got {self.max_wait_ms}")
+
+
+def default_batching(backend: str) -> BatchOptions:
+    """The server's batching where the user sets none: none on the onnx backend. OnnxModel runs each input alone
+    (ONNX Runtime scales int8 activations per run), so there a batch only decides whether its windows run side by
+    side, one thread each, and are answered when the slowest is done, or one after another on every thread, when a
+    short early look need not wait for a long full window: 4 streams on the AVX2 EPYC were answered within 218 ms
+    at p95 unbatched against 261 ms batched (bench/results/stream_sweep-avx2-interim.md)."""
+    return BatchOptions(max_batch_size=1) if backend == "onnx" else BatchOptions()
 
 
 @dataclass(frozen=True)
@@ -67,7 +95,7 @@ class Limits:
 class ServerOptions:
     listen: str = "127.0.0.1:50051"
     chunking: ChunkingOptions = ChunkingOptions()
-    batching: BatchOptions = BatchOptions()
+    batching: BatchOptions | None = None  # None: default_batching of each model's backend
     endpointing: EndpointOptions = EndpointOptions()
     # Interim results from each chunk as soon as it has arrived (one more forward pass of the chunk), not a lookahead later.
     early_interim: bool = True

@@ -33,7 +33,7 @@ from serving.auth import TokenAuth
 from serving.batcher import Batcher
 from serving.metrics import Metrics
 from serving.parsing import RequestParsing
-from serving.options import ServerOptions
+from serving.options import ServerOptions, default_batching
 from serving.google_speech import GoogleSpeechService
 from serving.openai_http import start_http
 from serving.proto import cloud_speech_pb2 as gpb
@@ -116,7 +116,7 @@ async def start_server(models: list[tuple[str, Transcriber]], options: ServerOpt
     for name, transcriber in models:
         window_seconds = _warm_up(transcriber, options.chunking)
         _report_stream_capacity(name, window_seconds, options.chunking)
-        batcher = Batcher(transcriber, options.batching, inference, metrics)
+        batcher = Batcher(transcriber, options.batching or default_batching(transcriber.backend), inference, metrics)
         batcher.start()
         batchers.append(batcher)
         served[name] = Model(name, transcriber, batcher)

@@ -637,15 +637,44 @@ def test_serve_chunks_longer_on_a_cpu_without_native_bf16_unless_told(native_bf1
 
     monkeypatch.setattr("serving.options.cpu_has_native_bf16", lambda: native_bf16)
     served = []
-    monkeypatch.setattr("serving.server.serve", lambda models, device, options, *rest: served.append(options.chunking) or 0)
+    monkeypatch.setattr("serving.server.serve", lambda models, device, options, decoding, precision, backend:
+                        served.append((options.chunking, backend)) or 0)
     assert main(["serve", "--model", "m.safetensors", "--device", "cpu"]) == 0
-    assert ("no native bf16: streams are decoded in 640-ms chunks" in capsys.readouterr().err) == (not native_bf16)
-    assert main(["serve", "--model", "m.safetensors", "--device", "cpu", "--chunk-ms", "320", "--left-context-ms", "1000"]) == 0
-    assert "native bf16" not in capsys.readouterr().err  # chosen by the user: nothing to explain
+    assert ("no native bf16: streams are decoded in 640-ms chunks with 960 ms of left context, interim results come every "
+            "160 ms from 320 ms of context, on the onnx backend" in capsys.readouterr().err) == (not native_bf16)
+    assert main(["serve", "--model", "m.safetensors", "--device", "cpu", "--chunk-ms", "320", "--left-context-ms", "1000",
+                 "--interim-step-ms", "100", "--interim-context-ms", "200", "--backend", "torch"]) == 0
+    assert "native bf16" not in capsys.readouterr().err  # all chosen by the user: nothing to explain
     defaults = ChunkingOptions() if native_bf16 else CHUNKING_WITHOUT_BF16
-    assert served[0] == defaults
+    assert served[0] == (defaults, "torch" if native_bf16 else "onnx")
     assert CHUNKING_WITHOUT_BF16.chunk_ms > ChunkingOptions().chunk_ms  # fewer windows for the same audio
-    assert (served[1].chunk_ms, served[1].left_context_ms, served[1].lookahead_ms) == (320, 1000, defaults.lookahead_ms)
+    assert CHUNKING_WITHOUT_BF16.interim_step_ms < CHUNKING_WITHOUT_BF16.chunk_ms  # yet a message waits less than a chunk
+    assert served[1] == (ChunkingOptions(320, 1000, defaults.lookahead_ms, 100, 200), "torch")
+    # A left context shorter than the default early looks' context bounds theirs, rather than failing the start.
+    assert main(["serve", "--model", "m.safetensors", "--device", "cpu", "--left-context-ms", "200"]) == 0
+    assert served[2][0].interim_context_ms == (None if native_bf16 else 200)
+
+
+def test_serve_batches_windows_unless_the_backend_runs_each_alone(monkeypatch):
+    from serving.options import BatchOptions, default_batching
+
+    served = []
+    monkeypatch.setattr("serving.server.serve", lambda models, device, options, *rest: served.append(options.batching) or 0)
+    assert main(["serve", "--model", "m.safetensors", "--device", "cpu"]) == 0
+    assert main(["serve", "--model", "m.safetensors", "--device", "cpu", "--max-wait-ms", "3"]) == 0
+    assert served == [None, BatchOptions(max_wait_ms=3)]  # None: each model's backend decides
+    assert default_batching("torch") == BatchOptions() and default_batching("torch").max_batch_size > 1
+    assert default_batching("onnx").max_batch_size == 1
+
+
+def test_serve_falls_back_to_torch_without_onnxruntime_and_says_how_to_get_it(monkeypatch, capsys):
+    monkeypatch.setattr("serving.options.cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr("serving.options.onnxruntime_installed", lambda: False)
+    served = []
+    monkeypatch.setattr("serving.server.serve", lambda models, device, options, decoding, precision, backend: served.append(backend) or 0)
+    assert main(["serve", "--model", "m.safetensors", "--device", "cpu"]) == 0
+    assert served == ["torch"]
+    assert "on the torch backend (pip install onnxruntime" in capsys.readouterr().err
 
 
 def test_serve_takes_the_longest_utterance_and_refuses_a_bad_one(monkeypatch, capsys):

@@ -236,6 +236,14 @@ def test_early_looks_come_every_interim_step_with_their_own_left_context_and_cha
     later = [w for _, w in looks if w.first_frame >= 32]
     assert {w.provisional for w in later} == {True, False}
     assert all(w.keep_from == (10 if w.provisional else 32) for w in later)
+    # After a full window, a look starts where that window's lookahead ends: it reads the audio since, not the lookahead again.
+    full_end = None
+    for _, w in looks:
+        if w.provisional and full_end is not None:
+            assert w.first_frame == full_end and len(w.wave) < (10 + 16) * 320  # its context and less than a chunk
+        elif not w.provisional:
+            full_end = (w.first_frame - w.keep_from) + len(w.wave) // 320
+    assert full_end is not None
     steps, _ = run_stream(transcriber, UTTERANCES, chunking, EndpointOptions(stop_history_ms=800), piece=1600, early_interim=True)
     plain, _ = run_stream(transcriber, UTTERANCES, ChunkingOptions(320, 640, 960), EndpointOptions(stop_history_ms=800), piece=1600)
     assert [[(w.word, w.start, w.end) for w in u.words] for u in steps] == [[(w.word, w.start, w.end) for w in u.words] for u in plain]

@@ -33,7 +33,8 @@ class ChunkingOptions:
     left_context_ms: int = 1600
     lookahead_ms: int = 960
     # Early looks (streams with early interim results): how much new audio brings one (0: a chunk's worth), and
-    # the left context it reads (None: left_context_ms). Their frames feed interim words only, never finals.
+    # the left context it reads (None: left_context_ms) before the audio that came after the last full window.
+    # Their frames feed interim words only, never finals.
     interim_step_ms: int = 0
     interim_context_ms: int | None = None
 

@@ -10,7 +10,10 @@ join into one frame sequence for the whole stream, which is final as soon as
 it is emitted, and which asr.decoding's greedy decoder turns into words. The
 lookahead's frames are decoded again, for good, with the next window; until
 then they give provisional words, so interim results cover all the audio the
-model has seen and lag it by one forward pass, not by the lookahead.
+model has seen and lag it by one forward pass, not by the lookahead. With
+early interim results, audio that comes after a full window's lookahead is
+looked at every interim step, with a little left context of its own, so that
+words show before the next full window; those frames too are provisional.
 
 Windows of many streams run together in one forward pass: `window_log_probs`
 takes a batch of them from any number of streams. Per stream, `Stream` holds
@@ -129,7 +132,8 @@ class Stream:
         self.next_frame = 0  # first frame not yet decoded
         self._in_flight = False
         self._last_decoded = False  # the window that reaches the end of a closed stream is done
-        self._provisional = torch.zeros(0, len(vocabulary))  # the last window's lookahead frames
+        self._lookahead_frames = torch.zeros(0, len(vocabulary))  # the last full window's frames past its chunk
+        self._early_frames = torch.zeros(0, len(vocabulary))  # the last early look's: the audio after those
         self._reset_utterance()
 
     @classmethod
@@ -166,16 +170,21 @@ class Stream:
             raise RuntimeError("the previous window has not been accepted yet")
         if self._last_decoded:
             return None
-        start = self.next_frame * self._frame_samples
+        first = self.next_frame
+        start = first * self._frame_samples
         full_end = start + (self._chunk + self._lookahead) * self._frame_samples
+        # An early look reads only the audio that came after the last full window, with its own left context: the
+        # lookahead's frames are already there. Read again, they made every look longer than the lookahead (four
+        # looks of 1.3-1.9 s per 2.56-s full window with 640-ms chunks and looks every 160 ms).
+        look = first + len(self._lookahead_frames)
         provisional = False
         if self.received >= full_end:
             end, keep = full_end, self._chunk
         elif self.closed and self.received > start:
             end, keep = self.received, None  # the stream's last window: everything left
-        elif self.early_interim and self.received >= max(start, self._early_until) + self._interim_step * self._frame_samples:
+        elif self.early_interim and self.received >= max(look * self._frame_samples, self._early_until) + self._interim_step * self._frame_samples:
             # An interim step's worth of audio has come since the last look, but not the lookahead: an early look
-            end, keep, provisional = self.received, None, True
+            end, keep, provisional, first = self.received, None, True, look
             self._early_until = self.received
         else:
             return None
@@ -183,11 +192,11 @@ class Stream:
             self._audio = torch.cat([self._audio, *self._arrived])
             self._arrived.clear()
         context = self._interim_context if provisional else self._context
-        window_start = max(0, start - context * self._frame_samples)
+        window_start = max(0, (first - context) * self._frame_samples)
         wave = self._audio[window_start - self._audio_start : end - self._audio_start]
-        keep_from = (start - window_start) // self._frame_samples
+        keep_from = first - window_start // self._frame_samples
         self._in_flight = True
-        return Window(wave, keep_from, None if keep is None else keep_from + keep, self.next_frame, provisional)
+        return Window(wave, keep_from, None if keep is None else keep_from + keep, first, provisional)
 
     @property
     def decoded_seconds(self) -> float:
@@ -195,6 +204,11 @@ class Stream:
         if self.done:
             return self.received / self.sample_rate
         return (self.next_frame + len(self._provisional)) * self.frame_seconds
+
+    @property
+    def _provisional(self) -> torch.Tensor:
+        """Frames past the decided ones: the last full window's lookahead, then the last early look's."""
+        return torch.cat([self._lookahead_frames, self._early_frames])
 
     @property
     def received_seconds(self) -> float:
@@ -213,11 +227,12 @@ class Stream:
         """Take a window's frames from `window_log_probs`; return the utterances a pause ended in its chunk."""
         self._in_flight = False
         if window.provisional:  # interim words only: nothing is decided on frames whose lookahead is missing
-            self._provisional = log_probs.float()
+            self._early_frames = log_probs.float()
             return []
         self._last_decoded = window.keep_to is None
         frames = log_probs.shape[0] if window.keep_to is None else window.keep_to - window.keep_from
-        log_probs, self._provisional = log_probs[:frames], log_probs[frames:].float()
+        log_probs, self._lookahead_frames = log_probs[:frames], log_probs[frames:].float()
+        self._early_frames = self._early_frames[:0]  # they covered audio that this window's frames cover now
         quiet = self._non_speech(window, log_probs)
         ended: list[Utterance] = []
         segment_from = 0
