@@ -102,6 +102,7 @@ def _run_serve(args) -> int:
     if args.interim_context_ms is None and defaults.interim_context_ms is not None and args.left_context_ms is not None:
         chosen["interim_context_ms"] = min(defaults.interim_context_ms, args.left_context_ms)  # at most the left context
     chunking = dataclasses.replace(defaults, **{name: value for name, value in chosen.items() if value is not None})
+    batching = {name: value for name, value in (("max_batch_size", args.max_batch_size), ("max_wait_ms", args.max_wait_ms)) if value is not None}
     if defaults != ChunkingOptions() and (args.backend is None or any(value is None for value in chosen.values())):
         install = "" if backend == "onnx" else " (pip install onnxruntime for the int8 backend, which keeps up with more streams)"
         print(f"this CPU has no native bf16: streams are decoded in {chunking.chunk_ms}-ms chunks with {chunking.left_context_ms} ms "
@@ -112,9 +113,7 @@ def _run_serve(args) -> int:
     options = ServerOptions(
         listen=args.listen,
         chunking=chunking,
-        batching=None if args.max_batch_size is None and args.max_wait_ms is None else BatchOptions(
-            BatchOptions().max_batch_size if args.max_batch_size is None else args.max_batch_size,
-            BatchOptions().max_wait_ms if args.max_wait_ms is None else args.max_wait_ms),
+        batching=None if not batching else dataclasses.replace(BatchOptions(), **batching),
         endpointing=EndpointOptions(stop_history_ms=args.stop_history_ms, max_utterance_ms=args.max_utterance_ms),
         early_interim=args.early_interim,
         limits=Limits(

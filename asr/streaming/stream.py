@@ -203,7 +203,7 @@ class Stream:
         """Audio the model has run over, lookahead included: what interim results cover; all of it when done."""
         if self.done:
             return self.received / self.sample_rate
-        return (self.next_frame + len(self._provisional)) * self.frame_seconds
+        return (self.next_frame + len(self._lookahead_frames) + len(self._early_frames)) * self.frame_seconds
 
     @property
     def _provisional(self) -> torch.Tensor:
