@@ -137,6 +137,9 @@ class OnnxModel:
         self.threads = threads or torch.get_num_threads()
         self.session = session(self.threads)
         self.one_thread_session = session(1) if self.threads > 1 else self.session
+        # One pool for every call, so that the inputs of calls made side by side (the Transcriber keeps two batches
+        # in flight) queue for the same threads, and a thread that ends one batch goes on with the next.
+        self.input_pool = ThreadPoolExecutor(self.threads, thread_name_prefix="onnx-input") if self.threads > 1 else None
         self.path = Path(path)
         self.precision = precision  # onnx_precision of its header
 
@@ -152,11 +155,10 @@ class OnnxModel:
              "feature_lengths": np.array([length], dtype=np.int64)}
             for one, length in zip(features.float().cpu(), feature_lengths.cpu().tolist())
         ]
-        if len(inputs) == 1 or self.threads == 1:
+        if len(inputs) == 1 or self.input_pool is None:
             runs = [self.session.run(list(OUTPUTS), one) for one in inputs]
-        else:
-            with ThreadPoolExecutor(min(self.threads, len(inputs))) as pool:  # ONNX Runtime lets go of the GIL
-                runs = list(pool.map(lambda one: self.one_thread_session.run(list(OUTPUTS), one), inputs))
+        else:  # ONNX Runtime lets go of the GIL
+            runs = list(self.input_pool.map(lambda one: self.one_thread_session.run(list(OUTPUTS), one), inputs))
         lengths = torch.tensor([int(n[0]) for _, n in runs])
         log_probs = torch.zeros(len(runs), int(lengths.max()), runs[0][0].shape[-1])
         for i, ((frames, _), n) in enumerate(zip(runs, lengths.tolist())):

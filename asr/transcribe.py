@@ -9,6 +9,8 @@ doubled at a seam.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -138,6 +140,9 @@ class Transcriber:
         self.backend = "onnx" if isinstance(self.bundle.model, OnnxModel) else "torch"
         self.precision = self.bundle.model.precision if self.backend == "onnx" else resolve_precision(precision, self.device)
         self.model = self.bundle.model.to(self.device).eval()
+        # One PyTorch forward pass at a time: its kernels already use every thread (or the GPU), and two batches are
+        # in flight in `_decode_batches`. OnnxModel bounds its own threads.
+        self._forward_lock = threading.Lock() if self.backend == "torch" else contextlib.nullcontext()
         if self.precision == "bf16" and not isinstance(model, ModelBundle):
             # Cast once, not at every pass: autocast casts fp32 weights anew on each call, about 8 % of a CPU
             # forward pass of whisper-base. Norms stay fp32, as autocast runs them. A model passed in memory is
@@ -194,7 +199,7 @@ class Transcriber:
         """(batch, frames, vocab) CTC log-probabilities and frame counts of waveforms short enough for one pass."""
         features, lengths = self.frontend.batch([w.to(self.device) for w in waves])
         features = torch.nn.functional.pad(features, (0, -features.shape[-1] % FRAME_MULTIPLE))
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with self._forward_lock, torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             log_probs, frames = self.model(features, lengths.to(self.device))
         return log_probs.float(), frames
 
@@ -208,23 +213,12 @@ class Transcriber:
         return (decoder or self.decoder)(log_probs, lengths, self.seconds_per_frame)
 
     def _decode_batches(self, batches: list[list[torch.Tensor]], decoder) -> Iterator[list[Hypothesis]]:
-        if self.decoding.method == "greedy":
-            yield from (self.decode(waves, decoder) for waves in batches)
-            return
-        # Beam search runs on the CPU: search batch k in a worker thread while the
-        # model runs batch k + 1, so an accelerator is not left idle during the search.
+        # Two batches in flight: while one batch's model runs, the other's features are computed or its search runs,
+        # so the model is not left idle; on the onnx backend the inputs of both batches queue for the same threads.
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=1) as worker:
-            pending = None
-            for waves in batches:
-                log_probs, lengths = self.log_probs(waves)
-                searched = worker.submit(decoder, log_probs.float().cpu(), lengths.cpu(), self.seconds_per_frame)
-                if pending is not None:
-                    yield pending.result()
-                pending = searched
-            if pending is not None:
-                yield pending.result()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            yield from pool.map(lambda waves: self.decode(waves, decoder), batches)
 
     def transcribe_files(self, paths: Iterable[str | Path]) -> Iterator[tuple[Path, Transcription | AudioError]]:
         """(path, transcription) for each file, or (path, error) for one that cannot be read, in input order.

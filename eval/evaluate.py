@@ -58,8 +58,13 @@ class Transcripts:
         return cls(**{k: data[k] for k in names if k in data} | {"speakers": tuple(data.get("speakers") or ())})
 
 
+# Utterances go to a system several batches a call: `asr.transcribe.Transcriber` keeps two batches in flight, so its
+# model does not wait at each batch's end (see the README's figures for bench/transcribe_backends.py).
+WINDOW_BATCHES = 4
+
+
 def transcribe_test_set(system: System, test_set: TestSet, batch_size: int = 8) -> Transcripts:
-    """Transcribe every utterance, `batch_size` at a time, through `asr.audio.load_audio`."""
+    """Transcribe every utterance through `asr.audio.load_audio`, `WINDOW_BATCHES` batches of `batch_size` a call."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     system.load()
@@ -68,11 +73,12 @@ def transcribe_test_set(system: System, test_set: TestSet, batch_size: int = 8) 
     hypotheses: list[str] = [""] * len(utterances)
     # Longest first, so that a batch holds similar lengths: padding is computed and thrown away.
     order = sorted(range(len(utterances)), key=lambda i: -utterances[i].duration)
+    window = WINDOW_BATCHES * batch_size
     audio_seconds = 0.0
     started = time.monotonic()
     with progress_bar(total=len(utterances), desc=f"{system.name} on {test_set.name}", unit="utt", leave=False) as progress:
-        for first in range(0, len(utterances), batch_size):
-            indices = order[first : first + batch_size]
+        for first in range(0, len(utterances), window):
+            indices = order[first : first + window]
             waves = [load_audio(utterances[i].audio_filepath, rate) for i in indices]
             texts = system.transcribe(waves, test_set.language)
             if len(texts) != len(waves):

@@ -4,7 +4,7 @@ import pytest
 
 from asr.checkpoint import save_checkpoint
 from asr.cli import main
-from eval.evaluate import Transcripts, compare, evaluate, score_transcripts
+from eval.evaluate import WINDOW_BATCHES, Transcripts, compare, evaluate, score_transcripts
 from eval.normalize import get_normalizer
 from eval.report import build_report
 from eval.scoring import score
@@ -87,22 +87,23 @@ def test_evaluate_transcribes_a_manifest(tmp_path, models):
     assert 0 <= result.scores.cer
 
 
-def test_batches_run_longest_first_and_hypotheses_keep_the_manifests_order(tmp_path):
-    class Lengths:  # a system that "transcribes" each wave as its length in samples, and records its batches
+def test_utterances_go_longest_first_a_window_of_batches_a_call_and_hypotheses_keep_the_manifests_order(tmp_path):
+    class Lengths:  # a system that "transcribes" each wave as its length in samples, and records its calls
         name, fingerprint, parameters, sample_rate, device = "lengths", "lengths", 0, 16000, "cpu"
-        batches = []
+        calls = []
 
         def load(self):
             pass
 
         def transcribe(self, waves, language):
-            self.batches.append([len(w) for w in waves])
+            self.calls.append([len(w) for w in waves])
             return [str(len(w)) for w in waves]
 
     test_set = load_test_set(_manifest(tmp_path, texts=("a",) * 5))
     system = Lengths()
-    result = evaluate(system, test_set, get_normalizer("auto", None), batch_size=2)
-    assert system.batches == [[72000, 56000], [40000, 24000], [8000]]
+    result = evaluate(system, test_set, get_normalizer("auto", None), batch_size=1)
+    longest_first = [72000, 56000, 40000, 24000, 8000]
+    assert system.calls == [longest_first[:WINDOW_BATCHES], longest_first[WINDOW_BATCHES:]]
     assert result.transcripts.hypotheses == ["8000", "24000", "40000", "56000", "72000"]
 
 

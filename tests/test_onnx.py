@@ -1,14 +1,16 @@
 """The int8 CPU backend: ONNX export, agreement with PyTorch on padded batches, and backend selection."""
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
 
 from asr.checkpoint import save_checkpoint
 from asr.cli import main
+from asr.decoding import Hypothesis, Word
 from asr.onnx_model import OnnxModel, export_onnx, load_onnx
-from asr.transcribe import Transcriber
+from asr.transcribe import Transcriber, TranscribeOptions
 from eval.systems import CheckpointSystem
 from tests.tiny import tiny_bundle, write_tone
 
@@ -118,3 +120,26 @@ def test_int8_weights_are_8_bit_on_a_cpu_with_vnni_7_bit_without_and_an_8_bit_ex
             torch.testing.assert_close(got[i, :n], reference[i, :n], atol=0.1, rtol=0)
     with pytest.raises(ValueError, match="s8, s7, u8"):
         export_onnx(bundle, tmp_path / "x.onnx", weights="s4")
+
+
+def test_calls_side_by_side_share_the_input_threads_and_each_input_gets_its_frames_alone(tmp_path):
+    # The Transcriber keeps two batches in flight; their inputs queue for the same pool of one-thread runs.
+    export_onnx(tiny_bundle(), tmp_path / "m.onnx")
+    model = OnnxModel(tmp_path / "m.onnx", threads=2)
+    batch, lengths = features([300, 170, 41, 96, 250])
+    alone = [model(batch[i : i + 1, :, :n], lengths[i : i + 1])[0][0] for i, n in enumerate(lengths.tolist())]
+    with ThreadPoolExecutor(2) as callers:
+        calls = list(callers.map(lambda _: model(batch, lengths)[0], range(4)))
+    for log_probs in calls:
+        for i, frames in enumerate(alone):
+            assert torch.equal(log_probs[i, : len(frames)], frames)
+
+    def checksums(log_probs, lengths, seconds_per_frame):  # a "decoder" whose one word is the sum of an input's frames
+        sums = [f"{log_probs[i, :n].double().sum().item():.6f}" for i, n in enumerate(lengths.tolist())]
+        return [Hypothesis(s, [Word(s, 0.0, 0.02, 1.0)]) for s in sums]
+
+    transcriber = Transcriber(tmp_path / "m.onnx", device="cpu", options=TranscribeOptions(batch_size=2))
+    waves = [torch.randn(n, generator=torch.Generator().manual_seed(n)) * 0.1 for n in (16000, 8000, 24000, 4000, 12000, 20000)]
+    texts = [t.text for t in transcriber.transcribe(waves, decoder=checksums)]
+    assert texts == [transcriber.transcribe([wave], decoder=checksums)[0].text for wave in waves]
+    assert len(set(texts)) == len(waves)
