@@ -12,9 +12,10 @@ Every 10 s it samples the server's RSS, threads and open files and scrapes
 /metrics. It reports errors by status code, split into the expected (a bad
 input's own status, a cancellation) and the unexpected (anything else, and any
 error of a good stream); whether every good stream got a final result; chunk
-latency percentiles minute by minute; RSS growth after the warm-up; and, after
-the soak, the streaming audio metric against the audio of a few streams sent on
-a quiet server. JSON goes to --out.
+latency percentiles minute by minute; RSS growth after the warm-up and its
+least-squares trend in MB a minute; and, after the soak, the streaming audio
+metric against the audio of a few streams sent on a quiet server. JSON goes to
+--out.
 
     python bench/soak.py --model de --streams 4 --minutes 30 --out bench/results/soak-cpu.json
 """
@@ -163,6 +164,15 @@ def sample(pid: int, metrics_url: str) -> dict:
     }
 
 
+def rss_slope(samples: list[dict]) -> float | None:
+    """The RSS trend in MB a minute: the least-squares line through the samples, steadier than the first against the
+    last when RSS moves tens of MB from sample to sample."""
+    if len(samples) < 2:
+        return None
+    minutes = np.array([(s["at"] - samples[0]["at"]) / 60 for s in samples])
+    return round(float(np.polyfit(minutes, [s["rss_mb"] for s in samples], 1)[0]), 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="what `asr serve --model` takes: a shipped model (de), a run folder or a checkpoint")
@@ -241,7 +251,8 @@ def main() -> None:
         "chunk_latency_ms": percentiles([x for r in good for x in r["latencies"]]),
         "chunk_latency_ms_by_minute": {m: percentiles(v) for m, v in sorted(minutes.items())},
         "rss_mb": {"start": round(samples[0]["rss_mb"], 1), "after_warmup": round(warm[0]["rss_mb"], 1), "end": round(samples[-1]["rss_mb"], 1),
-                   "growth_after_warmup_percent": round(100 * (samples[-1]["rss_mb"] / warm[0]["rss_mb"] - 1), 2)},
+                   "growth_after_warmup_percent": round(100 * (samples[-1]["rss_mb"] / warm[0]["rss_mb"] - 1), 2),
+                   "mb_per_minute_after_warmup": rss_slope(warm)},
         "threads": {"after_warmup": warm[0]["threads"], "end": samples[-1]["threads"]},
         "open_files": {"after_warmup": warm[0]["open_files"], "end": samples[-1]["open_files"]},
         "active_streams_at_end": samples[-1]["active_streams"],

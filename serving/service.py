@@ -276,8 +276,8 @@ class RecognizerService(pb_grpc.RecognizerServicer):
             reader.cancel()
             self._wakers.discard(arrived)
             # A raised error's traceback holds the frames whose `failure` holds the error: without this, that cycle
-            # kept the whole stream (its audio, its search's native memory, the bad message) until a full garbage
-            # collection, and the soak's RSS grew by some 2 MB a minute.
+            # kept the whole stream (its audio, its search's native memory, the bad message) until the garbage
+            # collector's next full pass.
             failure.clear()
 
     def _response(self, setup: StreamingSetup, stream: Stream, ended: list[Utterance], event, interim: bool) -> pb.StreamingRecognizeResponse | None:

@@ -179,9 +179,9 @@ def test_the_served_process_hands_the_gil_to_its_inference_thread_within_the_swi
 @pytest.mark.parametrize("ending", ["oversize", "odd_bytes", "second_config", "idle", "good"])
 def test_a_stream_is_freed_when_it_ends_not_by_a_later_garbage_collection(make_server, ending):
     # A failed stream's error, kept to be raised, held the traceback of the frame that kept it: a reference cycle
-    # holding the whole stream (its audio, its beam search's native memory, the bad message) until a full garbage
-    # collection, which comes ever more rarely as the heap grows. The service is driven directly here: gRPC holds
-    # its last calls' errors for a while, which would hide the cycle.
+    # holding the whole stream (its audio, its beam search's native memory, the bad message) until the garbage
+    # collector's next full pass. The service is driven directly here: gRPC holds its last calls' errors for a
+    # while, which would hide the cycle.
     from asr.streaming.stream import Stream
     from serving.session import AudioIntake
 
