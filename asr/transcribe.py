@@ -13,6 +13,7 @@ import contextlib
 import threading
 import warnings
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,8 +216,6 @@ class Transcriber:
     def _decode_batches(self, batches: list[list[torch.Tensor]], decoder) -> Iterator[list[Hypothesis]]:
         # Two batches in flight: while one batch's model runs, the other's features are computed or its search runs,
         # so the model is not left idle; on the onnx backend the inputs of both batches queue for the same threads.
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(max_workers=2) as pool:
             yield from pool.map(lambda waves: self.decode(waves, decoder), batches)
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from serving.options import Limits, ServerOptions
-from serving.session import RequestError
+from serving.session import AudioIntake, RequestError
 from serving.proto import recognizer_pb2 as pb
 from tests.test_serving import audio, collect, config, pcm16
 from tests.test_streaming import UTTERANCES
@@ -183,7 +183,6 @@ def test_a_stream_is_freed_when_it_ends_not_by_a_later_garbage_collection(make_s
     # collector's next full pass. The service is driven directly here: gRPC holds its last calls' errors for a
     # while, which would hide the cycle.
     from asr.streaming.stream import Stream
-    from serving.session import AudioIntake
 
     server = make_server(limits=Limits(max_realtime_factor=0, max_chunk_bytes=8000, idle_timeout_seconds=0.3))
     last = {"oversize": [pb.StreamingRecognizeRequest(audio_content=bytes(8002))],
