@@ -49,6 +49,11 @@ def cpu_has_native_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles for bf16 and int8 (Sapphire Rapids and later), several times AVX-512's rate."""
+    return {"amx_bf16", "amx_int8"} <= cpu_flags()
+
+
 def cpu_has_vnni() -> bool:
     """Whether this CPU has int8 dot products (AVX512-VNNI or AVX-VNNI), which take signed int8 weights unsaturated."""
     return bool({"avx512_vnni", "avx_vnni"} & cpu_flags())

@@ -4,7 +4,9 @@ CPU's measured matrix-multiply throughput, beside the forward pass as it runs.
 - GFLOP per audio second: `torch.utils.flop_counter` over one forward pass of the
   whisper-base CTC model (all of it: convolutions, attention, the head).
 - GFLOP/s the CPU sustains: `torch.matmul` at the encoder's own shapes (a batch of
-  8 ten-second clips: 4,000 frames by 512, times 512x512 and 512x2048), fp32 and bf16.
+  8 ten-second clips: 4,000 frames by 512, times 512x512 and 512x2048), fp32 and bf16,
+  on all of torch's threads and on one: where two virtual cores share a physical core's
+  matrix unit (AMX), the second thread adds nothing.
 - The ceiling: RTFx = GFLOP/s / GFLOP per audio second, what a forward pass made
   only of such matrix multiplies would reach; and the forward pass measured
   (batch 8 x 10 s, at the precision `--precision auto` chooses here: bf16 autocast where
@@ -19,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from asr.text import ALPHABETS, SPECIAL_TOKENS, Vocabulary
-from asr.cpu import cpu_has_native_bf16
+from asr.cpu import cpu_has_amx, cpu_has_native_bf16, cpu_model
 from train_throughput import random_whisper_base
 
 FRAMES_PER_SECOND = 100  # log-mel frames: 10 ms hop
@@ -82,14 +83,20 @@ def main() -> None:
     forward_rtfx = clips * seconds / best_seconds(forward, args.repeats)
     matmul = {"fp32": matmul_gflops(torch.float32, args.repeats),
               "bf16": matmul_gflops(torch.bfloat16, args.repeats if native_bf16 else 1)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    one_thread = {"fp32": matmul_gflops(torch.float32, args.repeats),
+                  "bf16": matmul_gflops(torch.bfloat16, args.repeats if native_bf16 else 1)}
+    torch.set_num_threads(threads)
     ceiling = max(matmul.values()) / gflop_per_audio_second
     result = {
         "benchmark": "cpu_ceiling",
         "command": "python " + " ".join(sys.argv),
-        "machine": {"cpu": platform.machine(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "native_bf16": native_bf16},
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": threads,
+                    "torch": torch.__version__, "native_bf16": native_bf16, "amx": cpu_has_amx()},
         "gflop_per_audio_second": round(gflop_per_audio_second, 3),
         "matmul_gflops": {k: round(v, 1) for k, v in matmul.items()},
+        "matmul_gflops_one_thread": {k: round(v, 1) for k, v in one_thread.items()},
         "rtfx_ceiling": round(ceiling, 1),
         "forward_precision": precision,
         "forward_rtfx": round(forward_rtfx, 1),
@@ -99,7 +106,8 @@ def main() -> None:
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     }
     print(f"model: {gflop_per_audio_second:.2f} GFLOP per audio second")
-    print(f"matmul at the encoder's shapes: fp32 {matmul['fp32']:.0f} GFLOP/s, bf16 {matmul['bf16']:.0f} GFLOP/s")
+    print(f"matmul at the encoder's shapes: fp32 {matmul['fp32']:.0f} GFLOP/s, bf16 {matmul['bf16']:.0f} GFLOP/s on "
+          f"{threads} threads; fp32 {one_thread['fp32']:.0f}, bf16 {one_thread['bf16']:.0f} on one")
     print(f"RTFx ceiling (best matmul rate / model work): {ceiling:.0f}; RTFx {args.target_rtfx:.0f} needs "
           f"{result['gflops_the_target_needs']:.0f} GFLOP/s")
     print(f"forward pass, {precision}, {clips} x {seconds} s: RTFx {forward_rtfx:.0f} ({forward_rtfx / ceiling:.0%} of the ceiling)")

