@@ -121,7 +121,10 @@ class OnnxModel:
     Inputs run alone (see `__call__`), so the inputs of a batch run side by side, one thread each, on a session of
     one intra-op thread: on a 2-core Zen 5 EPYC, 100 Spanish test clips ran at RTFx 422 that way against 328 one
     after another on both threads (model alone, ad hoc, idle). A lone input (a stream's window) still gets every
-    thread. Neither session's threads spin-wait between runs: the frontend's PyTorch threads run between them, and
+    thread. On some CPUs that rounds differently from one thread in the last bits (a 2-core AVX-512 Xeon, not the
+    AVX2 EPYC), and int8 quantization can make a few ulps a step: there a clip alone gets slightly other frames than
+    in a batch (tests/test_onnx.py's tiny model: sums over 50 frames 0.007 % apart). Neither session's threads
+    spin-wait between runs: the frontend's PyTorch threads run between them, and
     spinning took the Transcriber's RTFx from 272 to 227 on the same clips (ad hoc, idle).
     """
 
