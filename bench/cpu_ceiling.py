@@ -5,8 +5,7 @@ CPU's measured matrix-multiply throughput, beside the forward pass as it runs.
   whisper-base CTC model (all of it: convolutions, attention, the head).
 - GFLOP/s the CPU sustains: `torch.matmul` at the encoder's own shapes (a batch of
   8 ten-second clips: 4,000 frames by 512, times 512x512 and 512x2048), fp32 and bf16,
-  on all of torch's threads and on one: where two virtual cores share a physical core's
-  matrix unit (AMX), the second thread adds nothing.
+  on all of torch's threads and on one: how much the other cores add to the products.
 - The ceiling: RTFx = GFLOP/s / GFLOP per audio second, what a forward pass made
   only of such matrix multiplies would reach; and the forward pass measured
   (batch 8 x 10 s, at the precision `--precision auto` chooses here: bf16 autocast where
