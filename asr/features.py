@@ -17,7 +17,9 @@ from asr.audio import SAMPLE_RATE
 
 # A model's input is padded to a multiple of this many mel frames (240 ms). The CPU kernels (oneDNN's, and ONNX
 # Runtime's memory plans) are built and kept per input shape, so a server that met every window length grew without
-# bound (about 0.5 GB over 300 random lengths, measured); padded, it meets a few shapes. 24 divides whisper's
+# bound (about 0.5 GB over 300 random lengths, measured); padded, it meets a few shapes. Training's micro-batches too:
+# the German release corpus's first 400 took bf16 steps 1.05 times as fast padded (56 shapes, not 318) on a 2-core
+# AMX Xeon (bench/results/train_padding-amx.json), for 2.9 % more frames over its epoch. 24 divides whisper's
 # 3000-frame (30 s) input limit and its 288-frame streaming window, so neither is padded; the padding mask keeps the
 # results the same.
 FRAME_MULTIPLE = 24
@@ -67,10 +69,12 @@ class LogMelFrontend(torch.nn.Module):
         return (log_spec + 4.0) / 4.0
 
     def batch(self, waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Padded features (batch, n_mels, frames) and each one's frame count."""
+        """Features (batch, n_mels, frames) zero-padded to the longest, rounded up to FRAME_MULTIPLE frames, and each
+        one's frame count."""
         feats = [self(w) for w in waves]
         lengths = torch.tensor([f.shape[-1] for f in feats], dtype=torch.long)
-        padded = feats[0].new_zeros(len(feats), self.config.n_mels, int(lengths.max()))
+        frames = int(lengths.max())
+        padded = feats[0].new_zeros(len(feats), self.config.n_mels, frames + -frames % FRAME_MULTIPLE)
         for i, f in enumerate(feats):
             padded[i, :, : f.shape[-1]] = f
         return padded, lengths

@@ -13,7 +13,8 @@ VNNI. Per channel rather than per tensor, the shipped German model's greedy WER
 on the 792 test utterances of its corpus is 48.91 % against fp32's 48.90 (per
 tensor 49.25), at the same speed (ad hoc, both exports side by side). The
 convolutions, layer norms and softmax stay fp32: quantizing the convolutions too, or the attention's
-activation products, was no faster on an AVX2 EPYC (bench/onnx_quantization.py). Weights are signed 8-bit where
+activation products, was no faster on an AVX2 EPYC (bench/onnx_quantization.py), nor on an AMX Xeon (one thread: RTFx
+140.7 as shipped, 128.3 and 93.0 with those; bench/results/onnx_quantization-de-amx.json). Weights are signed 8-bit where
 the exporting CPU has VNNI and signed 7-bit where it has not: without VNNI, ONNX
 Runtime's unsigned-by-signed kernel saturates its 16-bit sums with 8-bit
 weights (on a tiny model, log-probabilities off by up to 0.47), and 7-bit

@@ -23,7 +23,7 @@ from asr.audio import AudioError, load_audio
 from asr.checkpoint import ModelBundle
 from asr.cpu import cpu_has_native_bf16
 from asr.decoding import DecodeOptions, Hypothesis, Word, make_decoder
-from asr.features import FRAME_MULTIPLE, LogMelFrontend
+from asr.features import LogMelFrontend
 from asr.onnx_model import OnnxModel, cached_onnx, load_onnx
 from asr.registry import load_model, resolve_model
 
@@ -199,7 +199,6 @@ class Transcriber:
     def log_probs(self, waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch, frames, vocab) CTC log-probabilities and frame counts of waveforms short enough for one pass."""
         features, lengths = self.frontend.batch([w.to(self.device) for w in waves])
-        features = torch.nn.functional.pad(features, (0, -features.shape[-1] % FRAME_MULTIPLE))
         with self._forward_lock, torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             log_probs, frames = self.model(features, lengths.to(self.device))
         return log_probs.float(), frames

@@ -83,7 +83,7 @@ def test_batch_pads_and_reports_lengths(frontend):
     padded, lengths = frontend.batch(waves)
     assert lengths.dtype == torch.long
     assert lengths.tolist() == [50, 100, 2, 30]
-    assert padded.shape == (4, 80, 100)
+    assert padded.shape == (4, 80, 120)  # 100 frames, rounded up to a multiple of FRAME_MULTIPLE (24)
     for i, wave in enumerate(waves):
         alone = frontend(wave)
         n = int(lengths[i])
@@ -95,5 +95,5 @@ def test_batch_pads_and_reports_lengths(frontend):
 def test_batch_of_one(frontend):
     wave = make_audio(3200)
     padded, lengths = frontend.batch([wave])
-    assert padded.shape == (1, 80, 20) and lengths.tolist() == [20]
-    assert torch.equal(padded[0], frontend(wave))
+    assert padded.shape == (1, 80, 24) and lengths.tolist() == [20]
+    assert torch.equal(padded[0, :, :20], frontend(wave)) and torch.count_nonzero(padded[0, :, 20:]) == 0

@@ -192,6 +192,25 @@ def test_batches_hold_similar_lengths_within_the_budget():
         assert max(durations) - min(durations) <= 2
 
 
+def test_micro_batches_come_padded_to_a_few_lengths(tmp_path):
+    # The CPU kernels are built and kept per input shape (asr.features.FRAME_MULTIPLE): padded, training meets a few.
+    from asr.features import FRAME_MULTIPLE, FrontendConfig
+    from asr.corpora.augment import AugmentConfig
+    from training.data import MicroBatches
+
+    utterances = []
+    for i in range(12):
+        seconds = 0.3 + 0.037 * i  # 12 lengths, 30 to 70 frames
+        soundfile.write(str(tmp_path / f"{i}.wav"), tone(seconds, 440.0), 16000)
+        utterances.append(Utterance(audio_filepath=str(tmp_path / f"{i}.wav"), text="a", duration=seconds))
+    plan = [[i] for i in range(12)]
+    batches = MicroBatches(plan, 0, 0, 0, 1, 1, utterances, [torch.tensor([3])] * 12, FrontendConfig(), AugmentConfig(), None, 0)
+    frames = [batches[k]["features"].shape[-1] for k in range(len(batches))]
+    lengths = [int(batches[k]["feature_lengths"][0]) for k in range(len(batches))]
+    assert all(f % FRAME_MULTIPLE == 0 and length <= f < length + FRAME_MULTIPLE for f, length in zip(frames, lengths))
+    assert len(set(frames)) <= 3 < len(set(lengths))
+
+
 def test_a_finished_run_started_again_changes_nothing(tmp_path, corpus, capsys):
     cfg = config(tmp_path, corpus, max_steps=4)
     first = load_checkpoint(train(cfg)).model.state_dict()

@@ -101,8 +101,8 @@ def test_inputs_are_padded_to_a_few_shapes_and_give_the_same_frames(bundle):
         wave = 0.1 * torch.randn(n, generator=g)
         log_probs, frames = transcriber.log_probs([wave])
         with torch.inference_mode():
-            features, lengths = transcriber.frontend.batch([wave])
-            unpadded, unpadded_frames = transcriber.model(features, lengths)
+            features = transcriber.frontend(wave)[None]
+            unpadded, unpadded_frames = transcriber.model(features, torch.tensor([features.shape[-1]]))
         assert frames.tolist() == unpadded_frames.tolist()
         torch.testing.assert_close(log_probs[0, : frames[0]], unpadded[0, : frames[0]], atol=1e-4, rtol=1e-4)
     padded = shapes[::2]  # each step ran the model twice: through log_probs, then unpadded
