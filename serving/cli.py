@@ -37,7 +37,7 @@ def _add_serve(commands) -> None:
     )
     p.add_argument("--model", action="append", required=True, help="a shipped model (de), a run folder or a checkpoint "
                    "(.safetensors); repeat to serve several, the first is the default")
-    add_runtime_arguments(p, backend_default="onnx on a CPU without native bf16 where ONNX Runtime is installed, else torch")
+    add_runtime_arguments(p, backend_default="onnx on a CPU where ONNX Runtime is installed, else torch")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument("--listen", default=defaults.listen, help="ADDRESS:PORT; 0.0.0.0:PORT for every interface, port 0 for any free one (default: %(default)s)")
     g = p.add_argument_group("streaming")

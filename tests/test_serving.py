@@ -646,7 +646,7 @@ def test_serve_chunks_longer_on_a_cpu_without_native_bf16_unless_told(native_bf1
                  "--interim-step-ms", "100", "--interim-context-ms", "200", "--backend", "torch"]) == 0
     assert "native bf16" not in capsys.readouterr().err  # all chosen by the user: nothing to explain
     defaults = ChunkingOptions() if native_bf16 else CHUNKING_WITHOUT_BF16
-    assert served[0] == (defaults, "torch" if native_bf16 else "onnx")
+    assert served[0] == (defaults, "onnx")  # the int8 backend on every CPU: it kept up with more streams on all four measured
     assert CHUNKING_WITHOUT_BF16.chunk_ms > ChunkingOptions().chunk_ms  # fewer windows for the same audio
     assert CHUNKING_WITHOUT_BF16.interim_step_ms < CHUNKING_WITHOUT_BF16.chunk_ms  # yet a message waits less than a chunk
     assert served[1] == (ChunkingOptions(320, 1000, defaults.lookahead_ms, 100, 200), "torch")
