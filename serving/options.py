@@ -32,8 +32,8 @@ def default_chunking(device_type: str) -> ChunkingOptions:
 def default_backend(device_type: str) -> str:
     """The server's backend where the user sets none: the int8 ONNX export on every CPU, torch on a GPU and where ONNX
     Runtime is not installed. 4 streams at p95, int8 against PyTorch: on an AVX2 EPYC 215 ms against fp32's 401
-    (bench/results/stream_sweep-avx2-interim.md); with native bf16, against bf16, on a Zen 4 EPYC 154-164 against
-    228-238 (serving/README.md), on a Zen 5 136 against 162 (bench/results/stream_sweep-zen5-cpu.md), on an AMX Xeon
+    (bench/results/stream_sweep-avx2-interim.md); with native bf16, against bf16, on the first such CPU measured 154-164
+    against 228-238 (bench/results/stream_sweep-chunk160-cpu.md), on a Zen 5 136 against 162 (bench/results/stream_sweep-zen5-cpu.md), on an AMX Xeon
     287 against 959 (bench/results/stream_sweep-amx-onnx.md)."""
     return "onnx" if device_type == "cpu" and onnxruntime_installed() else "torch"
 
