@@ -153,8 +153,9 @@ def add_runtime_arguments(parser: argparse.ArgumentParser, backend_default: str 
                         help="auto: bf16 autocast on a GPU and on a CPU with native bf16 (AVX512-BF16, AMX), else fp32 (default: auto)")
     parser.add_argument("--backend", choices=["torch", "onnx"], default="torch" if backend_default == "torch" else None,
                         help="torch: PyTorch at --precision; onnx: the model's int8 ONNX export run by ONNX Runtime (made once per "
-                        "checkpoint and cached; an .onnx model always runs so), the fastest on a CPU without native bf16; "
-                        f"on one with it, either may lead: bench/transcribe_backends.py measures both (default: {backend_default})")
+                        "checkpoint and cached; an .onnx model always runs so), the fastest on a CPU without native bf16 and for streaming on "
+                        f"every CPU measured; for batch transcription on a CPU with native bf16 either may lead: "
+                        f"bench/transcribe_backends.py measures both (default: {backend_default})")
 
 
 def expand_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
@@ -516,7 +517,7 @@ def _add_export(commands) -> None:
                    "better one on unheard voices (on test, the Italian release model at 64: 2.0 points better with its LM, "
                    "the German at 128: 0.6 worse), so compare it with the full checkpoint on dev before shipping it")
     p.add_argument("--onnx", action="store_true", help="write an ONNX model instead (--out NAME.onnx), its MatMuls int8, "
-                   "for `--backend onnx` / `--model NAME.onnx`: the fastest on a CPU without native bf16")
+                   "for `--backend onnx` / `--model NAME.onnx`: what `asr serve` runs on a CPU")
     p.add_argument("--no-int8", dest="int8", action="store_false", help="with --onnx: keep fp32 weights")
     p.add_argument("--int8-weights", choices=("s8", "s7", "u8"), default=None,
                    help="with --onnx: the int8 weights' type, for the CPU that will run it: s8 for one with VNNI (AVX512-VNNI, "

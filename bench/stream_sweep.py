@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # name -> `asr serve` options; the first is the default the others are compared with.
 # The defaults: chunk 160 ms, left context 1600 ms, lookahead 960 ms, early looks every chunk with the left context,
-# backend torch at precision auto (bf16 on a CPU with native bf16, else fp32), the model's decoding; on a CPU without
-# native bf16, 640-ms chunks, 960 ms of left context, early looks every 160 ms with 320 ms of context, on the onnx
-# backend (serving.options.default_chunking, default_backend), which runs each window alone: unbatched.
+# the model's decoding, on a CPU the onnx backend, which runs each window alone: unbatched (on a GPU torch, batched);
+# on a CPU without native bf16, 640-ms chunks, 960 ms of left context, early looks every 160 ms with 320 ms of context
+# (serving.options.default_chunking, default_backend, default_batching).
 SETTINGS = {
     "default": "",
     "chunk-160": "--chunk-ms 160",

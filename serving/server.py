@@ -173,7 +173,7 @@ def _report_stream_capacity(name: str, window_seconds: float, chunking: Chunking
           f"{chunking.chunk_ms}-ms chunk: room for about {streams:.1f} real-time streams before batching", file=sys.stderr, flush=True)
     if streams < 1:
         print(f"warning: model {name} cannot keep up with even one real-time stream at these settings; a longer "
-              f"--chunk-ms, a shorter --left-context-ms, or --backend onnx on a CPU without native bf16 "
+              f"--chunk-ms, a shorter --left-context-ms, or --backend onnx on a CPU "
               f"(serving/README.md) does less work per chunk", file=sys.stderr, flush=True)
 
 
