@@ -56,12 +56,15 @@ class MultiHeadAttention(nn.Module):
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Softmax attention of (batch, heads, frames, head size) queries, keys and values; `mask` is added to the scores.
 
-    torch's fused kernel, except for bf16 on a CPU: there two matrix products and a softmax trained the demo's
-    settings at 114 audio s/s against the fused kernel's 98 (100 steps, 3 runs against 4, interleaved, on a 2-core
-    Zen 5 EPYC; `bench/train_precision.py`'s settings, ad hoc), with the same dev WER; in fp32 the two ran training
-    at the same speed and the fused kernel transcribed some 5 % faster.
+    torch's fused kernel, except for training in bf16 on a CPU: there two matrix products and a softmax trained the
+    demo's settings at 114 audio s/s against the fused kernel's 98 (100 steps, 3 runs against 4, interleaved, on a
+    2-core Zen 5 EPYC; `bench/train_precision.py`'s settings, ad hoc), with the same dev WER; in fp32 the two ran
+    training at the same speed and the fused kernel transcribed some 5 % faster. Without gradients the fused kernel
+    is the faster in bf16 too, and the more exact (it keeps the scores in fp32): on a 2-core AMX Xeon the German
+    model's bf16 forward pass ran 8 clips of 10 s 1.24 times as fast with it, 4 of 30 s 2.16 times and streaming
+    windows 1.07 times (bench/results/attention_cpu-amx.json).
     """
-    if q.device.type != "cpu" or q.dtype != torch.bfloat16:
+    if q.device.type != "cpu" or q.dtype != torch.bfloat16 or not torch.is_grad_enabled():
         return F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask.to(q.dtype))
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)
     if mask is not None:

@@ -114,6 +114,17 @@ def test_bf16_attention_on_a_cpu_matches_the_fused_kernel_and_ignores_masked_key
         assert torch.equal(attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), mask)[1], ours[1])
 
 
+def test_bf16_attention_on_a_cpu_without_gradients_is_the_fused_kernel():
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 50, 16, generator=generator).bfloat16() for _ in range(3))
+    mask = torch.zeros(2, 1, 1, 50)
+    mask[1, ..., 30:] = float("-inf")
+    fused = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask.bfloat16())
+    with torch.inference_mode():
+        assert torch.equal(attention(q, k, v, mask), fused)
+    assert not torch.equal(attention(q, k, v, mask), fused)  # training's two products round the scores to bf16
+
+
 def test_log_probs_are_normalised(model):
     with torch.no_grad():
         log_probs, _ = model(features(20, 0)[None], torch.tensor([20]))
