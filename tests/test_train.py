@@ -8,9 +8,12 @@ import soundfile
 import torch
 
 from asr.checkpoint import load_checkpoint
+from asr.corpora.augment import AugmentConfig
 from asr.corpora.manifest import Utterance
+from asr.features import FRAME_MULTIPLE, FrontendConfig
 from asr.text import Vocabulary
 from training.config import TrainConfig, augment_config, load_config
+from training.data import MicroBatches
 from training.train import check_resumable, frozen_at, initial_model, length_bucketed_batches, lr_factor, train, training_subset
 from tests.tiny import tiny_openai_pt, tone
 
@@ -194,10 +197,6 @@ def test_batches_hold_similar_lengths_within_the_budget():
 
 def test_micro_batches_come_padded_to_a_few_lengths(tmp_path):
     # The CPU kernels are built and kept per input shape (asr.features.FRAME_MULTIPLE): padded, training meets a few.
-    from asr.features import FRAME_MULTIPLE, FrontendConfig
-    from asr.corpora.augment import AugmentConfig
-    from training.data import MicroBatches
-
     utterances = []
     for i in range(12):
         seconds = 0.3 + 0.037 * i  # 12 lengths, 30 to 70 frames
