@@ -12,9 +12,12 @@ activations quantized per call) is what ONNX Runtime runs fastest on a CPU with
 VNNI. Per channel rather than per tensor, the shipped German model's greedy WER
 on the 792 test utterances of its corpus is 48.91 % against fp32's 48.90 (per
 tensor 49.25), at the same speed (ad hoc, both exports side by side). The
-convolutions, layer norms and softmax stay fp32: quantizing the convolutions too, or the attention's
-activation products, was no faster on an AVX2 EPYC (bench/onnx_quantization.py), nor on an AMX Xeon (one thread: RTFx
-140.7 as shipped, 128.3 and 93.0 with those; bench/results/onnx_quantization-de-amx.json). Weights are signed 8-bit where
+input convolutions are exported as matrix products (asr.models.WhisperEncoder.onnx_stem_as_matmul), so they are
+quantized with the linear layers: on an AMX Xeon the model ran at RTFx 117.9 against 108.4 with them as fp32 Conv
+operators (one thread, bench/results/onnx_quantization-de-amx-stem.json). Layer norms, softmax and the attention's
+activation products stay fp32: quantizing those products was slower on an AVX2 EPYC (bench/onnx_quantization.py) and
+on the AMX Xeon (106.7), and ONNX Runtime's ConvInteger slower still (93.0 against 140.7, the run before,
+bench/results/onnx_quantization-de-amx.json). Weights are signed 8-bit where
 the exporting CPU has VNNI and signed 7-bit where it has not: without VNNI, ONNX
 Runtime's unsigned-by-signed kernel saturates its 16-bit sums with 8-bit
 weights (on a tiny model, log-probabilities off by up to 0.47), and 7-bit
@@ -220,7 +223,7 @@ def cached_onnx(checkpoint: str | Path, bundle: ModelBundle) -> Path:
     from asr.pretrained import cache_dir
 
     # The version at the end moves whenever the exported graph or its quantization changes, so old exports are remade.
-    key = hashlib.sha256(f"{sha256_file(checkpoint)} int8 {int8_weights_for_this_cpu()} v5".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{sha256_file(checkpoint)} int8 {int8_weights_for_this_cpu()} v6".encode()).hexdigest()[:24]
     path = cache_dir() / "onnx" / f"{Path(checkpoint).stem}-{key}.int8.onnx"
     if not path.is_file():
         export_onnx(bundle, path, int8=True)

@@ -4,9 +4,11 @@ against quantizing more of the graph, side by side in one run, model alone, one 
 Variants, each from the same fp32 export (`asr export --onnx --no-int8`) with this CPU's weight type
 (asr.onnx_model.int8_weights_for_this_cpu):
 
-  matmul              what `asr export --onnx` ships: MatMuls with constant weights (the linear layers)
+  matmul              what `asr export --onnx` ships: MatMuls with constant weights (the linear layers, and the two
+                      input convolutions, which the export writes as matrix products)
   matmul+attention    the attention's two activation-by-activation MatMuls as well (MatMulConstBOnly off)
-  matmul+conv         the two input convolutions as well (ConvInteger)
+  conv-stem           the input convolutions exported as Conv operators, which stay fp32 (WhisperEncoder's
+                      onnx_stem_as_matmul off: the export as it was up to 2026-12-06)
   preprocessed        ONNX Runtime's quantization pre-processing (its graph optimizations) before the export's
   fp32                no quantization, for scale and as the reference
 
@@ -42,11 +44,11 @@ from asr.features import FRAME_MULTIPLE, LogMelFrontend
 from asr.onnx_model import OnnxModel, export_onnx, int8_weights_for_this_cpu, quantization_arguments
 from asr.registry import load_model
 
-VARIANTS = {  # name: (op types, quantize_dynamic extra_options, pre-process first)
-    "matmul": (["MatMul"], {}, False),
-    "matmul+attention": (["MatMul"], {"MatMulConstBOnly": False}, False),
-    "matmul+conv": (["MatMul", "Conv"], {}, False),
-    "preprocessed": (["MatMul"], {}, True),
+VARIANTS = {  # name: (op types, quantize_dynamic extra_options, pre-process first, stem as matrix products)
+    "matmul": (["MatMul"], {}, False, True),
+    "matmul+attention": (["MatMul"], {"MatMulConstBOnly": False}, False, True),
+    "conv-stem": (["MatMul"], {}, False, False),
+    "preprocessed": (["MatMul"], {}, True, True),
 }
 
 
@@ -56,9 +58,15 @@ def build_variants(bundle: ModelBundle, folder: Path, weights: str) -> dict[str,
 
     plain = folder / "fp32.onnx"
     export_onnx(bundle, plain, int8=False)
+    conv_stem = folder / "fp32-conv-stem.onnx"
+    bundle.model.encoder.onnx_stem_as_matmul = False
+    try:
+        export_onnx(bundle, conv_stem, int8=False)
+    finally:
+        del bundle.model.encoder.onnx_stem_as_matmul  # back to the class's default
     paths = {}
-    for name, (op_types, extra_options, preprocess) in VARIANTS.items():
-        source = plain
+    for name, (op_types, extra_options, preprocess, stem_as_matmul) in VARIANTS.items():
+        source = plain if stem_as_matmul else conv_stem
         if preprocess:
             # Symbolic shape inference fails on the encoder's masked attention; ONNX's own shape inference is kept.
             source = folder / "preprocessed-fp32.onnx"

@@ -14,6 +14,7 @@ from asr.models import (
     WhisperEncoderConfig,
     attention,
     build_model,
+    conv1d_time_major,
     sinusoids,
 )
 from conftest import TINY_ENCODER
@@ -123,6 +124,17 @@ def test_bf16_attention_on_a_cpu_without_gradients_is_the_fused_kernel():
     with torch.inference_mode():
         assert torch.equal(attention(q, k, v, mask), fused)
     assert not torch.equal(attention(q, k, v, mask), fused)  # training's two products round the scores to bf16
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("frames", [9, 10])
+def test_a_convolution_as_one_matrix_product_of_its_taps_is_the_convolution(stride, frames):
+    """The ONNX export's stem (asr.models.WhisperEncoder.onnx_stem_as_matmul): time-major in and out."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(5, 7, kernel_size=3, stride=stride, padding=1)
+    x = torch.randn(2, 5, frames)
+    with torch.no_grad():
+        torch.testing.assert_close(conv1d_time_major(x.transpose(1, 2), conv), conv(x).transpose(1, 2))
 
 
 def test_log_probs_are_normalised(model):

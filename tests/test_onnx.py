@@ -34,8 +34,13 @@ def test_the_onnx_export_gives_pytorchs_frames_on_padded_and_unpadded_inputs(tmp
     onnx_model = load_onnx(tmp_path / "m.onnx").model
     assert isinstance(onnx_model, OnnxModel)
     # The padding mask is added to the attention scores: a boolean one exports as Where and IsNaN on every score.
-    ops = {node.op_type for node in onnx.load(str(tmp_path / "m.onnx")).graph.node}
-    assert "IsNaN" not in ops and "Softmax" in ops
+    nodes = [node.op_type for node in onnx.load(str(tmp_path / "m.onnx")).graph.node]
+    assert "IsNaN" not in nodes and "Softmax" in nodes
+    # The input convolutions are matrix products, which int8 quantizes with the linear layers (all but the
+    # attention's two activation products): 4 in each attention, 2 in each MLP, the stem's 2 and the head.
+    linear_products = 6 * bundle.model.encoder.config.n_layer + 2 + 1
+    assert "Conv" not in nodes
+    assert nodes.count("MatMulInteger" if int8 else "MatMul") == linear_products + (0 if int8 else 2 * bundle.model.encoder.config.n_layer)
     tolerance = 0.1 if int8 else 1e-4  # int8 MatMuls round; fp32 is the same arithmetic
     batch, lengths = features([300, 170, 41])
     with torch.no_grad():
