@@ -23,10 +23,10 @@ from eval.report import describe_machine
 ROOT = Path(__file__).resolve().parents[1]
 
 # name -> `asr serve` options; the first is the default the others are compared with.
-# The defaults: chunk 160 ms, left context 1600 ms, lookahead 960 ms, early looks every chunk with the left context,
-# the model's decoding, on a CPU the onnx backend, which runs each window alone: unbatched (on a GPU torch, batched);
-# on a CPU without native bf16, 640-ms chunks, 960 ms of left context, early looks every 160 ms with 320 ms of context
-# (serving.options.default_chunking, default_backend, default_batching).
+# The defaults: chunk 160 ms, left context 1600 ms, lookahead 960 ms, the model's decoding; on a CPU early looks every
+# 100 ms with 320 ms of context and the onnx backend, which runs each window alone: unbatched (on a GPU early looks
+# every chunk with the left context, torch, batched); on a CPU without native bf16, 640-ms chunks, 960 ms of left
+# context, early looks every 160 ms (serving.options.default_chunking, default_backend, default_batching).
 SETTINGS = {
     "default": "",
     "chunk-160": "--chunk-ms 160",
@@ -43,6 +43,7 @@ SETTINGS = {
     "context-960": "--left-context-ms 960",
     "looks-every-chunk": "--interim-step-ms 0 --interim-context-ms 960",
     "onnx": "--backend onnx",
+    "onnx-interim-100-context-320": "--backend onnx --interim-step-ms 100 --interim-context-ms 320",
     "chunk-160-onnx": "--chunk-ms 160 --backend onnx",
     "chunk-320-onnx": "--chunk-ms 320 --backend onnx",
     "chunk-640-onnx": "--chunk-ms 640 --backend onnx",

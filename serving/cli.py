@@ -16,7 +16,7 @@ def add_commands(commands) -> None:
 
 
 def _add_serve(commands) -> None:
-    from serving.options import CHUNKING_WITHOUT_BF16, BatchOptions, ServerOptions
+    from serving.options import CHUNKING_WITH_BF16, CHUNKING_WITHOUT_BF16, BatchOptions, ServerOptions
 
     defaults = ServerOptions()
     chunking, batching, limits = defaults.chunking, BatchOptions(), defaults.limits
@@ -53,10 +53,12 @@ def _add_serve(commands) -> None:
     g.add_argument("--early-interim", action=argparse.BooleanOptionalAction, default=defaults.early_interim,
                    help="interim results from each chunk as soon as it arrives, before its lookahead (one more forward pass "
                    "of the chunk); finals still wait for the lookahead (default: on)")
+    cpu = CHUNKING_WITH_BF16
     g.add_argument("--interim-step-ms", type=int, help="new audio that brings an early interim result, a multiple of 20; "
-                   f"0: a chunk's worth (default: {chunking.interim_step_ms}; {slow.interim_step_ms} on a CPU without native bf16)")
+                   f"0: a chunk's worth (default: {chunking.interim_step_ms} on a GPU; on a CPU {cpu.interim_step_ms}, "
+                   f"a client message's worth, or {slow.interim_step_ms} without native bf16)")
     g.add_argument("--interim-context-ms", type=int, help="earlier audio an early interim result re-reads, at most "
-                   f"--left-context-ms (default: the left context; {slow.interim_context_ms} on a CPU without native bf16)")
+                   f"--left-context-ms (default: the left context on a GPU; {cpu.interim_context_ms} on a CPU)")
     g.add_argument("--stop-history-ms", type=int, default=defaults.endpointing.stop_history_ms, help="pause that ends an utterance unless a stream says otherwise; 0: none (default: %(default)s)")
     g.add_argument("--max-utterance-ms", type=int, default=defaults.endpointing.max_utterance_ms,
                    help="an utterance no pause ends is cut at its last word boundary when this long (default: %(default)s)")
@@ -86,9 +88,9 @@ def _add_serve(commands) -> None:
 
 
 def _run_serve(args) -> int:
-    from asr.streaming.options import ChunkingOptions, EndpointOptions
+    from asr.streaming.options import EndpointOptions
     from asr.transcribe import resolve_device
-    from serving.options import BatchOptions, Limits, ServerOptions, default_backend, default_chunking
+    from serving.options import BatchOptions, Limits, ServerOptions, default_backend, default_chunking, lacks_native_bf16
     from serving.server import serve
 
     token = Path(args.token_file).read_text().strip() if args.token_file else None
@@ -103,7 +105,7 @@ def _run_serve(args) -> int:
         chosen["interim_context_ms"] = min(defaults.interim_context_ms, args.left_context_ms)  # at most the left context
     chunking = dataclasses.replace(defaults, **{name: value for name, value in chosen.items() if value is not None})
     batching = {name: value for name, value in (("max_batch_size", args.max_batch_size), ("max_wait_ms", args.max_wait_ms)) if value is not None}
-    if defaults != ChunkingOptions() and (args.backend is None or any(value is None for value in chosen.values())):
+    if lacks_native_bf16(device_type) and (args.backend is None or any(value is None for value in chosen.values())):
         install = "" if backend == "onnx" else " (pip install onnxruntime for the int8 backend, which keeps up with more streams)"
         print(f"this CPU has no native bf16: streams are decoded in {chunking.chunk_ms}-ms chunks with {chunking.left_context_ms} ms "
               f"of left context, interim results come every {chunking.interim_step_ms or chunking.chunk_ms} ms from "

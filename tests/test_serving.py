@@ -632,8 +632,8 @@ def test_the_server_says_at_start_how_many_real_time_streams_a_window_leaves_roo
 
 
 @pytest.mark.parametrize("native_bf16", [True, False])
-def test_serve_chunks_longer_on_a_cpu_without_native_bf16_unless_told(native_bf16, monkeypatch, capsys):
-    from serving.options import CHUNKING_WITHOUT_BF16
+def test_serve_chunks_for_the_cpu_unless_told(native_bf16, monkeypatch, capsys):
+    from serving.options import CHUNKING_WITH_BF16, CHUNKING_WITHOUT_BF16, default_chunking
 
     monkeypatch.setattr("serving.options.cpu_has_native_bf16", lambda: native_bf16)
     served = []
@@ -645,14 +645,17 @@ def test_serve_chunks_longer_on_a_cpu_without_native_bf16_unless_told(native_bf1
     assert main(["serve", "--model", "m.safetensors", "--device", "cpu", "--chunk-ms", "320", "--left-context-ms", "1000",
                  "--interim-step-ms", "100", "--interim-context-ms", "200", "--backend", "torch"]) == 0
     assert "native bf16" not in capsys.readouterr().err  # all chosen by the user: nothing to explain
-    defaults = ChunkingOptions() if native_bf16 else CHUNKING_WITHOUT_BF16
+    defaults = CHUNKING_WITH_BF16 if native_bf16 else CHUNKING_WITHOUT_BF16
     assert served[0] == (defaults, "onnx")  # the int8 backend on every CPU: it kept up with more streams on all four measured
     assert CHUNKING_WITHOUT_BF16.chunk_ms > ChunkingOptions().chunk_ms  # fewer windows for the same audio
-    assert CHUNKING_WITHOUT_BF16.interim_step_ms < CHUNKING_WITHOUT_BF16.chunk_ms  # yet a message waits less than a chunk
+    for cpu in (CHUNKING_WITH_BF16, CHUNKING_WITHOUT_BF16):  # yet on a CPU a message waits less than a chunk
+        assert 0 < cpu.interim_step_ms < cpu.chunk_ms and cpu.interim_context_ms < cpu.left_context_ms
+    assert CHUNKING_WITH_BF16.interim_step_ms == 100  # the load test's messages, Google's recommended size
+    assert default_chunking("cuda") == ChunkingOptions()
     assert served[1] == (ChunkingOptions(320, 1000, defaults.lookahead_ms, 100, 200), "torch")
     # A left context shorter than the default early looks' context bounds theirs, rather than failing the start.
     assert main(["serve", "--model", "m.safetensors", "--device", "cpu", "--left-context-ms", "200"]) == 0
-    assert served[2][0].interim_context_ms == (None if native_bf16 else 200)
+    assert served[2][0].interim_context_ms == 200
 
 
 def test_serve_batches_windows_unless_the_backend_runs_each_alone(monkeypatch):
