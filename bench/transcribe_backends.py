@@ -8,7 +8,8 @@ of a test manifest (the first --utterances):
   faster-whisper int8      Whisper base with the same encoder weights, zero-shot, greedy and beam 5
 
 RTFx is audio seconds over transcription seconds (the whole set, batched as
-`asr eval` batches it), the median of --repeats passes after a warm-up batch;
+`asr eval` batches it), the median of --repeats passes after a warm-up batch,
+the systems' passes interleaved;
 WER and CER come from `eval`'s scorer after the test set's normaliser, and each
 system's WER difference to torch fp32 gets `eval`'s paired-bootstrap 95 %
 interval. Prints a table and writes JSON with the command, machine and load.
@@ -75,7 +76,14 @@ def main() -> None:
         system.load()
         first_batch = [load_audio(u.audio_filepath, system.sample_rate) for u in test_set.utterances[: args.batch_size]]
         system.transcribe(first_batch, test_set.language)  # warm-up: kernels chosen, caches filled
-        results = [evaluate(system, test_set, normalizer, args.batch_size) for _ in range(args.repeats)]
+    # Passes interleaved, the order reversed every other round: a CPU's speed can drift by a third within minutes
+    # (a 2-core AMX Xeon, README), and systems timed one after another would each meet another phase of it.
+    passes: dict[str, list] = {system.name: [] for system in systems}
+    for repeat in range(args.repeats):
+        for system in systems if repeat % 2 == 0 else systems[::-1]:
+            passes[system.name].append(evaluate(system, test_set, normalizer, args.batch_size))
+    for system in systems:
+        results = passes[system.name]
         result = sorted(results, key=lambda r: r.transcripts.rtfx)[len(results) // 2]  # the median pass
         # Paired over utterances: on 100 clips a few words decide whether int8 is 0.3 points off fp32.
         versus = compare([result], [fp32]) if fp32 else None
