@@ -114,8 +114,8 @@ async def start_server(models: list[tuple[str, Transcriber]], options: ServerOpt
     served: dict[str, Model] = {}
     batchers = []
     for name, transcriber in models:
-        window_seconds = _warm_up(transcriber, options.chunking)
-        _report_stream_capacity(name, window_seconds, options.chunking)
+        looks_ms = options.chunking.early_looks_ms if options.early_interim else ()
+        _report_stream_capacity(name, _warm_up(transcriber, options.chunking.window_ms, looks_ms), options.chunking, looks_ms)
         batcher = Batcher(transcriber, options.batching or default_batching(transcriber.backend), inference, metrics)
         batcher.start()
         batchers.append(batcher)
@@ -152,25 +152,30 @@ def listen_host(listen: str) -> str:
     return listen.rsplit(":", 1)[0].strip("[]")
 
 
-def _warm_up(transcriber: Transcriber, chunking: ChunkingOptions) -> float:
-    """One window through the model, so the first stream does not pay for allocator and kernel set-up; then a
-    second, timed: the seconds one streaming window takes here."""
-    samples = transcriber.sample_rate * chunking.window_ms // 1000
-    window = Window(torch.zeros(samples), 0, None, 0)
-    window_log_probs(transcriber, [window])
-    started = time.perf_counter()
-    window_log_probs(transcriber, [window])
-    return time.perf_counter() - started
+def _warm_up(transcriber: Transcriber, window_ms: int, looks_ms: tuple[int, ...]) -> float:
+    """Each window length a stream's chunk brings (its full window, then its early looks) through the model, so the
+    first stream does not pay for allocator and kernel set-up; then again, timed: the seconds one stream's chunk
+    takes here."""
+    windows = [Window(torch.zeros(transcriber.sample_rate * ms // 1000), 0, None, 0) for ms in (window_ms, *looks_ms)]
+    seconds = 0.0
+    for window in windows:
+        window_log_probs(transcriber, [window])
+        started = time.perf_counter()
+        window_log_probs(transcriber, [window])
+        seconds += time.perf_counter() - started
+    return seconds
 
 
-def _report_stream_capacity(name: str, window_seconds: float, chunking: ChunkingOptions) -> None:
-    """How many real-time streams one window's pass leaves room for, before batching; a warning below one.
+def _report_stream_capacity(name: str, chunk_seconds: float, chunking: ChunkingOptions, looks_ms: tuple[int, ...]) -> None:
+    """How many real-time streams the passes of one stream's chunk leave room for, before batching; a warning below one.
 
     Measured on an AVX2-only CPU in fp32, the defaults' 2.7-s window took longer than its 160-ms chunk, so no
-    stream kept up (bench/results/stream_sweep-avx2.json): better said at start than found by a client."""
-    streams = chunking.chunk_ms / 1000 / window_seconds
-    print(f"model {name}: one {chunking.window_ms}-ms streaming window takes {1000 * window_seconds:.0f} ms per "
-          f"{chunking.chunk_ms}-ms chunk: room for about {streams:.1f} real-time streams before batching", file=sys.stderr, flush=True)
+    stream kept up (bench/results/stream_sweep-avx2.json): better said at start than found by a client. Early looks
+    count too: with 640-ms chunks and looks every 160 ms, three of 480 to 800 ms come between two full windows."""
+    streams = chunking.chunk_ms / 1000 / chunk_seconds
+    looks = f" and {len(looks_ms)} early look{'s' if len(looks_ms) > 1 else ''} ({', '.join(map(str, looks_ms))} ms)" if looks_ms else ""
+    print(f"model {name}: one {chunking.window_ms}-ms streaming window{looks} take{'' if looks else 's'} {1000 * chunk_seconds:.0f} "
+          f"ms per {chunking.chunk_ms}-ms chunk: room for about {streams:.1f} real-time streams before batching", file=sys.stderr, flush=True)
     if streams < 1:
         print(f"warning: model {name} cannot keep up with even one real-time stream at these settings; a longer "
               f"--chunk-ms, a shorter --left-context-ms, or --backend onnx on a CPU "

@@ -621,14 +621,22 @@ def test_the_server_says_at_start_how_many_real_time_streams_a_window_leaves_roo
     from serving.server import _report_stream_capacity
 
     chunking = ChunkingOptions(chunk_ms=160, left_context_ms=1600, lookahead_ms=960)
-    _report_stream_capacity("de", 0.040, chunking)
+    assert chunking.early_looks_ms == ()  # looks every chunk: the full window comes first
+    _report_stream_capacity("de", 0.040, chunking, ())
     err = capsys.readouterr().err
     assert "one 2720-ms streaming window takes 40 ms per 160-ms chunk: room for about 4.0 real-time streams" in err
     assert "warning" not in err
-    _report_stream_capacity("de", 0.184, chunking)  # fp32 on an AVX2-only CPU, measured
+    _report_stream_capacity("de", 0.184, chunking, ())  # fp32 on an AVX2-only CPU, measured
     err = capsys.readouterr().err
     assert "room for about 0.9 real-time streams" in err
     assert "warning: model de cannot keep up with even one real-time stream" in err and "--chunk-ms" in err
+    # Early looks between two full windows count: each reads the interim context and the audio since the last window.
+    assert ChunkingOptions(interim_step_ms=100, interim_context_ms=320).early_looks_ms == (420,)
+    slow = ChunkingOptions(chunk_ms=640, left_context_ms=960, interim_step_ms=160, interim_context_ms=320)
+    assert slow.early_looks_ms == (480, 640, 800)
+    _report_stream_capacity("de", 0.320, slow, slow.early_looks_ms)
+    assert ("one 2560-ms streaming window and 3 early looks (480, 640, 800 ms) take 320 ms per 640-ms chunk: room for "
+            "about 2.0 real-time streams") in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("native_bf16", [True, False])

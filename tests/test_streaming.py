@@ -249,6 +249,26 @@ def test_early_looks_come_every_interim_step_with_their_own_left_context_and_cha
     assert [[(w.word, w.start, w.end) for w in u.words] for u in steps] == [[(w.word, w.start, w.end) for w in u.words] for u in plain]
 
 
+@pytest.mark.parametrize("chunking", [
+    ChunkingOptions(interim_step_ms=100, interim_context_ms=320),  # a CPU's default with native bf16
+    ChunkingOptions(chunk_ms=640, left_context_ms=960, interim_step_ms=160, interim_context_ms=320),  # without
+    ChunkingOptions(),  # a GPU's: a chunk's worth, so the full window always comes first
+])
+def test_early_looks_ms_are_the_looks_a_stream_takes_between_two_full_windows(chunking):
+    """What the server's capacity estimate at start counts (serving.server._warm_up)."""
+    vocabulary = Vocabulary.from_transcripts(["abc"])
+    stream = Stream(vocabulary, 16000, chunking, EndpointOptions(stop_history_ms=0), early_interim=True)
+    windows = []  # (provisional, ms)
+    for _ in range(500):  # 10 s arriving steadily, 20 ms at a time
+        stream.append(torch.zeros(320))
+        while (window := stream.next_window()) is not None:
+            windows.append((window.provisional, len(window.wave) * 1000 // 16000))
+            stream.accept(window, torch.zeros(len(window.wave) // 320 - window.keep_from, len(vocabulary)))
+    fulls = [i for i, (provisional, _) in enumerate(windows) if not provisional]
+    between = [tuple(ms for _, ms in windows[a + 1 : b]) for a, b in zip(fulls[2:], fulls[3:])]  # once past the start
+    assert between and set(between) == {chunking.early_looks_ms}
+
+
 def test_an_early_look_cannot_read_more_context_than_is_kept():
     with pytest.raises(ValueError, match="interim_context_ms must be at most left_context_ms"):
         ChunkingOptions(left_context_ms=640, interim_context_ms=960)

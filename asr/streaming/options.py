@@ -56,6 +56,16 @@ class ChunkingOptions:
     def window_ms(self) -> int:
         return self.left_context_ms + self.chunk_ms + self.lookahead_ms
 
+    @property
+    def early_looks_ms(self) -> tuple[int, ...]:
+        """The lengths of the early looks a stream with early interim results takes between two full windows, audio
+        arriving steadily: each reads the interim context and all the audio since the last full window
+        (asr.streaming.stream.Stream.next_window), one more step's worth each time, until a chunk's worth completes
+        the next full window."""
+        step = self.interim_step_ms or self.chunk_ms
+        context = self.left_context_ms if self.interim_context_ms is None else self.interim_context_ms
+        return tuple(context + k * step for k in range(1, -(-self.chunk_ms // step)))
+
 
 @dataclass(frozen=True)
 class EndpointOptions:
