@@ -17,7 +17,7 @@ from asr.streaming.options import ChunkingOptions, EndpointOptions
 # 693 ms at p95 with 4 streams. Early looks every 160 ms with 320 ms of context answer it within 215 ms, and change
 # no final (bench/results/stream_sweep-avx2-interim.md).
 CHUNKING_WITHOUT_BF16 = ChunkingOptions(chunk_ms=640, left_context_ms=960, interim_step_ms=160, interim_context_ms=320)
-# Where it has native bf16, the default chunks with early looks every 100 ms (a client message's worth, as Google
+# On a CPU with native bf16 the default takes early looks every 100 ms (a client message's worth, as Google
 # recommends sending) from 320 ms of context, so that a message is answered when it arrives rather than when its 160-ms
 # chunk is complete. 4 streams on a 2-core AMX Xeon, int8 backend, in two runs of the pair, either order: p95 207 and
 # 205 ms against 472 and 251 with a chunk's worth from the whole left context, word to first interim p50 67 and 77 ms
