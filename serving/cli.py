@@ -108,8 +108,7 @@ def _run_serve(args) -> int:
     if lacks_native_bf16(device_type) and (args.backend is None or any(value is None for value in chosen.values())):
         install = "" if backend == "onnx" else " (pip install onnxruntime for the int8 backend, which keeps up with more streams)"
         print(f"this CPU has no native bf16: streams are decoded in {chunking.chunk_ms}-ms chunks with {chunking.left_context_ms} ms "
-              f"of left context, interim results come every {chunking.interim_step_ms or chunking.chunk_ms} ms from "
-              f"{chunking.left_context_ms if chunking.interim_context_ms is None else chunking.interim_context_ms} ms of context, "
+              f"of left context, interim results come every {chunking.look_step_ms} ms from {chunking.look_context_ms} ms of context, "
               f"on the {backend} backend{install}, so that streams keep up (--chunk-ms, --left-context-ms, --interim-step-ms, "
               "--interim-context-ms and --backend to choose)", file=sys.stderr)
     options = ServerOptions(

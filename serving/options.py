@@ -36,7 +36,7 @@ def default_chunking(device_type: str) -> ChunkingOptions:
     CHUNKING_WITHOUT_BF16 on a CPU."""
     if device_type != "cpu":
         return ChunkingOptions()
-    return CHUNKING_WITHOUT_BF16 if lacks_native_bf16(device_type) else CHUNKING_WITH_BF16
+    return CHUNKING_WITH_BF16 if cpu_has_native_bf16() else CHUNKING_WITHOUT_BF16
 
 
 def default_backend(device_type: str) -> str:

@@ -57,14 +57,23 @@ class ChunkingOptions:
         return self.left_context_ms + self.chunk_ms + self.lookahead_ms
 
     @property
+    def look_step_ms(self) -> int:
+        """New audio that brings an early look: interim_step_ms, or a chunk's worth where that is 0."""
+        return self.interim_step_ms or self.chunk_ms
+
+    @property
+    def look_context_ms(self) -> int:
+        """Left context an early look reads: interim_context_ms, or the left context where that is None."""
+        return self.left_context_ms if self.interim_context_ms is None else self.interim_context_ms
+
+    @property
     def early_looks_ms(self) -> tuple[int, ...]:
         """The lengths of the early looks a stream with early interim results takes between two full windows, audio
-        arriving steadily: each reads the interim context and all the audio since the last full window
+        arriving steadily: each reads the look context and all the audio since the last full window
         (asr.streaming.stream.Stream.next_window), one more step's worth each time, until a chunk's worth completes
         the next full window."""
-        step = self.interim_step_ms or self.chunk_ms
-        context = self.left_context_ms if self.interim_context_ms is None else self.interim_context_ms
-        return tuple(context + k * step for k in range(1, -(-self.chunk_ms // step)))
+        step = self.look_step_ms
+        return tuple(self.look_context_ms + k * step for k in range(1, -(-self.chunk_ms // step)))
 
 
 @dataclass(frozen=True)

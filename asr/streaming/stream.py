@@ -119,9 +119,8 @@ class Stream:
         self._chunk = chunking.chunk_ms // FRAME_MS
         self._context = chunking.left_context_ms // FRAME_MS
         self._lookahead = chunking.lookahead_ms // FRAME_MS
-        self._interim_step = (chunking.interim_step_ms or chunking.chunk_ms) // FRAME_MS
-        interim_context_ms = chunking.left_context_ms if chunking.interim_context_ms is None else chunking.interim_context_ms
-        self._interim_context = interim_context_ms // FRAME_MS
+        self._interim_step = chunking.look_step_ms // FRAME_MS
+        self._interim_context = chunking.look_context_ms // FRAME_MS
         self._stop_frames = endpointing.stop_history_ms // FRAME_MS
         self._max_utterance_frames = endpointing.max_utterance_ms // FRAME_MS
         self._audio = torch.zeros(0)
