@@ -4,6 +4,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 FAKE_ASR = """#!/bin/bash
@@ -72,14 +74,16 @@ def test_learning_choices_score_each_run_against_the_recipe_as_soon_as_it_is_tra
     assert not [c for c in rerun if c.startswith(("train", "eval"))]  # all done: a rerun trains and scores nothing
 
 
-def test_speed_perturbation_is_trained_against_the_recipe_as_it_is_now(tmp_path):
-    calls = run_recipe(tmp_path, "augment_choices")
-    trains = [c for c in calls if c.startswith("train")]
-    root = tmp_path / "runs" / "augment_choices"
-    assert trains == [
-        f"train --config recipes/release/de.toml --out-dir {root}/recipe --time-budget 900 --max-steps 0",
-        f"train --config recipes/release/de.toml --out-dir {root}/speed-0.5 --time-budget 900 --max-steps 0 --augment "
-        "noise_prob=0.3,gain_prob=0.3,reverb_prob=0.1,telephone_prob=0.25,speed_prob=0.5",
-    ]
-    assert sum(c.startswith(f"eval --model {root}/speed-0.5/at-900.safetensors --baseline {root}/recipe/at-900.safetensors")
-               for c in calls) == 2  # clean and telephone
+@pytest.mark.parametrize("section, choices", [
+    ("augment_choices", {"speed-0.5": " --augment noise_prob=0.3,gain_prob=0.3,reverb_prob=0.1,telephone_prob=0.25,speed_prob=0.5"}),
+    ("freezing_choices", {"freeze-5": " --freeze-layers 5", "freeze-6": " --freeze-layers 6"}),
+])
+def test_choices_are_trained_against_the_recipe_as_it_is_now(tmp_path, section, choices):
+    calls = run_recipe(tmp_path, section)
+    root = tmp_path / "runs" / section
+    train = f"train --config recipes/release/de.toml --out-dir {root}/{{}} --time-budget 900 --max-steps 0"
+    assert [c for c in calls if c.startswith("train")] == [train.format("recipe")] + [
+        train.format(name) + options for name, options in choices.items()]
+    for name in choices:  # clean and telephone, each against the recipe's own run
+        assert sum(c.startswith(f"eval --model {root}/{name}/at-900.safetensors --baseline {root}/recipe/at-900.safetensors")
+                   for c in calls) == 2
