@@ -540,11 +540,13 @@ AUGMENT_CHOICES = {
               "noise 0.3, gain 0.3, reverberation 0.1, telephone channel 0.25)",
     "speed-0.5": "speed perturbation (0.9 or 1.1) on half of the utterances, added to the recipe's mix",
 }
-FREEZING_CHOICES = {
+SETTINGS_CHOICES = {
     "recipe": "the recipe (recipes/release/de.toml: 4 of 6 layers frozen, encoder learning rate 1e-4, SpecAugment off, "
               "on-the-fly augmentation)",
+    "freeze-3": "3 layers frozen",
     "freeze-5": "5 layers frozen",
     "freeze-6": "every layer and the last layer norm frozen: only the CTC head learns",
+    "lr-encoder-3e-5": "encoder learning rate 3e-5",
 }
 CHOICES_INTRO = ("on the German release corpus, equal wall-clock budgets (the cosine schedule ends with the budget); greedy "
                  "WER on the first 300 utterances of the held-out-voice test set and of its telephone variant, Δ against "
@@ -571,11 +573,12 @@ def augment_choices_section(runs: Path) -> list[str]:
         "of their own, " + CHOICES_INTRO)
 
 
-def freezing_choices_section(runs: Path) -> list[str]:
+def settings_choices_section(runs: Path) -> list[str]:
     return against_the_recipe_table(
-        runs / "freezing_choices", FREEZING_CHOICES, "## Freezing more of the encoder for the held-out voices",
-        "The recipe as it is now against itself with more of the encoder frozen (faster steps, so more of them in the "
-        "budget), in runs of their own, " + CHOICES_INTRO)
+        runs / "settings_choices", SETTINGS_CHOICES, "## The release recipe's freezing and learning rate, again",
+        "The recipe as it is now against itself with another number of frozen layers (fewer trainable layers make "
+        "faster steps, so more of them in the budget) or another learning rate for the encoder, in runs of their own, "
+        + CHOICES_INTRO)
 
 
 def against_the_recipe_table(root: Path, choices: dict[str, str], heading: str, intro: str) -> list[str]:
@@ -631,12 +634,12 @@ def main() -> None:
              f"Machines: {'; '.join(machines)} (the frozen-layer tables name their own). Budgets are wall-clock seconds of training per model (dev evaluation not counted); "
              "where the machine was shared with other jobs a budget buys fewer steps, so each table gives the steps too.", "",
              "Reproduce: `bash recipes/run.sh [SECTION ...]` (sections: transfer, data_efficiency, augmentation, "
-             "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, freezing_choices); the budgets and data sizes used are in the tables, set "
+             "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, settings_choices); the budgets and data sizes used are in the tables, set "
              "by BUDGET and SHORT (sections 1-3), PAPER_BUDGETS, PAPER_FRACTIONS, EN_HOURS and EN_BUDGETS (the two "
-             "frozen-layer tables) and CHOICE_BUDGET (the release recipe's choices, learning settings, speed perturbation and freezing).", ""]
+             "frozen-layer tables) and CHOICE_BUDGET (the release recipe's choices, learning settings, speed perturbation and settings again).", ""]
     lines += transfer_section(runs, out.parent) + data_efficiency_section(runs) + augmentation_section(runs)
     lines += paper_section(runs, out.parent) + whisper_layers_section(runs, out.parent) + release_choices_section(runs)
-    lines += learning_choices_section(runs) + augment_choices_section(runs) + freezing_choices_section(runs)
+    lines += learning_choices_section(runs) + augment_choices_section(runs) + settings_choices_section(runs)
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
 

@@ -4,7 +4,7 @@
 # every model it is compared with; set them higher on a GPU. Rerunning resumes what is already done.
 #
 #   BUDGET=480 SHORT=150 bash recipes/run.sh [transfer] [data_efficiency] [augmentation] [paper_source] [paper] [whisper_layers]
-#                                            [release_choices] [learning_choices] [augment_choices] [freezing_choices]
+#                                            [release_choices] [learning_choices] [augment_choices] [settings_choices]
 #   (default: all; the paper's table and the whisper-base one take hours of training each on a CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -214,14 +214,17 @@ AUGMENT_CHOICES=(
   "recipe|"
   "speed-0.5|--augment noise_prob=0.3,gain_prob=0.3,reverb_prob=0.1,telephone_prob=0.25,speed_prob=0.5"
 )
-# 9. Freezing more of the encoder, for the held-out voices: the recipe's 4 of 6 layers gained on 2 at 900 s (section
-#    7), and the greedy errors of the shipped model are its test voices' (SVOX Pico's WER half as much again as
-#    MBROLA's, where zero-shot Whisper base does best on Pico): 5 layers, and all 6 (with the last layer norm: only the
-#    head learns), against the recipe as it is now, in runs of their own beside their own run of the recipe.
-FREEZING_CHOICES=(
+# 9. The recipe's freezing and encoder learning rate again, around what section 7 chose, for the held-out voices (the
+#    shipped model's greedy errors are its test voices': SVOX Pico's WER half as much again as MBROLA's, where
+#    zero-shot Whisper base does best on Pico): 3, 5 and all 6 layers frozen (6 with the last layer norm: only the head
+#    learns) and the encoder's rate at 3e-5, against the recipe as it is now, in runs of their own beside their own run
+#    of the recipe. In the order run: the last ones can be left out when time is short.
+SETTINGS_CHOICES=(
   "recipe|"
   "freeze-5|--freeze-layers 5"
   "freeze-6|--freeze-layers 6"
+  "lr-encoder-3e-5|--lr-encoder 3e-5"
+  "freeze-3|--freeze-layers 3"
 )
 hours_of() {  # a run folder: the training hours its log's first start event records
   $PY -c 'import json, sys; print(next(r for r in map(json.loads, open(sys.argv[1])) if r.get("event") == "start")["train_hours"])' "$1/log.jsonl"
@@ -249,9 +252,9 @@ against_the_recipe() {
 release_choices() { against_the_recipe $RUNS/release_choices "${CHOICES[@]}"; }
 learning_choices() { against_the_recipe $RUNS/learning_choices "${LEARNING_CHOICES[@]}"; }
 augment_choices() { against_the_recipe $RUNS/augment_choices "${AUGMENT_CHOICES[@]}"; }
-freezing_choices() { against_the_recipe $RUNS/freezing_choices "${FREEZING_CHOICES[@]}"; }
+settings_choices() { against_the_recipe $RUNS/settings_choices "${SETTINGS_CHOICES[@]}"; }
 
-for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices learning_choices augment_choices freezing_choices}"; do
+for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices learning_choices augment_choices settings_choices}"; do
   for name in $section; do "$name"; done
 done
 $PY recipes/report.py --runs $RUNS --out "$REPORT"

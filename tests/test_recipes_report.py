@@ -178,13 +178,13 @@ def test_learning_settings_have_their_own_table_against_their_own_recipe_run(tmp
                     str(tmp_path / "records"), "--out", str(out)], check=True)
     speed = out.read_text().split("## Speed perturbation in the release recipe")[1]
     assert "| speed-0.5 | speed perturbation (0.9 or 1.1) on half of the utterances, added to the recipe's mix | 8.00 | ? | 1500 | 430 | 52.0 | +2.0 [-1.0, +5.0] | – | – |" in speed
-    assert "## Freezing more" not in out.read_text()  # no run yet: no table
-    freezing = runs / "freezing_choices"
-    record_run(freezing / "recipe", [(900, 600, 0.50, 0.12)], hours=16.0)
-    record_run(freezing / "freeze-6", [(900, 800, 0.60, 0.15)], hours=16.0, comparison={"difference": 0.10, "low": 0.08, "high": 0.12})
+    assert "## The release recipe's freezing" not in out.read_text()  # no run yet: no table
+    settings = runs / "settings_choices"
+    record_run(settings / "recipe", [(900, 600, 0.50, 0.12)], hours=16.0)
+    record_run(settings / "freeze-6", [(900, 800, 0.60, 0.15)], hours=16.0, comparison={"difference": 0.10, "low": 0.08, "high": 0.12})
     subprocess.run([sys.executable, str(ROOT / "recipes" / "report.py"), "--runs", str(runs), "--records",
                     str(tmp_path / "records"), "--out", str(out)], check=True)
-    frozen = out.read_text().split("## Freezing more of the encoder for the held-out voices")[1]
+    frozen = out.read_text().split("## The release recipe's freezing and learning rate, again")[1]
     assert "| freeze-6 | every layer and the last layer norm frozen: only the CTC head learns | 16.00 | ? | 900 | 800 | 60.0 | +10.0 [+8.0, +12.0] | – | – |" in frozen
     assert "freeze-5" not in frozen  # not run: no row
 

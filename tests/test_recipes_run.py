@@ -76,7 +76,8 @@ def test_learning_choices_score_each_run_against_the_recipe_as_soon_as_it_is_tra
 
 @pytest.mark.parametrize("section, choices", [
     ("augment_choices", {"speed-0.5": " --augment noise_prob=0.3,gain_prob=0.3,reverb_prob=0.1,telephone_prob=0.25,speed_prob=0.5"}),
-    ("freezing_choices", {"freeze-5": " --freeze-layers 5", "freeze-6": " --freeze-layers 6"}),
+    ("settings_choices", {"freeze-5": " --freeze-layers 5", "freeze-6": " --freeze-layers 6",
+                          "lr-encoder-3e-5": " --lr-encoder 3e-5", "freeze-3": " --freeze-layers 3"}),
 ])
 def test_choices_are_trained_against_the_recipe_as_it_is_now(tmp_path, section, choices):
     calls = run_recipe(tmp_path, section)
