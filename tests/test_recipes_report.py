@@ -246,3 +246,21 @@ def test_side_by_side_table_only_where_both_tables_were_recorded_alike(tmp_path)
     log.write_text(log.read_text().replace('"precision": "bf16"', '"precision": "fp32"'))
     subprocess.run(report, check=True)
     assert "### Side by side" not in out.read_text()
+
+
+def test_dev_curve_puts_two_runs_side_by_side_at_the_steps_both_evaluated(tmp_path):
+    def write_log(path: Path, evaluations: list[tuple[int, float]]) -> Path:
+        path.write_text("".join(json.dumps({"step": step, "loss": 1.0}) + "\n" + json.dumps(
+            {"step": step, "dev_wer": wer, "dev_cer": wer / 4, "train_seconds": step / 2}) + "\n" for step, wer in evaluations))
+        return path
+
+    candidate = write_log(tmp_path / "candidate.jsonl", [(1000, 0.36), (2000, 0.30)])
+    shipped = write_log(tmp_path / "shipped.jsonl", [(1000, 0.446), (2000, 0.354), (3000, 0.323)])
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("{}\n" * 3)
+    table = subprocess.run([sys.executable, str(ROOT / "recipes" / "dev_curve.py"), f"candidate={candidate}",
+                            f"shipped={shipped}", "--dev", str(dev)], check=True, capture_output=True, text=True).stdout
+    assert table.startswith("Dev set (3 utterances")
+    assert "| step | candidate: dev WER % | dev CER % | training s | shipped: dev WER % | dev CER % | training s |" in table
+    assert "| 2000 | 30.0 | 7.5 | 1000 | 35.4 | 8.8 | 1000 |" in table
+    assert "| 3000 |" not in table  # the candidate has not reached it

@@ -14,18 +14,6 @@ if [ "${TRAIN:-1}" = 1 ]; then
     --max-steps 5218 --time-budget 1000000 --out-dir runs/pieces-de
   cp runs/pieces-de/config.toml $OUT/train-config.toml; cp runs/pieces-de/log.jsonl $OUT/train-log.jsonl
 fi
-$PY - $OUT/train-log.jsonl docs/results/release-de/hours-20/train-log.jsonl data/release-de/dev.jsonl > $OUT/dev-curve.md <<'PY'
-import json, sys
-def evals(path):
-    return {r["step"]: r for r in map(json.loads, open(path)) if "dev_wer" in r}
-pieces, characters = map(evals, sys.argv[1:3])
-dev = sum(1 for _ in open(sys.argv[3]))
-print(f"Dev set ({dev} utterances of a voice never trained on), greedy decoding; seconds of training at each step.\n")
-print("| step | pieces: dev WER % | dev CER % | training s | characters: dev WER % | dev CER % | training s |")
-print("|---:|---:|---:|---:|---:|---:|---:|")
-for step in sorted(set(pieces) & set(characters)):
-    p, c = pieces[step], characters[step]
-    print(f"| {step} | {100 * p['dev_wer']:.1f} | {100 * p['dev_cer']:.1f} | {p['train_seconds']:.0f} "
-          f"| {100 * c['dev_wer']:.1f} | {100 * c['dev_cer']:.1f} | {c['train_seconds']:.0f} |")
-PY
+$PY recipes/dev_curve.py pieces=$OUT/train-log.jsonl characters=docs/results/release-de/hours-20/train-log.jsonl \
+  --dev data/release-de/dev.jsonl > $OUT/dev-curve.md
 cat $OUT/dev-curve.md
