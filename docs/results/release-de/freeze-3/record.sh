@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The 3-frozen candidate's training so far, recorded while it runs: its log, and its dev WER and CER beside the shipped
+# run's at the same steps (dev-curve.md). recipes/candidate.sh writes the finished record here when the run ends.
+#   bash docs/results/release-de/freeze-3/record.sh
+set -euo pipefail
+cd "$(dirname "$0")/../../../.."
+PY=${PY:-.venv/bin/python} OUT=docs/results/release-de/freeze-3 RUN=${RUN:-runs/freeze-3-de}
+cp $RUN/log.jsonl $OUT/train-log.jsonl
+$PY recipes/dev_curve.py "3 frozen=$OUT/train-log.jsonl" "shipped (4 frozen)=docs/results/release-de/specaug-off/train-log.jsonl" \
+  --dev data/release-de/dev.jsonl > $OUT/dev-curve.md
+cat $OUT/dev-curve.md
