@@ -636,7 +636,7 @@ def main() -> None:
              "Reproduce: `bash recipes/run.sh [SECTION ...]` (sections: transfer, data_efficiency, augmentation, "
              "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, settings_choices); the budgets and data sizes used are in the tables, set "
              "by BUDGET and SHORT (sections 1-3), PAPER_BUDGETS, PAPER_FRACTIONS, EN_HOURS and EN_BUDGETS (the two "
-             "frozen-layer tables) and CHOICE_BUDGET (the release recipe's choices, learning settings, speed perturbation and settings again).", ""]
+             "frozen-layer tables) and CHOICE_BUDGET (the release recipe's choices, learning settings, speed perturbation, and its freezing and learning rate again).", ""]
     lines += transfer_section(runs, out.parent) + data_efficiency_section(runs) + augmentation_section(runs)
     lines += paper_section(runs, out.parent) + whisper_layers_section(runs, out.parent) + release_choices_section(runs)
     lines += learning_choices_section(runs) + augment_choices_section(runs) + settings_choices_section(runs)
