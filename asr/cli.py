@@ -516,6 +516,10 @@ def _add_export(commands) -> None:
                    help="truncate each matrix's change to rank R instead (fp16 factors): another model, sometimes a "
                    "better one on unheard voices (on test, the Italian release model at 64: 2.0 points better with its LM, "
                    "the German at 128: 0.6 worse), so compare it with the full checkpoint on dev before shipping it")
+    p.add_argument("--fine-tuned-weight", type=float, default=1.0, metavar="W",
+                   help="keep W (0 to 1) of what fine-tuning changed in the encoder, the rest the pretrained weights "
+                   "(WiSE-FT's weight-space average; the head as trained): a model that keeps more of what whisper-base "
+                   "knew of voices never trained on, so choose W on dev, e.g. with --bits 16 (default: 1, the model as trained)")
     p.add_argument("--onnx", action="store_true", help="write an ONNX model instead (--out NAME.onnx), its MatMuls int8, "
                    "for `--backend onnx` / `--model NAME.onnx`: what `asr serve` runs on a CPU")
     p.add_argument("--no-int8", dest="int8", action="store_false", help="with --onnx: keep fp32 weights")
@@ -531,13 +535,18 @@ def _run_export(args) -> int:
     from asr.registry import load_model
 
     bundle = load_model(args.model)
+    if args.onnx and args.fine_tuned_weight != 1:
+        raise ValueError("--fine-tuned-weight makes a compact export; export that, then --onnx --model it")
     if args.onnx:
         written = export_onnx(bundle, args.out, int8=args.int8, weights=args.int8_weights)
         kind = f"int8 MatMuls, {WEIGHT_TYPES[written['weights']]}" if args.int8 else "fp32"
         print(f"{args.out}: {written['bytes'] / 1e6:.1f} MB ONNX, {kind}", file=sys.stderr)
         return 0
-    stored = export_compact(bundle, args.base or "whisper-base", args.out, bits=args.bits, rank=args.rank)
+    stored = export_compact(bundle, args.base or "whisper-base", args.out, bits=args.bits, rank=args.rank,
+                            fine_tuned_weight=args.fine_tuned_weight)
     how = f"rank {stored['rank']}" if stored["rank"] else f"{stored['bits']} bits"
+    if stored["fine_tuned_weight"] != 1:
+        how += f", {stored['fine_tuned_weight']:g} of each change kept"
     print(f"{args.out}: {stored['bytes'] / 1e6:.1f} MB, relative to {stored['base']}: {stored['stored']} tensors stored "
           f"(matrix changes at {how}, leaving out {stored['left_out']:.3f} of their norm), "
           f"{stored['frozen']} taken from the pretrained weights", file=sys.stderr)

@@ -55,16 +55,23 @@ def weights_digest(state: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def export_compact(bundle: ModelBundle, base: str, path: str | Path, bits: int = 4, rank: int | None = None) -> dict:
+def export_compact(bundle: ModelBundle, base: str, path: str | Path, bits: int = 4, rank: int | None = None,
+                   fine_tuned_weight: float = 1.0) -> dict:
     """Write `bundle` to `path` relative to the pretrained encoder `base`, each changed matrix's change at `bits` (4 or
     8; 16: whole, in fp16), or truncated to `rank`; returns what was stored, for the record, with the norm of what the
-    export leaves out of the matrices' changes (rounding or truncation) relative to theirs."""
+    export leaves out of the matrices' changes (rounding or truncation) relative to theirs.
+
+    With `fine_tuned_weight` below 1, each encoder tensor's change is scaled by it first: the encoder becomes a weighted
+    average of the fine-tuned and the pretrained one (WiSE-FT, Wortsman et al., 2022), which keeps more of what the
+    pretrained encoder knew of voices the fine-tuning data lacks; the head is kept as trained."""
     if bundle.architecture != "whisper-encoder-ctc":
         raise ValueError(f"only whisper-encoder-ctc models are exported relative to pretrained weights, not {bundle.architecture}")
     if bits not in (*QUANTIZED, 16):
         raise ValueError(f"bits must be 4, 8 or 16, not {bits}")
     if rank is not None and rank < 1:
         raise ValueError(f"rank must be at least 1, not {rank}")
+    if not 0 < fine_tuned_weight <= 1:
+        raise ValueError(f"the fine-tuned weight must be in (0, 1], not {fine_tuned_weight}")
     pretrained = load_pretrained_encoder(base)
     base_state = {ENCODER_PREFIX + k: v for k, v in pretrained.state_dict.items()}
     tensors: dict[str, torch.Tensor] = {}
@@ -75,7 +82,7 @@ def export_compact(bundle: ModelBundle, base: str, path: str | Path, bits: int =
         if name not in base_state:
             tensors[name], kinds[name] = value.half(), NEW
             continue
-        change = value - base_state[name]
+        change = (value - base_state[name]) * fine_tuned_weight
         if not change.any():
             continue  # frozen: the pretrained tensor itself
         if change.dim() == 2 and rank is not None and rank < min(change.shape) // 2:
@@ -92,13 +99,13 @@ def export_compact(bundle: ModelBundle, base: str, path: str | Path, bits: int =
         left_out += (kept - change).square().sum().item()
         changes += change.square().sum().item()
     compact = {"base": base, "base_sha256": weights_digest(pretrained.state_dict), "bits": bits, "group": GROUP, "rank": rank,
-               "tensors": kinds}
+               "fine_tuned_weight": fine_tuned_weight, "tensors": kinds}
     header = {**bundle_header(bundle), "compact": compact}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as partial:
         save_file(tensors, str(partial), metadata={METADATA_KEY: json.dumps(header)})
-    return {"base": base, "bits": bits, "rank": rank, "left_out": (left_out / changes) ** 0.5 if changes else 0.0,
+    return {"base": base, "bits": bits, "rank": rank, "fine_tuned_weight": fine_tuned_weight, "left_out": (left_out / changes) ** 0.5 if changes else 0.0,
             "stored": {kind: sum(1 for k in kinds.values() if k == kind) for kind in set(kinds.values())},
             "frozen": len(bundle.model.state_dict()) - len(kinds), "bytes": path.stat().st_size}
 

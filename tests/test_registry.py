@@ -60,11 +60,41 @@ def test_a_compact_export_rebuilds_the_model_on_its_base_and_is_smaller(tmp_path
     assert rebuilt.vocabulary == bundle.vocabulary and rebuilt.language == "en"
 
 
-@pytest.mark.parametrize("bits, rank, message", [(2, None, "bits must be 4, 8 or 16"), (4, 0, "rank must be at least 1")])
-def test_a_compact_export_names_a_setting_it_cannot_use(tmp_path, bits, rank, message):
+def test_a_fine_tuned_weight_moves_the_encoder_that_far_from_the_base_and_keeps_the_head(tmp_path):
+    base = tiny_openai_pt(tmp_path / "base.pt")
+    bundle = fine_tuned(base)
+    stored = export_compact(bundle, str(base), tmp_path / "compact.safetensors", bits=16, fine_tuned_weight=0.25)
+    assert stored["fine_tuned_weight"] == 0.25
+    rebuilt = load_compact(tmp_path / "compact.safetensors").model.state_dict()
+    original = bundle.model.state_dict()
+    pretrained = {"encoder." + k: v for k, v in load_pretrained_encoder(str(base)).state_dict.items()}
+    for name, tensor in rebuilt.items():
+        if name in pretrained:  # a quarter of the way from the base to the fine-tuned tensor (fp16's rounding of it)
+            expected = pretrained[name] + 0.25 * (original[name] - pretrained[name])
+            assert torch.allclose(tensor, expected, atol=1e-3, rtol=1e-3), name
+        else:
+            assert torch.allclose(tensor, original[name], atol=1e-3, rtol=1e-3), name  # the head: as trained
+    assert not torch.allclose(rebuilt["encoder.blocks.1.mlp.0.weight"], original["encoder.blocks.1.mlp.0.weight"], atol=1e-3)
+
+
+def test_export_says_how_much_of_the_change_it_kept_and_refuses_the_weight_for_onnx(tmp_path, capsys):
+    base = tiny_openai_pt(tmp_path / "base.pt")
+    save_checkpoint(tmp_path / "full.safetensors", fine_tuned(base))
+    export = ["export", "--model", str(tmp_path / "full.safetensors"), "--base", str(base), "--fine-tuned-weight", "0.9"]
+    assert main([*export, "--out", str(tmp_path / "compact.safetensors")]) == 0
+    assert "0.9 of each change kept" in capsys.readouterr().err
+    assert main([*export, "--onnx", "--out", str(tmp_path / "model.onnx")]) == 2
+    assert "export that, then --onnx" in capsys.readouterr().err and not (tmp_path / "model.onnx").exists()
+
+
+@pytest.mark.parametrize("bits, rank, weight, message", [(2, None, 1, "bits must be 4, 8 or 16"), (4, 0, 1, "rank must be at least 1"),
+                                                         (4, None, 0, r"fine-tuned weight must be in \(0, 1\]"),
+                                                         (4, None, 1.5, r"fine-tuned weight must be in \(0, 1\]")])
+def test_a_compact_export_names_a_setting_it_cannot_use(tmp_path, bits, rank, weight, message):
     base = tiny_openai_pt(tmp_path / "base.pt")
     with pytest.raises(ValueError, match=message):
-        export_compact(fine_tuned(base), str(base), tmp_path / "compact.safetensors", bits=bits, rank=rank)
+        export_compact(fine_tuned(base), str(base), tmp_path / "compact.safetensors", bits=bits, rank=rank,
+                       fine_tuned_weight=weight)
     assert not (tmp_path / "compact.safetensors").exists()
 
 
