@@ -16,15 +16,15 @@ L=${1:?$USAGE} NAME=${2:?$USAGE}
 shift 2
 [[ " $* " == *" --max-steps "* ]] || { echo "$USAGE (the shipped run's steps, for equal compute)" >&2; exit 2; }
 ASR=${ASR:-.venv/bin/asr} PY=${PY:-.venv/bin/python}
-source recipes/release/settings.sh   # EXPORT
+source recipes/release/settings.sh   # EXPORT and FINE_TUNED_WEIGHTS
 DATA=${DATA:-data/release-$L} RUN=${RUN:-runs/$NAME-$L} OUT=docs/results/release-$L/$NAME
 [ -f $DATA/test.jsonl ] || { echo "no corpus at $DATA: build it with bash recipes/release.sh $L, or set DATA" >&2; exit 2; }
 mkdir -p $OUT
 [ -f $DATA-telephone/test.jsonl ] || $ASR data augment $DATA/test.jsonl --telephone --out $DATA-telephone
 
 $ASR train --config recipes/release/$L.toml --out-dir $RUN --time-budget 1000000 "$@"
-source recipes/release/after_training.sh   # shipped.safetensors, its LMs tuned, dev-300-greedy.json
-[ -f $RUN/export/model.safetensors ] || $ASR export --model $RUN/shipped.safetensors --out $RUN/export/model.safetensors $EXPORT
+source recipes/release/after_training.sh   # shipped.safetensors, WEIGHT, its LMs tuned, dev-300-greedy.json
+[ -f $RUN/export/model.safetensors ] || $ASR export --model $RUN/shipped.safetensors --out $RUN/export/model.safetensors $EXPORT --fine-tuned-weight $WEIGHT
 [ -d $RUN/models-$L ] || $PY recipes/release_model.py stage --lang "$L" --run $RUN --out $RUN/models-$L
 for set in $DATA/test.jsonl $DATA-telephone/test.jsonl; do
   tag=$(basename "$(dirname "$set")")

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 L=${1:?usage: bash recipes/release.sh LANG (de, it or es)}
 ASR=${ASR:-.venv/bin/asr}
 PY=${PY:-.venv/bin/python}
-source recipes/release/settings.sh   # HOURS and EXPORT
+source recipes/release/settings.sh   # HOURS, EXPORT and FINE_TUNED_WEIGHTS
 BUDGET=${BUDGET:-}      # seconds of training (dev evaluations not counted); empty: the language's time_budget
 DATA=data/release-$L
 RUN=runs/release/$L
@@ -27,13 +27,13 @@ $PY -c "import json, sys; sys.exit(json.load(open(sys.argv[1]))['size'].get('hou
 # A run trained on a lent GPU (recipes/gpu_release) arrives as best.safetensors with its log: nothing to train here.
 [ -f $RUN/trained_on.json ] || $ASR train --config recipes/release/$L.toml --out-dir $RUN ${BUDGET:+--time-budget "$BUDGET"}
 
-source recipes/release/after_training.sh   # shipped.safetensors, lm-prune0 and lm-prune1 tuned, dev-300-greedy.json
+source recipes/release/after_training.sh   # shipped.safetensors, WEIGHT, lm-prune0 and lm-prune1 tuned, dev-300-greedy.json
 
 $ASR data augment $DATA/test.jsonl --telephone --out $DATA-telephone
 # The leaderboard scores the first 300 test utterances of each: zero-shot Whisper takes about 1.5 s an utterance on 2 cores.
 head -n 300 $DATA/test.jsonl > $DATA/test-300.jsonl
 head -n 300 $DATA-telephone/test.jsonl > $DATA-telephone/test-300.jsonl
-$ASR export --model $RUN/shipped.safetensors --out $RUN/export/model.safetensors $EXPORT
+$ASR export --model $RUN/shipped.safetensors --out $RUN/export/model.safetensors $EXPORT --fine-tuned-weight $WEIGHT
 $PY recipes/release_model.py stage --lang "$L" --run $RUN --out models/$L
 $ASR leaderboard --config recipes/release/leaderboard-$L.toml
 $PY recipes/release_model.py card --lang "$L" --run $RUN --data $DATA --out models/$L \

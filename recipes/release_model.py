@@ -1,11 +1,12 @@
 """The last steps of `recipes/release.sh`: put a release model in models/LANG/, then write its model card.
 
     python recipes/release_model.py choose --run runs/release/de
+    python recipes/release_model.py weigh --run runs/release/de
     python recipes/release_model.py stage --lang de --run runs/release/de --out models/de
     python recipes/release_model.py card --lang de --run runs/release/de --data data/release-de --out models/de \\
         --leaderboard runs/release/de/leaderboard/leaderboard.json --command "bash recipes/release.sh de"
 
-`choose` picks the checkpoint to ship, `stage` copies the compact export and the better of the run's two LMs (lower
+`choose` picks the checkpoint to ship, `weigh` how much of its fine-tuning the export keeps, `stage` copies the compact export and the better of the run's two LMs (lower
 tuned dev WER; the unpruned one on a tie) and writes a first card.json, so that
 `--model LANG` resolves and the leaderboard can score the shipped files.
 `card` fills card.json and README.md from recorded files only: the corpus's
@@ -65,6 +66,24 @@ def choose(run: Path) -> None:
         if "difference" in decision else f"({decision['reason']})"))
 
 
+def weigh(run: Path) -> None:
+    """RUN/fine-tuned-weight.json: the share of what fine-tuning changed in the encoder that the export keeps (`asr export
+    --fine-tuned-weight`), the rest the pretrained weights', chosen by greedy WER on 300 dev utterances
+    (RUN/weights/dev-300-wW.json, one for each weight tried); on a tie the larger weight, the model nearer the one trained.
+    The German 3-frozen candidate lost to the shipped model with its LM on SVOX Pico, the test voice least like any
+    training voice, while gaining on the others; at 0.9 of its change, chosen so, it won on each
+    (docs/results/release-de/wise-ft)."""
+    tried = {float(path.stem.removeprefix("dev-300-w")): json.loads(path.read_text())["results"][0]
+             for path in (run / "weights").glob("dev-300-w*.json")}
+    if not tried:
+        raise SystemExit(f"{run}/weights: no dev-300-wW.json to choose from")
+    chosen = min(tried, key=lambda weight: (tried[weight]["wer"], -weight))
+    decision = {"chosen": chosen, "dev_set": tried[chosen]["test_set"],
+                "dev_wer": {f"{weight:g}": round(tried[weight]["wer"], 5) for weight in sorted(tried, reverse=True)}}
+    (run / "fine-tuned-weight.json").write_text(json.dumps(decision, indent=2) + "\n")
+    print(f"{run}: fine-tuned weight {chosen:g} (dev WER " + ", ".join(f"{w} {_percent(wer)}" for w, wer in decision["dev_wer"].items()) + ")")
+
+
 def stage(lang: str, run: Path, out: Path) -> None:
     """models/LANG/ from the run: the compact export and the LM (unpruned or singletons pruned) that decodes dev
     better. Beam search with the LM is the shipped default; greedy decoding's dev WER is recorded beside it, not
@@ -112,6 +131,15 @@ def _checkpoint_choice(training: dict) -> str:
             f"{_percent(c['best_wer'])} against the last's {_percent(c['last_wer'])}) is not better by the paired bootstrap ({interval})")
 
 
+def _weight_sentence(training: dict) -> str:
+    """How much of its fine-tuning the export keeps (`weigh`), for the card's README; nothing for cards from before it."""
+    weight = training.get("fine_tuned_weight", {"chosen": 1.0})
+    if "dev_wer" not in weight:
+        return ""
+    return (f"The export keeps {weight['chosen']:g} of what fine-tuning changed in the encoder, the rest the pretrained "
+            f"weights' (WiSE-FT), chosen by greedy dev WER: {', '.join(f'{w}: {_percent(v)}' for w, v in weight['dev_wer'].items())}. ")
+
+
 def last_step(log: list[dict]) -> int:
     """The last step a training log reached: the loss is logged every few steps, a dev evaluation and the end at the
     last one."""
@@ -123,6 +151,8 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
     dataset = json.loads((data / "dataset_card.json").read_text())
     shipped_metadata = read_header(run / "shipped.safetensors")["metadata"]  # the checkpoint exported (`choose`)
     shipped = json.loads((run / "shipped.json").read_text())
+    weighed = run / "fine-tuned-weight.json"  # runs from before `weigh` exported the whole of their change
+    weight = json.loads(weighed.read_text()) if weighed.exists() else {"chosen": 1.0}
     config = shipped_metadata["train_config"]
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
     steps = [entry for entry in log if "loss" in entry]
@@ -156,6 +186,7 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
             "audio_seconds_seen": round(shipped_metadata["audio_seconds_seen"]), "run_steps": last_step(log),
             "final_loss": round(steps[-1]["loss"], 4), "best_dev_wer": min((e["dev_wer"] for e in evals), default=None),
             "dev_wer_by_step": {e["step"]: round(e["dev_wer"], 4) for e in evals}, "checkpoint_choice": shipped,
+            "fine_tuned_weight": weight,
             "config": {k: config[k] for k in ("freeze_layers", "lora_rank", "lr_head", "lr_encoder", "lr_adapters", "schedule", "warmup_steps", "max_steps",
                                               "batch_seconds", "spec_augment", "augment", "precision") if k in config},
             "machine": json.loads(trained_on.read_text())["machine"] if trained_on.exists() else f"{platform.machine()}, {board['machine']}",
@@ -287,7 +318,7 @@ def write_readme(lang: str, card: dict, board: dict, out: Path) -> None:
          f"The shipped checkpoint is the run's last, step {t['steps']}, after {t['train_seconds']} s of training "
          f"({t['audio_seconds_seen'] / 3600:.0f} h of audio seen) on {t['machine']} (recipes/gpu_release: no dev set there); "
          f"final training loss {t['final_loss']}. ")
-        + f"Settings: {json.dumps(t['config'])}.", "",
+        + _weight_sentence(t) + f"Settings: {json.dumps(t['config'])}.", "",
         f"LM: {lm_info['order']}-gram, modified Kneser-Ney, from {lm_info['sentences']} sentences of the train split "
         f"({lm_info['vocabulary']} words), unpruned and with singletons pruned, each with weights tuned on 300 dev utterances; "
         f"the one with the lower dev WER is shipped ({card['lm_choice']['chosen']}), greedy decoding's dev WER beside them: "
@@ -304,6 +335,8 @@ def main() -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     ch = sub.add_parser("choose")
     ch.add_argument("--run", required=True, type=Path)
+    w = sub.add_parser("weigh")
+    w.add_argument("--run", required=True, type=Path)
     s = sub.add_parser("stage")
     c = sub.add_parser("card")
     for p in (s, c):
@@ -322,6 +355,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.action == "choose":
         choose(args.run)
+    elif args.action == "weigh":
+        weigh(args.run)
     elif args.action == "stage":
         stage(args.lang, args.run, args.out)
     elif args.action == "card":

@@ -536,12 +536,12 @@ LEARNING_CHOICES = {
     "lr-encoder-1e-4": "encoder learning rate 1e-4",
 }
 AUGMENT_CHOICES = {
-    "recipe": "the recipe (recipes/release/de.toml: 4 of 6 layers frozen, encoder learning rate 1e-4, SpecAugment off; "
+    "recipe": "the recipe as it was (recipes/release/de.toml: 4 of 6 layers frozen, encoder learning rate 1e-4, SpecAugment off; "
               "noise 0.3, gain 0.3, reverberation 0.1, telephone channel 0.25)",
     "speed-0.5": "speed perturbation (0.9 or 1.1) on half of the utterances, added to the recipe's mix",
 }
 SETTINGS_CHOICES = {
-    "recipe": "the recipe (recipes/release/de.toml: 4 of 6 layers frozen, encoder learning rate 1e-4, SpecAugment off, "
+    "recipe": "the recipe as it was (recipes/release/de.toml: 4 of 6 layers frozen, encoder learning rate 1e-4, SpecAugment off, "
               "on-the-fly augmentation)",
     "freeze-3": "3 layers frozen",
     "freeze-5": "5 layers frozen",
@@ -569,14 +569,14 @@ def learning_choices_section(runs: Path) -> list[str]:
 def augment_choices_section(runs: Path) -> list[str]:
     return against_the_recipe_table(
         runs / "augment_choices", AUGMENT_CHOICES, "## Speed perturbation in the release recipe",
-        "The recipe as it is now against itself with speed perturbation added to its on-the-fly augmentation, in runs "
+        "The recipe as it was then (4 frozen layers) against itself with speed perturbation added to its on-the-fly augmentation, in runs "
         "of their own, " + CHOICES_INTRO)
 
 
 def settings_choices_section(runs: Path) -> list[str]:
     return against_the_recipe_table(
         runs / "settings_choices", SETTINGS_CHOICES, "## The release recipe's freezing and learning rate, again",
-        "The recipe as it is now against itself with another number of frozen layers (fewer trainable layers make "
+        "The recipe as it was then (4 frozen layers) against itself with another number of frozen layers (fewer trainable layers make "
         "faster steps, so more of them in the budget) or another learning rate for the encoder, in runs of their own, "
         + CHOICES_INTRO)
 

@@ -209,21 +209,22 @@ LEARNING_CHOICES=(
 )
 # 8. Speed perturbation (Kaldi's: the waveform played 0.9 or 1.1 times as fast, pitch and formants moved with it),
 #    which the recipe's on-the-fly mix leaves out, added to it for half of the utterances, against the recipe as it
-#    is now (recipes/release/de.toml), in runs of their own beside their own run of the recipe.
+#    was then (recipes/release/de.toml with 4 frozen layers), in runs of their own beside their own run of the recipe.
 AUGMENT_CHOICES=(
-  "recipe|"
-  "speed-0.5|--augment noise_prob=0.3,gain_prob=0.3,reverb_prob=0.1,telephone_prob=0.25,speed_prob=0.5"
+  "recipe|--freeze-layers 4"
+  "speed-0.5|--freeze-layers 4 --augment noise_prob=0.3,gain_prob=0.3,reverb_prob=0.1,telephone_prob=0.25,speed_prob=0.5"
 )
 # 9. The recipe's freezing and encoder learning rate again, around what section 7 chose, for the held-out voices (the
 #    shipped model's greedy errors are its test voices': SVOX Pico's WER half as much again as MBROLA's, where
 #    zero-shot Whisper base does best on Pico): 3, 5 and all 6 layers frozen (6 with the last layer norm: only the head
-#    learns) and the encoder's rate at 3e-5, against the recipe as it is now, in runs of their own beside their own run
-#    of the recipe. In the order run: the last ones can be left out when time is short.
+#    learns) and the encoder's rate at 3e-5, against the recipe as it was then (4 frozen: de.toml took 3 from this table
+#    and a full-length run, so each run names its freezing), in runs of their own beside their own run of the recipe.
+#    In the order run: the last ones can be left out when time is short.
 SETTINGS_CHOICES=(
-  "recipe|"
+  "recipe|--freeze-layers 4"
   "freeze-5|--freeze-layers 5"
   "freeze-6|--freeze-layers 6"
-  "lr-encoder-3e-5|--lr-encoder 3e-5"
+  "lr-encoder-3e-5|--freeze-layers 4 --lr-encoder 3e-5"
   "freeze-3|--freeze-layers 3"
 )
 hours_of() {  # a run folder: the training hours its log's first start event records

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +158,65 @@ def test_the_runs_length_is_its_last_step_not_its_last_logged_loss():
     log = [{"step": 2130, "loss": 0.3}, {"step": 2140, "loss": 0.2}, {"step": 2149, "dev_wer": 0.5},
            {"event": "end", "reason": "max_steps", "step": 2149}]
     assert release_model().last_step(log) == 2149
+
+
+def write_weight_evals(run: Path, wers: dict[str, float]) -> None:
+    (run / "weights").mkdir(parents=True, exist_ok=True)
+    for weight, wer in wers.items():
+        (run / "weights" / f"dev-300-w{weight}.json").write_text(
+            json.dumps({"results": [{"test_set": "data/dev-300.jsonl", "wer": wer}]}))
+
+
+def test_weigh_keeps_the_share_of_fine_tuning_that_decodes_dev_best_and_the_larger_on_a_tie(tmp_path):
+    write_weight_evals(tmp_path, {"1": 0.25, "0.9": 0.23, "0.8": 0.23, "0.7": 0.27})
+    release_model().weigh(tmp_path)
+    decision = json.loads((tmp_path / "fine-tuned-weight.json").read_text())
+    assert decision["chosen"] == 0.9 and decision["dev_set"] == "data/dev-300.jsonl"
+    assert list(decision["dev_wer"]) == ["1", "0.9", "0.8", "0.7"]
+    sentence = release_model()._weight_sentence({"fine_tuned_weight": decision})
+    assert sentence.startswith("The export keeps 0.9 of what fine-tuning changed") and "0.8: 23.0 %" in sentence
+    assert release_model()._weight_sentence({"fine_tuned_weight": {"chosen": 1.0}}) == ""  # a card from before weigh
+
+
+STAND_IN_ASR = """#!/bin/bash
+echo "$*" >> "$CALLS"
+command="$1 $2"
+while [ $# -gt 0 ]; do
+  case $1 in --json) json=$2;; --out) out=$2;; --lm) lm=$2;; --model) model=$2;; esac
+  shift
+done
+case $model in *w0.9.safetensors) wer=0.22;; *) wer=0.25;; esac
+[ -n "$json" ] && echo "{\\"results\\": [{\\"test_set\\": \\"dev-300.jsonl\\", \\"wer\\": $wer}]}" > "$json"
+if [ "$command" = "lm build" ]; then mkdir -p "$out"; elif [ -n "$out" ]; then mkdir -p "$(dirname "$out")" && touch "$out"; fi
+[ -n "$lm" ] && echo '{"wer": 0.1}' > "$lm/tuned.json"
+exit 0
+"""
+
+
+def test_after_training_tunes_the_lms_on_the_weight_dev_chose_and_rerun_redoes_nothing(tmp_path):
+    asr, calls, run, data = tmp_path / "asr", tmp_path / "calls", tmp_path / "run", tmp_path / "data"
+    asr.write_text(STAND_IN_ASR)
+    asr.chmod(0o755)
+    run.mkdir()
+    (run / "shipped.json").write_text("{}")  # the checkpoint already chosen
+    data.mkdir()
+    (data / "dev.jsonl").write_text("{}\n" * 400)
+    script = (f"L=xx RUN={run} DATA={data} ASR={asr} PY={sys.executable} FINE_TUNED_WEIGHTS='1 0.9 0.8'; "
+              "source recipes/release/after_training.sh; echo WEIGHT=$WEIGHT")
+    env = {**os.environ, "CALLS": str(calls)}
+    done = subprocess.run(["bash", "-c", "set -euo pipefail; " + script], cwd=SCRIPT.parents[1], env=env,
+                          capture_output=True, text=True, check=True)
+    assert "WEIGHT=0.9" in done.stdout
+    log = calls.read_text().splitlines()
+    exports = [c for c in log if c.startswith("export")]
+    assert [c.split("--fine-tuned-weight ")[1].split()[0] for c in exports] == ["1", "0.9", "0.8"]
+    assert all("--bits 16" in c for c in exports)
+    tunes = [c for c in log if c.startswith("lm tune")]
+    assert len(tunes) == 2 and all(f"--model {run}/weights/w0.9.safetensors" in c for c in tunes)
+    assert json.loads((run / "dev-300-greedy.json").read_text())["results"][0]["wer"] == 0.22
+    assert (run / "weighted.safetensors").exists()  # the leaderboard's 16-bit row
+    assert len((data / "dev-300.jsonl").read_text().splitlines()) == 300
+    calls.write_text("")
+    subprocess.run(["bash", "-c", "set -euo pipefail; " + script], cwd=SCRIPT.parents[1], env=env, check=True,
+                   capture_output=True)
+    assert calls.read_text() == ""  # every weight scored, the LMs tuned: nothing again

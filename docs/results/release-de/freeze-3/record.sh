@@ -11,6 +11,8 @@ $PY recipes/dev_curve.py "3 frozen=$OUT/train-log.jsonl" "shipped (4 frozen)=doc
 cat $OUT/dev-curve.md
 # After the run: the candidate at the shipped model's word score (0) instead of the 1.5 its dev tuning chose, on the
 # whole test set, to see whether that choice is what it loses by with the LM (it is not: +1.1 points still).
-[ -f $RUN/release-de-default-word-score-0.json ] || ${ASR:-.venv/bin/asr} eval --model $RUN/models-de --word-score 0 \
-  --baseline models/de --manifest data/release-de/test.jsonl --json $RUN/release-de-default-word-score-0.json
-${ASR:-.venv/bin/asr} eval --rescore $RUN/release-de-default-word-score-0.json --markdown $OUT/release-de-default-word-score-0.md > /dev/null
+# The run's outputs at the whole of its change went to RUN/whole-weight when ../wise-ft reran its after-training steps.
+W=$RUN/whole-weight
+[ -f $W/release-de-default-word-score-0.json ] || ${ASR:-.venv/bin/asr} eval --model $W/models-de --word-score 0 \
+  --baseline models/de --manifest data/release-de/test.jsonl --json $W/release-de-default-word-score-0.json
+${ASR:-.venv/bin/asr} eval --rescore $W/release-de-default-word-score-0.json --markdown $OUT/release-de-default-word-score-0.md > /dev/null
