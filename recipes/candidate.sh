@@ -33,7 +33,9 @@ for set in $DATA/test.jsonl $DATA-telephone/test.jsonl; do
 done
 
 cp $RUN/config.toml $OUT/train-config.toml; cp $RUN/log.jsonl $OUT/train-log.jsonl
-cp $RUN/shipped.json $OUT/checkpoint-choice.json; cp $RUN/dev-300-greedy.json $OUT/; cp $RUN/fine-tuned-weight.json $OUT/
+# dev-300-greedy.json compressed: its per-utterance lists take 200 KB, and the tree travels to a GPU machine within 64 MiB
+cp $RUN/shipped.json $OUT/checkpoint-choice.json; xz -c $RUN/dev-300-greedy.json > $OUT/dev-300-greedy.json.xz
+cp $RUN/fine-tuned-weight.json $OUT/
 cp $RUN/lm-prune0/tuned.json $OUT/lm-prune0-tuned.json; cp $RUN/lm-prune1/tuned.json $OUT/lm-prune1-tuned.json
 cp $RUN/models-$L/card.json $OUT/card-staged.json
 # The comparisons' tables (the per-utterance JSON stays in the run folder: about 1 MB each).
