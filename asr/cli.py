@@ -276,6 +276,10 @@ def _add_data(commands) -> None:
     s.add_argument("--train-formant", type=_semitone_range, default=None, metavar="LOW,HIGH",
                    help="the train split's formant (vocal-tract length) range in semitones, e.g. --train-formant=-1.5,3 "
                    "(default: -1.5,1.5 as dev and test)")  # fmt: skip
+    s.add_argument("--splits", type=_splits, default=None, metavar="SPLIT,...",
+                   help="synthesize only these splits, e.g. --splits dev,test to score a shipped model on its "
+                   "held-out voices without building its train split: the same files as a whole build's (default: "
+                   "train,dev,test)")  # fmt: skip
     s.set_defaults(run=_run_synth)
 
     i = data.add_parser(
@@ -350,10 +354,20 @@ def _semitone_range(text: str) -> tuple[float, float]:
     return low, high
 
 
+def _splits(text: str) -> list[str]:
+    from asr.corpora.texts import SPLITS
+
+    splits = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [split for split in splits if split not in SPLITS]
+    if unknown or not splits:
+        raise argparse.ArgumentTypeError(f"{text!r}: name splits among {','.join(SPLITS)}, e.g. dev,test")
+    return splits
+
+
 def _run_synth(args) -> int:
     from dataclasses import replace
 
-    from asr.corpora.synth import HELD_OUT_VARIATION, build_corpus
+    from asr.corpora.synth import HELD_OUT_VARIATION, VOICES, build_corpus
 
     train_variation = replace(HELD_OUT_VARIATION, pitch=args.train_pitch or HELD_OUT_VARIATION.pitch,
                               formant=args.train_formant or HELD_OUT_VARIATION.formant)
@@ -361,6 +375,7 @@ def _run_synth(args) -> int:
     manifests = build_corpus(
         args.lang, Path(args.out), args.utterances, seed=args.seed, jobs=_jobs(args), hours=args.hours,
         train_variation=train_variation,
+        voices={split: VOICES[args.lang][split] for split in args.splits} if args.splits else None,
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")

@@ -20,9 +20,10 @@ DATA=data/release-$L
 RUN=runs/release/$L
 
 # A finished corpus of HOURS (its dataset card written) is kept as built: the model trained on it is scored on its
-# own test split, even after the voice table or the texts change. An interrupted build resumes, and one of other
-# hours is built to HOURS (a 10 h corpus's files are the first of a 20 h build's).
-$PY -c "import json, sys; sys.exit(json.load(open(sys.argv[1]))['size'].get('hours') != float(sys.argv[2]))" \
+# own test split, even after the voice table or the texts change. An interrupted build resumes, one of other hours is
+# built to HOURS (a 10 h corpus's files are the first of a 20 h build's), and so is one of dev and test alone (--splits).
+$PY -c "import json, sys; card = json.load(open(sys.argv[1]))
+sys.exit(card['size'].get('hours') != float(sys.argv[2]) or 'train' not in card['splits'])" \
   $DATA/dataset_card.json "$HOURS" 2>/dev/null || $ASR data synth --lang "$L" --hours "$HOURS" --out $DATA
 # A run trained on a lent GPU (recipes/gpu_release) arrives as best.safetensors with its log: nothing to train here.
 [ -f $RUN/trained_on.json ] || $ASR train --config recipes/release/$L.toml --out-dir $RUN ${BUDGET:+--time-budget "$BUDGET"}

@@ -11,9 +11,13 @@ tuned dev WER; the unpruned one on a tie) and writes a first card.json, so that
 `--model LANG` resolves and the leaderboard can score the shipped files.
 `card` fills card.json and README.md from recorded files only: the corpus's
 dataset card, the run's config and log, the LM's build and tuning records and
-the leaderboard's JSON. `rescore` replaces only the scores, from a later
-leaderboard of the shipped model (rebuilt test sets, a new default decoding),
-when the run folder is gone:
+the leaderboard's JSON. `reweigh` ships what `recipes/reweigh.sh` made of a
+shipped model whose run folder is gone (a share of its fine-tuning, its LMs
+retuned), keeping the card's data and training facts. `rescore` replaces only
+the scores, from a later leaderboard of the shipped model (rebuilt test sets,
+a new default decoding, a re-weighed export), when the run folder is gone:
+
+    python recipes/release_model.py reweigh --lang es --run runs/wise-ft-es --out models/es
 
     python recipes/release_model.py rescore --lang de --out models/de \\
         --leaderboard docs/results/release-de/beam-size/leaderboard.json --default-row "de, beam 500" \\
@@ -136,7 +140,8 @@ def _weight_sentence(training: dict) -> str:
     weight = training.get("fine_tuned_weight", {"chosen": 1.0})
     if "dev_wer" not in weight:
         return ""
-    return (f"The export keeps {weight['chosen']:g} of what fine-tuning changed in the encoder, the rest the pretrained "
+    of = f" (of {weight['of']}, re-weighed by recipes/reweigh.sh)" if "of" in weight else ""
+    return (f"The export keeps {weight['chosen']:g} of what fine-tuning changed in the encoder{of}, the rest the pretrained "
             f"weights' (WiSE-FT), chosen by greedy dev WER: {', '.join(f'{w}: {_percent(v)}' for w, v in weight['dev_wer'].items())}. ")
 
 
@@ -206,6 +211,31 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
     warn_if_too_large(out)
 
 
+def reweigh(lang: str, run: Path, out: Path) -> None:
+    """models/LANG from recipes/reweigh.sh's run: its staged export and LM (RUN/models-LANG), the share of fine-tuning
+    kept and the LM choice on the card; the card's data and training facts stay, and its scores, which were the model
+    before's, go: `rescore` writes the new model's."""
+    staged = run / f"models-{lang}"
+    staged_card = json.loads((staged / "card.json").read_text())
+    card = json.loads((out / "card.json").read_text())
+    weight = json.loads((run / "fine-tuned-weight.json").read_text())
+    weight["of"] = json.loads((run / "shipped.json").read_text())["chosen"]
+    shutil.copy(staged / "model.safetensors", out / "model.safetensors")
+    shutil.rmtree(out / "lm")
+    shutil.copytree(staged / "lm", out / "lm")
+    lm_info = json.loads((out / "lm" / "lm.json").read_text())
+    card["lm_choice"] = staged_card["lm_choice"]
+    card["training"]["fine_tuned_weight"] = weight
+    card["language_model"] = {k: lm_info[k] for k in ("order", "sentences", "words", "vocabulary", "pruned") if k in lm_info}
+    card["sizes_bytes"] = {path.name: path.stat().st_size for path in [out / "model.safetensors", *sorted(out.glob("lm/*"))]}
+    for key in ("scores", "release_scores"):
+        card.pop(key, None)
+    (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    print(f"{out}: the export keeping {weight['chosen']:g} of {weight['of']}'s fine-tuning, LM {card['lm_choice']['chosen']}; "
+          "its scores are for `rescore` to write")
+    warn_if_too_large(out)
+
+
 def warn_if_too_large(out: Path) -> bool:
     """Say so when models/LANG/ is larger than a shipped language may be; the run's scores stand, but not as a model
     to commit as it is."""
@@ -232,7 +262,8 @@ def rescore(lang: str, out: Path, leaderboard: Path, default_row: str, greedy_ev
         raise SystemExit(f"{greedy_eval} scores {greedy['test_set']}, not the leaderboard's {clean['name']!r} ({clean['manifest']})")
     if default_row not in {row["model"] for row in board["rows"]}:
         raise SystemExit(f"{leaderboard} has no row {default_row!r}; its rows: {', '.join(row['model'] for row in board['rows'])}")
-    card.setdefault("release_scores", card["scores"])  # the first scores stay: they compare compact with full
+    if "scores" in card:  # the first scores stay: they compare compact with full (a re-weighed card has none)
+        card.setdefault("release_scores", card["scores"])
     card["scores"] = scores(board, leaderboard, command, default_row, greedy["wer"], card)
     (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     write_readme(lang, card, board, out)
@@ -339,7 +370,8 @@ def main() -> None:
     w.add_argument("--run", required=True, type=Path)
     s = sub.add_parser("stage")
     c = sub.add_parser("card")
-    for p in (s, c):
+    rw = sub.add_parser("reweigh")
+    for p in (s, c, rw):
         p.add_argument("--lang", required=True)
         p.add_argument("--run", required=True, type=Path)
         p.add_argument("--out", required=True, type=Path)
@@ -361,6 +393,8 @@ def main() -> None:
         stage(args.lang, args.run, args.out)
     elif args.action == "card":
         card(args.lang, args.run, args.data, args.out, args.leaderboard, args.command)
+    elif args.action == "reweigh":
+        reweigh(args.lang, args.run, args.out)
     else:
         rescore(args.lang, args.out, args.leaderboard, args.default_row, args.greedy_eval, args.command)
 

@@ -90,6 +90,36 @@ def test_rescore_replaces_the_scores_and_keeps_the_training_facts(tmp_path):
     assert json.loads((out / "card.json").read_text())["release_scores"]["summary"] == {"test WER": "20.6 %"}
 
 
+def test_reweigh_ships_the_staged_export_and_lm_keeps_the_training_facts_and_leaves_the_scores_to_rescore(tmp_path):
+    out, leaderboard, greedy = write_inputs(tmp_path)
+    (out / "model.safetensors").write_bytes(b"before")
+    run = tmp_path / "run"
+    staged = run / "models-xx"
+    (staged / "lm").mkdir(parents=True)
+    (staged / "model.safetensors").write_bytes(b"re-weighed")
+    (staged / "lm" / "lm.json").write_text(json.dumps({"order": 4, "sentences": 12, "vocabulary": 25, "pruned": "no"}))
+    (staged / "card.json").write_text(json.dumps({"lm_choice": {"prune 1": {"dev_wer": 0.09}, "chosen": "prune 1"}}))
+    write_weight_evals(run, {"1": 0.25, "0.9": 0.23})
+    release_model().weigh(run)
+    (run / "shipped.json").write_text(json.dumps({"chosen": "models/xx as shipped at abc1234"}))
+    done = subprocess.run([sys.executable, str(SCRIPT), "reweigh", "--lang", "xx", "--run", str(run), "--out", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    card = json.loads((out / "card.json").read_text())
+    assert (out / "model.safetensors").read_bytes() == b"re-weighed"
+    assert json.loads((out / "lm" / "lm.json").read_text())["sentences"] == 12
+    assert card["lm_choice"]["chosen"] == "prune 1" and card["language_model"]["vocabulary"] == 25
+    assert card["sizes_bytes"]["model.safetensors"] == len(b"re-weighed")
+    assert card["training"]["steps"] == 3000 and card["data"]["train_voices"] == 70  # the run's facts stay
+    assert card["training"]["fine_tuned_weight"]["chosen"] == 0.9
+    assert "scores" not in card and "release_scores" not in card  # the model before's, not this one's
+
+    assert rescore(out, leaderboard, greedy).returncode == 0
+    readme = (out / "README.md").read_text()
+    assert "keeps 0.9 of what fine-tuning changed in the encoder (of models/xx as shipped at abc1234, re-weighed" in readme
+    assert "Scored at release" not in readme
+
+
 @pytest.mark.parametrize("problem", ["row", "test set"])
 def test_rescore_refuses_a_missing_row_or_a_greedy_record_of_another_test_set(tmp_path, problem):
     out, leaderboard, greedy = write_inputs(tmp_path)

@@ -401,3 +401,21 @@ def test_a_train_split_alone_from_given_sentences_and_voices(tmp_path):
     assert speakers(utterances) <= {voice.name for voice in voices}
     card = json.loads((tmp_path / "dataset_card.json").read_text())
     assert list(card["splits"]) == ["train"] and card["sentences"]["usable"] == 3 and card["size"]["splits_built"] == ["train"]
+
+
+@requires_espeak
+def test_dev_and_test_alone_are_the_whole_builds_splits(corpus, tmp_path):
+    from asr.cli import main
+
+    assert main(["data", "synth", "--lang", "de", "--utterances", str(UTTERANCES), "--seed", "3", "--jobs", "2",
+                 "--splits", "dev,test", "--out", str(tmp_path)]) == 0
+    assert not (tmp_path / "train.jsonl").exists() and not (tmp_path / "wav" / "train").exists()
+    for split in ("dev", "test"):
+        alone = read_manifest(tmp_path / f"{split}.jsonl")
+        assert [(u.audio_filepath.name, u.text, u.speaker, u.duration) for u in alone] == [
+            (u.audio_filepath.name, u.text, u.speaker, u.duration) for u in corpus[1][split]
+        ]
+    card = json.loads((tmp_path / "dataset_card.json").read_text(encoding="utf-8"))
+    assert set(card["splits"]) == {"dev", "test"}
+    with pytest.raises(SystemExit):
+        main(["data", "synth", "--lang", "de", "--utterances", "30", "--splits", "dev,tset", "--out", str(tmp_path)])
