@@ -11,6 +11,16 @@ from pathlib import Path
 _CHUNK = 16 << 20
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import: setting the umask to read it is not safe while other threads create files.
+_FILE_MODE = 0o666 & ~_umask()
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside `path` to write to; renamed over `path` once the block ends without an error.
@@ -25,6 +35,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield partial
         with open(partial, "rb") as file:
             os.fsync(file.fileno())
+        # as open() would have made it: safetensors writes its files readable by their owner alone
+        os.chmod(partial, _FILE_MODE)
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)

@@ -44,6 +44,15 @@ def test_round_trip(tmp_path, make_bundle):
     torch.testing.assert_close(run(loaded.model), run(bundle.model.eval()), atol=0, rtol=0)
 
 
+def test_a_checkpoint_is_as_readable_as_any_file_the_process_makes(tmp_path, make_bundle):
+    # safetensors alone writes its files readable by their owner only: a server running as another user could not
+    # load an exported model
+    path = tmp_path / "model.safetensors"
+    save_checkpoint(path, make_bundle(seed=1))
+    (tmp_path / "plain.txt").write_text("made by open()")
+    assert path.stat().st_mode & 0o777 == (tmp_path / "plain.txt").stat().st_mode & 0o777
+
+
 def test_overwrite_keeps_one_whole_file(tmp_path, make_bundle):
     path = tmp_path / "model.safetensors"
     save_checkpoint(path, make_bundle(seed=1))
