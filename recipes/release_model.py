@@ -248,23 +248,31 @@ def warn_if_too_large(out: Path) -> bool:
     return True
 
 
-def rescore(lang: str, out: Path, leaderboard: Path, default_row: str, greedy_eval: Path, command: str) -> None:
+def rescore(lang: str, out: Path, leaderboard: Path, default_row: str, greedy_eval: Path | None, command: str) -> None:
     """The card's scores from a later leaderboard of the shipped model (test sets rebuilt, decoding changed), its
     training and data facts kept: the run they came from need not exist any more. `default_row` is the leaderboard's
-    row that decodes as the shipped model does by default; `greedy_eval` an `asr eval --decoder greedy` record of the
-    shipped model on the leaderboard's first test set."""
+    row that decodes as the shipped model does by default; greedy decoding's WER is `greedy_eval`'s, an `asr eval
+    --decoder greedy` record of the shipped model on the leaderboard's held-out test set, or without it the
+    leaderboard's row "LANG (shipped: compact, greedy)"."""
     card = json.loads((out / "card.json").read_text())
     board = json.loads(leaderboard.read_text())
     clean_name, _ = held_out_test_sets(board)
     clean = next(t for t in board["test_sets"] if t["name"] == clean_name)
-    greedy = json.loads(greedy_eval.read_text())["results"][0]
-    if Path(greedy["test_set"]).name != Path(clean["manifest"]).name:
-        raise SystemExit(f"{greedy_eval} scores {greedy['test_set']}, not the leaderboard's {clean['name']!r} ({clean['manifest']})")
-    if default_row not in {row["model"] for row in board["rows"]}:
-        raise SystemExit(f"{leaderboard} has no row {default_row!r}; its rows: {', '.join(row['model'] for row in board['rows'])}")
+    rows = {row["model"]: row for row in board["rows"]}
+    greedy_row = f"{lang} (shipped: compact, greedy)"
+    for row in (default_row, *([] if greedy_eval else [greedy_row])):
+        if row not in rows:
+            raise SystemExit(f"{leaderboard} has no row {row!r}; its rows: {', '.join(rows)}")
+    if greedy_eval:
+        greedy = json.loads(greedy_eval.read_text())["results"][0]
+        if Path(greedy["test_set"]).name != Path(clean["manifest"]).name:
+            raise SystemExit(f"{greedy_eval} scores {greedy['test_set']}, not the leaderboard's {clean['name']!r} ({clean['manifest']})")
+        greedy_wer = greedy["wer"]
+    else:
+        greedy_wer = rows[greedy_row]["test_sets"][clean_name]["wer"]
     if "scores" in card:  # the first scores stay: they compare compact with full (a re-weighed card has none)
         card.setdefault("release_scores", card["scores"])
-    card["scores"] = scores(board, leaderboard, command, default_row, greedy["wer"], card)
+    card["scores"] = scores(board, leaderboard, command, default_row, greedy_wer, card)
     (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     write_readme(lang, card, board, out)
 
@@ -380,7 +388,8 @@ def main() -> None:
     r.add_argument("--lang", required=True)
     r.add_argument("--out", required=True, type=Path)
     r.add_argument("--default-row", required=True, help="the leaderboard row that decodes as the shipped model does by default")
-    r.add_argument("--greedy-eval", required=True, type=Path, help="`asr eval --decoder greedy` JSON on the same clean test set")
+    r.add_argument("--greedy-eval", type=Path, help="`asr eval --decoder greedy` JSON on the same clean test set (default: the "
+                   "leaderboard's row 'LANG (shipped: compact, greedy)')")
     for p in (c, r):
         p.add_argument("--leaderboard", required=True, type=Path)
         p.add_argument("--command", required=True)

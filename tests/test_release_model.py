@@ -60,10 +60,10 @@ def write_inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
     return out, leaderboard, greedy
 
 
-def rescore(out: Path, leaderboard: Path, greedy: Path, row: str = "xx, beam 500") -> subprocess.CompletedProcess:
+def rescore(out: Path, leaderboard: Path, greedy: Path | None, row: str = "xx, beam 500") -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(SCRIPT), "rescore", "--lang", "xx", "--out", str(out), "--leaderboard", str(leaderboard),
-         "--default-row", row, "--greedy-eval", str(greedy), "--command", "asr leaderboard --config x.toml"],
+         "--default-row", row, *(["--greedy-eval", str(greedy)] if greedy else []), "--command", "asr leaderboard --config x.toml"],
         capture_output=True, text=True,
     )
 
@@ -114,7 +114,14 @@ def test_reweigh_ships_the_staged_export_and_lm_keeps_the_training_facts_and_lea
     assert card["training"]["fine_tuned_weight"]["chosen"] == 0.9
     assert "scores" not in card and "release_scores" not in card  # the model before's, not this one's
 
-    assert rescore(out, leaderboard, greedy).returncode == 0
+    # greedy decoding's WER from the leaderboard's own row where no `asr eval` record is given
+    assert "no row 'xx (shipped: compact, greedy)'" in rescore(out, leaderboard, None).stderr
+    board = json.loads(leaderboard.read_text())
+    board["rows"].append({"model": "xx (shipped: compact, greedy)", "rtfx": 90.0,
+                          "test_sets": {"dev": result(0.1, None), "test": result(0.371, None), "phone": result(0.4, None)}})
+    leaderboard.write_text(json.dumps(board))
+    assert rescore(out, leaderboard, None).returncode == 0
+    assert json.loads((out / "card.json").read_text())["scores"]["summary"]["greedy"] == "37.1 %"
     readme = (out / "README.md").read_text()
     assert "keeps 0.9 of what fine-tuning changed in the encoder (of models/xx as shipped at abc1234, re-weighed" in readme
     assert "Scored at release" not in readme
