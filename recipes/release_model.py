@@ -164,8 +164,6 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
     evals = [entry for entry in log if "dev_wer" in entry]
     board = json.loads(leaderboard.read_text())
     rows = {row["model"]: row for row in board["rows"]}
-    lm_info = json.loads((out / "lm" / "lm.json").read_text())
-    sizes = {path.name: path.stat().st_size for path in [out / "model.safetensors", *sorted(out.glob("lm/*"))]}
     # Corpora built before asr/corpora/texts.py name their one text source "text_source".
     text_sources = dataset.get("text_sources") or [{"name": "fortunes", **dataset["text_source"]}]
 
@@ -196,8 +194,7 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
                                               "batch_seconds", "spec_augment", "augment", "precision") if k in config},
             "machine": json.loads(trained_on.read_text())["machine"] if trained_on.exists() else f"{platform.machine()}, {board['machine']}",
         },
-        "language_model": {k: lm_info[k] for k in ("order", "sentences", "words", "vocabulary", "pruned") if k in lm_info},
-        "sizes_bytes": sizes,
+        **_shipped_files(out),
         "licences": {
             "model": "MIT (this project); the base weights are OpenAI Whisper's, MIT",
             "voices": "espeak-ng GPL-3+; MBROLA voices: non-commercial, research use (Debian non-free); SVOX Pico Apache-2.0 (test only)",
@@ -209,6 +206,13 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
     (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     write_readme(lang, card, board, out)
     warn_if_too_large(out)
+
+
+def _shipped_files(out: Path) -> dict:
+    """The card's facts of the files in models/LANG: the LM's build record and every file's size."""
+    lm_info = json.loads((out / "lm" / "lm.json").read_text())
+    return {"language_model": {k: lm_info[k] for k in ("order", "sentences", "words", "vocabulary", "pruned") if k in lm_info},
+            "sizes_bytes": {path.name: path.stat().st_size for path in [out / "model.safetensors", *sorted(out.glob("lm/*"))]}}
 
 
 def reweigh(lang: str, run: Path, out: Path) -> None:
@@ -223,11 +227,9 @@ def reweigh(lang: str, run: Path, out: Path) -> None:
     shutil.copy(staged / "model.safetensors", out / "model.safetensors")
     shutil.rmtree(out / "lm")
     shutil.copytree(staged / "lm", out / "lm")
-    lm_info = json.loads((out / "lm" / "lm.json").read_text())
     card["lm_choice"] = staged_card["lm_choice"]
     card["training"]["fine_tuned_weight"] = weight
-    card["language_model"] = {k: lm_info[k] for k in ("order", "sentences", "words", "vocabulary", "pruned") if k in lm_info}
-    card["sizes_bytes"] = {path.name: path.stat().st_size for path in [out / "model.safetensors", *sorted(out.glob("lm/*"))]}
+    card.update(_shipped_files(out))
     for key in ("scores", "release_scores"):
         card.pop(key, None)
     (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
