@@ -280,6 +280,9 @@ def _add_data(commands) -> None:
                    help="synthesize only these splits, e.g. --splits dev,test to score a shipped model on its "
                    "held-out voices without building its train split: the same files as a whole build's (default: "
                    "train,dev,test)")  # fmt: skip
+    s.add_argument("--accented-voices", action="store_true",
+                   help="add to the train split other languages' MBROLA voices speaking this one with an accent "
+                   "(Italian: Spanish es1, es2, mx1, mx2): more diphone speakers to learn from")  # fmt: skip
     s.set_defaults(run=_run_synth)
 
     i = data.add_parser(
@@ -367,15 +370,20 @@ def _splits(text: str) -> list[str]:
 def _run_synth(args) -> int:
     from dataclasses import replace
 
-    from asr.corpora.synth import HELD_OUT_VARIATION, VOICES, build_corpus
+    from asr.corpora.synth import ACCENTED_VOICES, HELD_OUT_VARIATION, VOICES, build_corpus
 
+    if args.accented_voices and args.lang not in ACCENTED_VOICES:
+        raise ValueError(f"--accented-voices: no accented voices for {args.lang!r} (there are for "
+                         f"{', '.join(sorted(ACCENTED_VOICES))}); leave the flag out")
     train_variation = replace(HELD_OUT_VARIATION, pitch=args.train_pitch or HELD_OUT_VARIATION.pitch,
                               formant=args.train_formant or HELD_OUT_VARIATION.formant)
+    voices = {split: VOICES[args.lang][split] for split in args.splits or VOICES[args.lang]}
+    if args.accented_voices and "train" in voices:
+        voices["train"] = voices["train"] + ACCENTED_VOICES[args.lang]
     started = time.monotonic()
     manifests = build_corpus(
         args.lang, Path(args.out), args.utterances, seed=args.seed, jobs=_jobs(args), hours=args.hours,
-        train_variation=train_variation,
-        voices={split: VOICES[args.lang][split] for split in args.splits} if args.splits else None,
+        train_variation=train_variation, voices=voices,
     )
     for split, path in manifests.items():
         print(f"{split}: {path}")

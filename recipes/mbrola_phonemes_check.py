@@ -56,7 +56,7 @@ def main() -> None:
             for text in texts:
                 waves = {}
                 for way, repaired in (("espeak-ng", False), ("renamed", True)):
-                    write_mbrola_phonemes(database, text, pho, 1.0, 0.0, repaired=repaired)
+                    write_mbrola_phonemes(voice, text, pho, 1.0, 0.0, repaired=repaired)
                     missing[way] += run_mbrola(database, pho, wav)
                     waves[way] = load_audio(wav, SAMPLE_RATE)
                 for way, wave in waves.items():

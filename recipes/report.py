@@ -581,9 +581,27 @@ def settings_choices_section(runs: Path) -> list[str]:
         + CHOICES_INTRO)
 
 
-def against_the_recipe_table(root: Path, choices: dict[str, str], heading: str, intro: str) -> list[str]:
+ITALIAN_VOICES = {
+    "recipe": "the Italian recipe (recipes/release/it.toml) on its corpus: espeak-ng's variants and one MBROLA voice (it1)",
+    "accented-voices": "the same hours with Spanish MBROLA voices (es1, es2, mx1, mx2) speaking Italian beside it1 "
+                       "(`asr data synth --accented-voices`): five diphone voices instead of one",
+}
+
+
+def italian_voices_section(runs: Path) -> list[str]:
+    return against_the_recipe_table(
+        runs / "italian_voices", ITALIAN_VOICES, "## Italian: more diphone voices, spoken with an accent",
+        "Italian trains on one MBROLA voice (it1, half of its hours: engines take turns) beside espeak-ng's variants, "
+        "while four of its five test voices are diphone voices. The Italian release recipe against itself on a corpus "
+        "of the same hours whose MBROLA half is read by five voices, four of them Spanish diphones speaking Italian, "
+        "at equal steps (the two trained side by side, one thread each); greedy WER on the first 300 utterances of "
+        "the Italian held-out-voice test set and of its telephone variant, Δ against the recipe's own model with a "
+        "paired bootstrap (negative: the change helps).", budget_in_steps=True)
+
+
+def against_the_recipe_table(root: Path, choices: dict[str, str], heading: str, intro: str, budget_in_steps: bool = False) -> list[str]:
     """One row a run of `root` named in `choices` (run name -> what it changed), in that order; none where no run
-    was scored."""
+    was scored. A budget is seconds of training, or with `budget_in_steps` optimizer steps."""
     if not root.exists():
         return []
     lines = [heading, "", intro, "",
@@ -606,7 +624,12 @@ def against_the_recipe_table(root: Path, choices: dict[str, str], heading: str, 
         budget = max({*clean, *telephone})
         start = next((r for r in log(run) if r.get("event") == "start"), {})
         hours = f"{start['train_hours']:.2f}" if "train_hours" in start else "?"
-        lines.append(f"| {name} | {what} | {hours} | {start.get('speakers', '?')} | {budget} | {steps_at(run, budget)} | "
+        if budget_in_steps:
+            end = next((r for r in log(run) if r.get("event") == "end" and r["step"] == budget), None)
+            seconds, steps = (f"{end['train_seconds']:.0f}" if end else "?"), budget
+        else:
+            seconds, steps = budget, steps_at(run, budget)
+        lines.append(f"| {name} | {what} | {hours} | {start.get('speakers', '?')} | {seconds} | {steps} | "
                      f"{cell(clean.get(budget))} | {cell(telephone.get(budget))} |")
         clean_at_end[name] = clean.get(budget)
     if not clean_at_end:  # runs started, none scored yet
@@ -634,12 +657,14 @@ def main() -> None:
              f"Machines: {'; '.join(machines)} (the frozen-layer tables name their own). Budgets are wall-clock seconds of training per model (dev evaluation not counted); "
              "where the machine was shared with other jobs a budget buys fewer steps, so each table gives the steps too.", "",
              "Reproduce: `bash recipes/run.sh [SECTION ...]` (sections: transfer, data_efficiency, augmentation, "
-             "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, settings_choices); the budgets and data sizes used are in the tables, set "
+             "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, settings_choices, italian_voices); the budgets and data sizes used are in the tables, set "
              "by BUDGET and SHORT (sections 1-3), PAPER_BUDGETS, PAPER_FRACTIONS, EN_HOURS and EN_BUDGETS (the two "
-             "frozen-layer tables) and CHOICE_BUDGET (the release recipe's choices, learning settings, speed perturbation, and its freezing and learning rate again).", ""]
+             "frozen-layer tables), CHOICE_BUDGET (the release recipe's choices, learning settings, speed perturbation, and its freezing and learning rate again) "
+             "and IT_STEPS (Italian's diphone voices).", ""]
     lines += transfer_section(runs, out.parent) + data_efficiency_section(runs) + augmentation_section(runs)
     lines += paper_section(runs, out.parent) + whisper_layers_section(runs, out.parent) + release_choices_section(runs)
     lines += learning_choices_section(runs) + augment_choices_section(runs) + settings_choices_section(runs)
+    lines += italian_voices_section(runs)
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
 

@@ -5,6 +5,7 @@
 #
 #   BUDGET=480 SHORT=150 bash recipes/run.sh [transfer] [data_efficiency] [augmentation] [paper_source] [paper] [whisper_layers]
 #                                            [release_choices] [learning_choices] [augment_choices] [settings_choices]
+#                                            [italian_voices]
 #   (default: all; the paper's table and the whisper-base one take hours of training each on a CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -227,6 +228,30 @@ SETTINGS_CHOICES=(
   "lr-encoder-3e-5|--freeze-layers 4 --lr-encoder 3e-5"
   "freeze-3|--freeze-layers 3"
 )
+# 10. Italian's diphone voices (recipes/release/it.toml on the Italian release corpus, as recipes/release.sh it builds
+#    it): the recipe against itself on a corpus of the same hours with Spanish MBROLA voices speaking Italian in its
+#    train split (asr data synth --accented-voices), IT_STEPS steps each (equal compute), scored as section 6.
+IT_STEPS=${IT_STEPS:-500}
+RELEASE_IT=${RELEASE_IT:-data/release-it}
+italian_voices() {
+  local root=$RUNS/italian_voices telephone=$RELEASE_IT-telephone/test-300.jsonl
+  [ -f $RELEASE_IT/train.jsonl ] || $ASR data synth --lang it --hours 10 --out $RELEASE_IT
+  [ -f $RELEASE_IT-accented/train.jsonl ] || $ASR data synth --lang it --hours 10 --splits train --accented-voices --out $RELEASE_IT-accented
+  head -n 300 $RELEASE_IT/test.jsonl > $RELEASE_IT/test-300.jsonl
+  [ -f $telephone ] || $ASR data augment $RELEASE_IT/test-300.jsonl --telephone --out $RELEASE_IT-telephone
+  for choice in recipe accented-voices; do
+    local run=$root/$choice train=$RELEASE_IT/train.jsonl
+    [ $choice = accented-voices ] && train=$RELEASE_IT-accented/train.jsonl
+    if [ ! -f $run/at-$IT_STEPS.safetensors ]; then
+      $ASR train --config recipes/release/it.toml --out-dir $run --train-manifest $train --max-steps "$IT_STEPS" \
+        --time-budget 1000000 --eval-every 0
+      cp $run/last.safetensors $run/at-$IT_STEPS.safetensors
+    fi
+  done
+  score_against $root recipe "$IT_STEPS" $RELEASE_IT/test-300.jsonl test
+  score_against $root recipe "$IT_STEPS" $telephone telephone
+}
+
 hours_of() {  # a run folder: the training hours its log's first start event records
   $PY -c 'import json, sys; print(next(r for r in map(json.loads, open(sys.argv[1])) if r.get("event") == "start")["train_hours"])' "$1/log.jsonl"
 }
@@ -255,7 +280,7 @@ learning_choices() { against_the_recipe $RUNS/learning_choices "${LEARNING_CHOIC
 augment_choices() { against_the_recipe $RUNS/augment_choices "${AUGMENT_CHOICES[@]}"; }
 settings_choices() { against_the_recipe $RUNS/settings_choices "${SETTINGS_CHOICES[@]}"; }
 
-for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices learning_choices augment_choices settings_choices}"; do
+for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices learning_choices augment_choices settings_choices italian_voices}"; do
   for name in $section; do "$name"; done
 done
 $PY recipes/report.py --runs $RUNS --out "$REPORT"

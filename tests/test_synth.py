@@ -11,9 +11,12 @@ import torch
 
 from asr.corpora.manifest import read_manifest
 from asr.corpora.synth import (
+    ACCENTED_MBROLA,
+    ACCENTED_VOICES,
     HELD_OUT_VARIATION,
     MAX_DURATION,
     MBROLA_PHONEMES,
+    MBROLA_VOLUME_RATIO,
     MBROLA_VOICES,
     VOICES,
     SynthesizerMissing,
@@ -419,3 +422,59 @@ def test_dev_and_test_alone_are_the_whole_builds_splits(corpus, tmp_path):
     assert set(card["splits"]) == {"dev", "test"}
     with pytest.raises(SystemExit):
         main(["data", "synth", "--lang", "de", "--utterances", "30", "--splits", "dev,tset", "--out", str(tmp_path)])
+
+    # The train split built after them: one card of the whole corpus, as a whole build writes it (it once kept
+    # only the last build's splits).
+    assert main(["data", "synth", "--lang", "de", "--utterances", str(UTTERANCES), "--seed", "3", "--jobs", "2",
+                 "--splits", "train", "--out", str(tmp_path)]) == 0
+    whole = json.loads((corpus[0] / "dataset_card.json").read_text(encoding="utf-8"))
+    assert json.loads((tmp_path / "dataset_card.json").read_text(encoding="utf-8")) == whole
+    # A card of another corpus in the folder is replaced, not merged.
+    assert main(["data", "synth", "--lang", "de", "--utterances", str(UTTERANCES), "--seed", "4", "--jobs", "2",
+                 "--splits", "dev", "--out", str(tmp_path)]) == 0
+    card = json.loads((tmp_path / "dataset_card.json").read_text(encoding="utf-8"))
+    assert list(card["splits"]) == ["dev"] and card["seed"] == 4 and card["size"]["splits_built"] == ["dev"]
+
+
+def test_accented_voices_are_training_voices_of_no_other_split():
+    for lang, voices in ACCENTED_VOICES.items():
+        held_out = {voice.mbrola_database for lang_voices in VOICES.values() for split in ("dev", "test")
+                    for voice in lang_voices[split] if voice.engine == "mbrola"}
+        assert voices and not {voice.mbrola_database for voice in voices} & held_out
+        assert {voice.name for voice in voices}.isdisjoint(voice.name for split in VOICES[lang].values() for voice in split)
+    # Spanish's own es1 is synthesized as before; speaking Italian it reads renamed Italian phonemes.
+    assert Voice("mbrola", "mb-es1", "es").synthesis_note == f"|pho {MBROLA_PHONEMES['es1']!r} volume {MBROLA_VOLUME_RATIO}"
+    assert Voice("mbrola", "mb-es1", "it").renamed_phonemes == ACCENTED_MBROLA[("it", "es1")]
+
+
+@requires_espeak
+@pytest.mark.parametrize("voice", ACCENTED_VOICES["it"], ids=lambda voice: voice.name)
+def test_accented_voices_have_most_diphones_they_are_asked_for(voice):
+    try:
+        voice.check()
+    except SynthesizerMissing as missing:
+        pytest.skip(str(missing))
+    text = "Questo telefono ha troppi difetti, ma il giovane uomo mangia una pizza con gli amici di Giorgio."
+    # Spanish lacks a few Italian diphones (Mexican voices the palatal n and l doubled): espeak-ng reads them as silence.
+    assert missing_diphones_per_sentence(voice, [text]) <= 2
+    wave = voice.render(text, 1.0, 0.0)
+    assert 3.0 < len(trim_silence(wave)) / 16000 < 9.0 and wave.abs().max() > 0.1
+
+
+@requires_espeak
+def test_accented_voices_join_the_train_split_where_a_language_has_them(tmp_path):
+    from asr.cli import main
+
+    assert main(["data", "synth", "--lang", "de", "--utterances", "10", "--accented-voices", "--out", str(tmp_path / "de")]) == 2
+    assert not (tmp_path / "de").exists()
+    try:
+        for voice in ACCENTED_VOICES["it"] + VOICES["it"]["train"]:
+            voice.check()
+    except SynthesizerMissing as missing:
+        pytest.skip(str(missing))
+    assert main(["data", "synth", "--lang", "it", "--utterances", "20", "--splits", "train", "--accented-voices",
+                 "--out", str(tmp_path / "it")]) == 0
+    card = json.loads((tmp_path / "it" / "dataset_card.json").read_text(encoding="utf-8"))
+    accented = {voice.name for voice in ACCENTED_VOICES["it"]}
+    assert accented <= {voice["name"] for voice in card["voices"]["train"]}
+    assert accented & speakers(read_manifest(tmp_path / "it" / "train.jsonl"))
