@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 L=${1:?usage: bash recipes/release.sh LANG (de, it or es)}
 ASR=${ASR:-.venv/bin/asr}
 PY=${PY:-.venv/bin/python}
-source recipes/release/settings.sh   # HOURS, EXPORT and FINE_TUNED_WEIGHTS
+source recipes/release/settings.sh   # HOURS, EXPORT, FINE_TUNED_WEIGHTS and ACCENTED
 BUDGET=${BUDGET:-}      # seconds of training (dev evaluations not counted); empty: the language's time_budget
 DATA=data/release-$L
 RUN=runs/release/$L
@@ -25,6 +25,8 @@ RUN=runs/release/$L
 $PY -c "import json, sys; card = json.load(open(sys.argv[1]))
 sys.exit(card['size'].get('hours') != float(sys.argv[2]) or 'train' not in card['splits'])" \
   $DATA/dataset_card.json "$HOURS" 2>/dev/null || $ASR data synth --lang "$L" --hours "$HOURS" --out $DATA
+[ -z "$ACCENTED" ] || [ -f $DATA-accented/train.jsonl ] ||
+  $ASR data synth --lang "$L" --hours "$HOURS" --splits train --accented-voices --out $DATA-accented
 # A run trained on a lent GPU (recipes/gpu_release) arrives as best.safetensors with its log: nothing to train here.
 [ -f $RUN/trained_on.json ] || $ASR train --config recipes/release/$L.toml --out-dir $RUN ${BUDGET:+--time-budget "$BUDGET"}
 

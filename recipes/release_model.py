@@ -168,9 +168,8 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
     text_sources = dataset.get("text_sources") or [{"name": "fortunes", **dataset["text_source"]}]
 
     clean, _ = held_out_test_sets(board)
-    # A run trained on a lent GPU (recipes/gpu_release) brought its own train split's card; dev and test are here's.
     trained_on = run / "trained_on.json"
-    train_card = json.loads((run / "dataset_card.json").read_text()) if trained_on.exists() else dataset
+    train_card = json.loads(train_split_card(run, config, data).read_text())
     train = train_card["splits"]["train"]
     train_variation = train_card.get("train_variation", train_card)  # a card states the train split's only where wider
     card.update({
@@ -206,6 +205,16 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
     (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     write_readme(lang, card, board, out)
     warn_if_too_large(out)
+
+
+def train_split_card(run: Path, config: dict, data: Path) -> Path:
+    """The dataset card of the train split `run` learnt from: the one a run trained on a lent GPU brought
+    (recipes/gpu_release), that of a train split built beside the corpus (Italian's accented voices, recipes/release.sh),
+    else the corpus's (`data`), whose dev and test splits score the model in every case."""
+    if (run / "trained_on.json").exists():
+        return run / "dataset_card.json"
+    beside = Path(config.get("train_manifest", data / "train.jsonl")).parent / "dataset_card.json"
+    return beside if beside.exists() else data / "dataset_card.json"
 
 
 def _shipped_files(out: Path) -> dict:

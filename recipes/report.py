@@ -594,7 +594,7 @@ def italian_voices_section(runs: Path) -> list[str]:
         "Italian trains on one MBROLA voice (it1, half of its hours: engines take turns) beside espeak-ng's variants, "
         "while four of its five test voices are diphone voices. The Italian release recipe against itself on a corpus "
         "of the same hours whose MBROLA half is read by five voices, four of them Spanish diphones speaking Italian, "
-        "at equal steps (the two trained side by side, one thread each); greedy WER on the first 300 utterances of "
+        "at equal steps (these two trained side by side, one thread each; recipes/run.sh trains one after the other); greedy WER on the first 300 utterances of "
         "the Italian held-out-voice test set and of its telephone variant, Δ against the recipe's own model with a "
         "paired bootstrap (negative: the change helps).", budget_in_steps=True)
 

@@ -257,3 +257,18 @@ def test_after_training_tunes_the_lms_on_the_weight_dev_chose_and_rerun_redoes_n
     subprocess.run(["bash", "-c", "set -euo pipefail; " + script], cwd=SCRIPT.parents[1], env=env, check=True,
                    capture_output=True)
     assert calls.read_text() == ""  # every weight scored, the LMs tuned: nothing again
+
+
+def test_the_card_takes_the_train_facts_from_the_corpus_the_run_trained_on(tmp_path):
+    train_split_card = release_model().train_split_card
+    corpus, beside, run = tmp_path / "release-it", tmp_path / "release-it-accented", tmp_path / "run"
+    for folder in (corpus, beside, run):
+        folder.mkdir()
+        (folder / "dataset_card.json").write_text("{}")
+    assert train_split_card(run, {"train_manifest": str(beside / "train.jsonl")}, corpus) == beside / "dataset_card.json"
+    assert train_split_card(run, {"train_manifest": str(corpus / "train.jsonl")}, corpus) == corpus / "dataset_card.json"
+    assert train_split_card(run, {}, corpus) == corpus / "dataset_card.json"
+    (beside / "dataset_card.json").unlink()  # a manifest whose folder has no card: the corpus's
+    assert train_split_card(run, {"train_manifest": str(beside / "train.jsonl")}, corpus) == corpus / "dataset_card.json"
+    (run / "trained_on.json").write_text("{}")  # trained on a lent GPU: the card it brought
+    assert train_split_card(run, {"train_manifest": str(corpus / "train.jsonl")}, corpus) == run / "dataset_card.json"
