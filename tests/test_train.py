@@ -219,6 +219,11 @@ def test_a_finished_run_started_again_changes_nothing(tmp_path, corpus, capsys):
     assert all(torch.equal(first[k], second[k]) for k in first)
     more = load_checkpoint(train(config(tmp_path, corpus, max_steps=6)))  # a longer run continues it
     assert more.metadata["steps"] == 6
+    # The same run under another path (runs/release/LANG linked to a candidate's run): finished, not refused.
+    (tmp_path / "linked").symlink_to(tmp_path / "run")
+    capsys.readouterr()
+    train(dataclasses.replace(config(tmp_path, corpus, max_steps=6), out_dir=str(tmp_path / "linked")))
+    assert "already finished" in capsys.readouterr().out
 
 
 @pytest.mark.filterwarnings("error::tqdm.TqdmWarning")  # a bar past its total: on a terminal, tqdm raises

@@ -115,7 +115,8 @@ class TrainConfig:
 # Fields that may change when a run is resumed: how long and how often, not what.
 RESUMABLE_CHANGES = {"max_steps", "time_budget", "eval_every", "save_every", "keep_last", "log_every", "early_stop_patience", "device",
                      "precision",  # a run moved to a machine with or without native bf16
-                     "data_workers"}
+                     "data_workers",
+                     "out_dir"}  # the same run under another path: moved, or linked (runs/release/LANG -> a candidate's run)
 
 
 def parse_key_values(text: str) -> dict[str, str]:
