@@ -192,7 +192,9 @@ class Voice:
         """(espeak-ng voice, renames) of an MBROLA voice spoken through a renamed .pho file (ACCENTED_MBROLA,
         MBROLA_PHONEMES), else None: espeak-ng drives the database itself."""
         database = self.mbrola_database
-        return ACCENTED_MBROLA.get((self.lang, database)) or MBROLA_PHONEMES.get(database) if database else None
+        if database is None:
+            return None
+        return ACCENTED_MBROLA.get((self.lang, database)) or MBROLA_PHONEMES.get(database)
 
     @property
     def synthesis_note(self) -> str:
