@@ -35,6 +35,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sentences", type=int, default=20, help="dev sentences per voice (default: 20)")
     parser.add_argument("--corpus", default="data/release-{lang}", help="corpus folder, {lang} filled in (default: %(default)s)")
+    parser.add_argument("--databases", default=",".join(sorted(MBROLA_PHONEMES)),
+                        help="comma-separated MBROLA databases of MBROLA_PHONEMES (default: all of them)")
     parser.add_argument("--out", default="docs/results/mbrola-phonemes/check.json")
     args = parser.parse_args()
 
@@ -43,7 +45,11 @@ def main() -> None:
     rows = []
     print("| voice | missing diphones a sentence, espeak-ng's way | renamed | Whisper base WER %, espeak-ng's way | renamed |")
     print("|---|---:|---:|---:|---:|")
-    for database in sorted(MBROLA_PHONEMES):
+    databases = args.databases.split(",")
+    unknown = sorted(set(databases) - set(MBROLA_PHONEMES))
+    if unknown:
+        parser.error(f"--databases: {', '.join(unknown)} not in MBROLA_PHONEMES ({', '.join(sorted(MBROLA_PHONEMES))})")
+    for database in databases:
         lang = mbrola_language(database)
         normalize = get_normalizer("auto", lang)
         dev = read_manifest(Path(args.corpus.format(lang=lang)) / "dev.jsonl")[: args.sentences]

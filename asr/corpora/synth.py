@@ -22,6 +22,7 @@ the language. Speaking rate and pitch are drawn per utterance for every voice.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -90,17 +91,33 @@ MAX_PEAK = 0.95
 #   it still asks for i (each half of a long i), the rounded Y and Y:, OY and UR, which it names i:, the unrounded I
 #   and i: (as Bavarian says "mIAsn" for "müssen"), aI and UA; loanwords' w, oU, eI, E2 and l/2 get its nearest sounds
 #   (5.4 -> 0.04 on 50 dev sentences).
-# The test voices keep espeak-ng's way, so that every model is scored on the same audio.
+# - The test voices (since 2026-12-07; every test score before that date heard them espeak-ng's way): es3's table
+#   names r h, the trill R2, the jota and g H, and makes theta t and ñ n, where the database (its diphones, not its
+#   README) has r, R, H, g, z and no ñ, ll or ch: 5.8 missing diphones a sentence, every r and trill a silence. es3
+#   speaks es1's table (mb-es3-trill below: es3's own voice, pitch and all) with its names: theta z, jota H, the trill
+#   R, ll and y Y, and the nearest sounds for ñ (n) and ch (t). it3 and it4 lack the unstressed i/ and the long ss and
+#   ts2 (3.2 and 3.6 a sentence, a silence in most words with an unstressed i).
 _UNMARKED_VOWELS = {f"{vowel}/": vowel for vowel in "aeiou"}
 _ITALIAN_NAMES = {"tS": "ch", "dZ": "gh", "j": "J", "ss": "SS", "ts2": "TS", "U1": "U2"}
+_ITALIAN_UNMARKED = {"i/": "i", "ss": "s", "ts2": "ts"}
 MBROLA_PHONEMES = {
     **{database: (f"mb-{database}", _UNMARKED_VOWELS) for database in ("es1", "es2", "mx1", "mx2", "vz1")},
     "es4": ("mb-es1", {**_UNMARKED_VOWELS, "w": "u"}),
+    "es3": ("mb-es3-trill", {**_UNMARKED_VOWELS, "T": "z", "x": "H", "R2": "R", "rr": "R", "L": "Y", "jj": "Y",
+                              "J": "n", "tS": "t", "w": "u"}),
     "it1": ("mb-it1", {**_ITALIAN_NAMES, "O2": "O"}),
     "it2": ("mb-it2", _ITALIAN_NAMES),
+    "it3": ("mb-it3", _ITALIAN_UNMARKED),
+    "it4": ("mb-it4", _ITALIAN_UNMARKED),
     "de8": ("mb-de8", {"i": "i:", "Y": "I", "Y:": "i:", "OY": "aI", "UR": "UA",
                        "w": "v", "oU": "OU", "eI": "AI", "E2": "E", "l/2": "l"}),
 }
+# espeak-ng voices of this project's own, in a copy of espeak-ng's data folder (`espeak_ng_path`): name -> (the
+# espeak-ng MBROLA voice it copies, the table it takes instead of that voice's, phonemes left out of the table so that
+# espeak-ng writes its own names for them). espeak-ng 1.51 writes the Spanish trill R2, which es1's table (es_phtrans,
+# also es2's, mx1's, mx2's and vz1's and so es4's) maps to nothing: those training voices drop it ("perro" is read
+# "peo"), which is left as it is until a retrained model can show what mending it does.
+ESPEAK_NG_VOICES = {"mb-es3-trill": ("mb-es3", "es_phtrans", ("R2",))}
 # MBROLA databases speaking another language, with an accent: (language, database) -> (the espeak-ng voice whose
 # phonemes it speaks, renames to the database's names), as MBROLA_PHONEMES. Italian trains on one MBROLA voice (it1)
 # beside espeak-ng's variants, while four of its five test voices are diphone voices; Spanish's diphones speaking
@@ -284,9 +301,51 @@ def resampling_rate_for_pitch(semitones: float) -> int:
 def _espeak_ng_command(voice_id: str, rate: float, pitch: float) -> list[str]:
     # -p runs from 0 to 99 around the voice's own pitch at 50, one octave per 50 steps
     pitch_value = min(99, max(0, round(50 + pitch * 50 / 12)))
-    command = ["espeak-ng", "-v", voice_id, "-a", str(ESPEAK_AMPLITUDE)]
+    data = [f"--path={espeak_ng_path()}"] if voice_id in ESPEAK_NG_VOICES else []
+    command = ["espeak-ng", *data, "-v", voice_id, "-a", str(ESPEAK_AMPLITUDE)]
     # text on stdin: a sentence starting with "-" would otherwise read as an option
     return command + ["-s", str(round(ESPEAK_WORDS_PER_MINUTE * rate)), "-p", str(pitch_value), "--stdin"]
+
+
+@functools.cache
+def espeak_ng_path() -> Path:
+    """A folder for espeak-ng's --path: its espeak-ng-data is espeak-ng's own (linked, file by file where it adds to a
+    folder) with ESPEAK_NG_VOICES beside the voices and tables. Built once into the temporary folder, and reused."""
+    version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, check=True).stdout
+    system = Path(version.split("Data at:")[1].strip())
+    digest = hashlib.sha1(f"{system}|{ESPEAK_NG_VOICES!r}".encode()).hexdigest()[:10]
+    home = Path(tempfile.gettempdir()) / f"transfer-asr-espeak-ng-{os.getuid()}-{digest}"
+    if home.is_dir():
+        return home
+    building = Path(tempfile.mkdtemp(prefix=f"{home.name}.", dir=home.parent))
+    data = building / "espeak-ng-data"
+    for folder in (data, data / "voices", data / "voices" / "mb", data / "mbrola_ph"):
+        original = system / folder.relative_to(data)
+        folder.mkdir()
+        for entry in original.iterdir():
+            if not (folder / entry.name).exists() and entry.name not in ("voices", "mb", "mbrola_ph"):
+                (folder / entry.name).symlink_to(entry)
+    for name, (copied, table, left_out) in ESPEAK_NG_VOICES.items():
+        (data / "mbrola_ph" / f"{name}_phtrans").write_bytes(mbrola_table_without(system / "mbrola_ph" / table, left_out))
+        voice = (system / "voices" / "mb" / copied).read_text().splitlines()
+        voice = [" ".join(line.split()[:2] + [f"{name}_phtrans"]) if line.startswith("mbrola ") else line for line in voice]
+        (data / "voices" / "mb" / name).write_text("\n".join(voice) + "\n")
+    try:
+        building.rename(home)
+    except OSError:  # another process built it first
+        shutil.rmtree(building)
+    return home
+
+
+def mbrola_table_without(table: Path, phonemes: tuple[str, ...]) -> bytes:
+    """espeak-ng's compiled MBROLA table `table` (a 4-byte header, then 24-byte rows, each starting with the
+    phoneme's name in 4 bytes) without the rows of `phonemes`."""
+    data = table.read_bytes()
+    if (len(data) - 4) % 24:
+        raise ValueError(f"{table} is not an MBROLA table as espeak-ng 1.51 writes them (4 + 24 n bytes)")
+    rows = [data[start : start + 24] for start in range(4, len(data), 24)]
+    names = {phoneme.encode().ljust(4, b"\0") for phoneme in phonemes}
+    return data[:4] + b"".join(row for row in rows if row[:4] not in names)
 
 
 def speak_espeak_ng(voice_id: str, text: str, path: Path, rate: float, pitch: float) -> None:
