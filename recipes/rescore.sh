@@ -4,7 +4,7 @@
 # its release leaderboard (runs/release/LANG, the run it shipped from) and its card's scores, the card's data and
 # training facts kept (release_model.py rescore); a copy of the leaderboard in docs/results/release-LANG/.
 #   bash recipes/rescore.sh es
-# COMMAND= names what made the model, for the card (default: this script).
+# COMMAND= is the command the card names for its scores (default: this one; recipes/ship_reweighed.sh gives its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 L=${1:?usage: bash recipes/rescore.sh LANG}
