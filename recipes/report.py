@@ -599,6 +599,26 @@ def italian_voices_section(runs: Path) -> list[str]:
         "paired bootstrap (negative: the change helps).", budget_in_steps=True)
 
 
+SPANISH_TRILL = {
+    "recipe": "the Spanish recipe (recipes/release/es.toml) on its corpus as built before 2026-12-07: its MBROLA voices "
+              "(es1, es2, es4, mx1, mx2, vz1) drop the trill",
+    "trill": "the same train split built again with the trill spoken (asr.corpora.synth.ESPEAK_NG_VOICES): the same "
+             "sentences, voices, rates and pitches",
+}
+
+
+def spanish_trill_section(runs: Path) -> list[str]:
+    return against_the_recipe_table(
+        runs / "spanish_trill", SPANISH_TRILL, "## Spanish: the trill its diphone voices dropped",
+        "espeak-ng 1.51 writes the Spanish trill as R2, which its tables for the Spanish MBROLA voices map to nothing: "
+        "half of the Spanish train split (engines take turns) said \"peo\" for \"perro\". The Spanish release recipe "
+        "against itself on the same train split with the trill spoken, at equal steps (these two trained side by side, "
+        "one thread each; recipes/run.sh trains one after the other); greedy WER on the first 300 utterances of the "
+        "Spanish held-out-voice test set (its MBROLA es3 speaking every r and trill since the same day) and of its "
+        "telephone variant, Δ against the recipe's own model with a paired bootstrap (negative: the change helps).",
+        budget_in_steps=True)
+
+
 def against_the_recipe_table(root: Path, choices: dict[str, str], heading: str, intro: str, budget_in_steps: bool = False) -> list[str]:
     """One row a run of `root` named in `choices` (run name -> what it changed), in that order; none where no run
     was scored. A budget is seconds of training, or with `budget_in_steps` optimizer steps."""
@@ -657,14 +677,15 @@ def main() -> None:
              f"Machines: {'; '.join(machines)} (the frozen-layer tables name their own). Budgets are wall-clock seconds of training per model (dev evaluation not counted); "
              "where the machine was shared with other jobs a budget buys fewer steps, so each table gives the steps too.", "",
              "Reproduce: `bash recipes/run.sh [SECTION ...]` (sections: transfer, data_efficiency, augmentation, "
-             "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, settings_choices, italian_voices); the budgets and data sizes used are in the tables, set "
+             "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, settings_choices, italian_voices, spanish_trill); the budgets and data sizes used are in the tables, set "
              "by BUDGET and SHORT (sections 1-3), PAPER_BUDGETS, PAPER_FRACTIONS, EN_HOURS and EN_BUDGETS (the two "
              "frozen-layer tables), CHOICE_BUDGET (the release recipe's choices, learning settings, speed perturbation, and its freezing and learning rate again) "
-             "and IT_STEPS (Italian's diphone voices).", ""]
+             "and IT_STEPS and ES_STEPS (Italian's diphone voices, the Spanish trill).", ""]
     lines += transfer_section(runs, out.parent) + data_efficiency_section(runs) + augmentation_section(runs)
     lines += paper_section(runs, out.parent) + whisper_layers_section(runs, out.parent) + release_choices_section(runs)
     lines += learning_choices_section(runs) + augment_choices_section(runs) + settings_choices_section(runs)
     lines += italian_voices_section(runs)
+    lines += spanish_trill_section(runs)
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
 

@@ -5,8 +5,9 @@
 #
 #   BUDGET=480 SHORT=150 bash recipes/run.sh [transfer] [data_efficiency] [augmentation] [paper_source] [paper] [whisper_layers]
 #                                            [release_choices] [learning_choices] [augment_choices] [settings_choices]
-#                                            [italian_voices]
-#   (default: all; the paper's table and the whisper-base one take hours of training each on a CPU)
+#                                            [italian_voices] [spanish_trill]
+#   (default: all but spanish_trill, which needs a corpus built before it; the paper's table and the whisper-base one
+#   take hours of training each on a CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ASR=${ASR:-.venv/bin/asr}
@@ -228,28 +229,49 @@ SETTINGS_CHOICES=(
   "lr-encoder-3e-5|--freeze-layers 4 --lr-encoder 3e-5"
   "freeze-3|--freeze-layers 3"
 )
+# Train splits against the recipe's: recipes/release/LANG.toml trained STEPS steps on each (equal compute), scored as
+# section 6 on the release corpus's first 300 test utterances and their telephone variant (as recipes/release.sh).
+train_splits_against() {  # language, steps, folder of runs, then "name|train manifest" for each, the recipe's first
+  local lang=$1 steps=$2 root=$3 data=data/release-$1
+  shift 3
+  [ -f $data-telephone/test.jsonl ] || $ASR data augment $data/test.jsonl --telephone --out $data-telephone
+  head -n 300 $data/test.jsonl > $data/test-300.jsonl
+  head -n 300 $data-telephone/test.jsonl > $data-telephone/test-300.jsonl
+  for choice in "$@"; do
+    local run=$root/${choice%%|*}
+    if [ ! -f $run/at-$steps.safetensors ]; then
+      $ASR train --config recipes/release/$lang.toml --out-dir $run --train-manifest "${choice#*|}" --max-steps "$steps" \
+        --time-budget 1000000 --eval-every 0
+      cp $run/last.safetensors $run/at-$steps.safetensors
+    fi
+  done
+  score_against $root recipe "$steps" $data/test-300.jsonl test
+  score_against $root recipe "$steps" $data-telephone/test-300.jsonl telephone
+}
+
 # 10. Italian's diphone voices (recipes/release/it.toml on the Italian release corpus, as recipes/release.sh it builds
 #    it): the recipe against itself on a corpus of the same hours with Spanish MBROLA voices speaking Italian in its
-#    train split (asr data synth --accented-voices), IT_STEPS steps each (equal compute), scored as section 6.
+#    train split (asr data synth --accented-voices), IT_STEPS steps each.
 IT_STEPS=${IT_STEPS:-500}
 RELEASE_IT=${RELEASE_IT:-data/release-it}
 italian_voices() {
-  local root=$RUNS/italian_voices telephone=$RELEASE_IT-telephone/test-300.jsonl
   [ -f $RELEASE_IT/train.jsonl ] || $ASR data synth --lang it --hours 10 --out $RELEASE_IT
   [ -f $RELEASE_IT-accented/train.jsonl ] || $ASR data synth --lang it --hours 10 --splits train --accented-voices --out $RELEASE_IT-accented
-  head -n 300 $RELEASE_IT/test.jsonl > $RELEASE_IT/test-300.jsonl
-  [ -f $telephone ] || $ASR data augment $RELEASE_IT/test-300.jsonl --telephone --out $RELEASE_IT-telephone
-  for choice in recipe accented-voices; do
-    local run=$root/$choice train=$RELEASE_IT/train.jsonl
-    [ $choice = accented-voices ] && train=$RELEASE_IT-accented/train.jsonl
-    if [ ! -f $run/at-$IT_STEPS.safetensors ]; then
-      $ASR train --config recipes/release/it.toml --out-dir $run --train-manifest $train --max-steps "$IT_STEPS" \
-        --time-budget 1000000 --eval-every 0
-      cp $run/last.safetensors $run/at-$IT_STEPS.safetensors
-    fi
-  done
-  score_against $root recipe "$IT_STEPS" $RELEASE_IT/test-300.jsonl test
-  score_against $root recipe "$IT_STEPS" $telephone telephone
+  train_splits_against it "$IT_STEPS" $RUNS/italian_voices "recipe|$RELEASE_IT/train.jsonl" \
+    "accented-voices|$RELEASE_IT-accented/train.jsonl"
+}
+
+# 11. The Spanish trill (recipes/release/es.toml): the Spanish release corpus's train split as built before 2026-12-07,
+#    its MBROLA voices dropping the trill, against the same split built again with it (the same sentences, voices,
+#    rates and pitches), ES_STEPS steps each. The corpus builder speaks the trill since then: the baseline is a
+#    data/release-es built by an earlier checkout (be13efc).
+ES_STEPS=${ES_STEPS:-500}
+RELEASE_ES=${RELEASE_ES:-data/release-es}
+spanish_trill() {
+  [ -f $RELEASE_ES/train.jsonl ] || { echo "spanish_trill: no $RELEASE_ES/train.jsonl; build it with the checkout be13efc" \
+    "(asr data synth --lang es --hours 10 --out $RELEASE_ES), which drops the trill" >&2; return 2; }
+  [ -f $RELEASE_ES-trill/train.jsonl ] || $ASR data synth --lang es --hours 10 --splits train --out $RELEASE_ES-trill
+  train_splits_against es "$ES_STEPS" $RUNS/spanish_trill "recipe|$RELEASE_ES/train.jsonl" "trill|$RELEASE_ES-trill/train.jsonl"
 }
 
 hours_of() {  # a run folder: the training hours its log's first start event records
