@@ -600,10 +600,10 @@ def italian_voices_section(runs: Path) -> list[str]:
 
 
 SPANISH_TRILL = {
-    "recipe": "the Spanish recipe (recipes/release/es.toml) on its corpus as built before 2026-12-07: its MBROLA voices "
-              "(es1, es2, es4, mx1, mx2, vz1) drop the trill",
-    "trill": "the same train split built again with the trill spoken (asr.corpora.synth.ESPEAK_NG_VOICES): the same "
-             "sentences, voices, rates and pitches",
+    "recipe": "the Spanish recipe (recipes/release/es.toml) on its corpus: its MBROLA voices (es1, es2, es4, mx1, mx2, "
+              "vz1) drop the trill",
+    "trill": "the same train split with the trill spoken (built by the checkout d593f8e): the same sentences, voices, "
+             "rates and pitches",
 }
 
 

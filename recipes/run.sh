@@ -6,7 +6,7 @@
 #   BUDGET=480 SHORT=150 bash recipes/run.sh [transfer] [data_efficiency] [augmentation] [paper_source] [paper] [whisper_layers]
 #                                            [release_choices] [learning_choices] [augment_choices] [settings_choices]
 #                                            [italian_voices] [spanish_trill]
-#   (default: all but spanish_trill, which needs a corpus built before it; the paper's table and the whisper-base one
+#   (default: all but spanish_trill, which needs a corpus an earlier checkout builds; the paper's table and the whisper-base one
 #   take hours of training each on a CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -261,16 +261,16 @@ italian_voices() {
     "accented-voices|$RELEASE_IT-accented/train.jsonl"
 }
 
-# 11. The Spanish trill (recipes/release/es.toml): the Spanish release corpus's train split as built before 2026-12-07,
-#    its MBROLA voices dropping the trill, against the same split built again with it (the same sentences, voices,
-#    rates and pitches), ES_STEPS steps each. The corpus builder speaks the trill since then: the baseline is a
-#    data/release-es built by an earlier checkout (be13efc).
+# 11. The Spanish trill (recipes/release/es.toml): the Spanish release corpus's train split, its MBROLA voices dropping
+#    the trill as the corpus builder speaks them, against the same split with the trill spoken (the same sentences,
+#    voices, rates and pitches), ES_STEPS steps each. The trill lost, so the corpus builder went back to dropping it:
+#    data/release-es-trill is built by the checkout d593f8e (asr data synth --lang es --hours 10 --splits train).
 ES_STEPS=${ES_STEPS:-500}
 RELEASE_ES=${RELEASE_ES:-data/release-es}
 spanish_trill() {
-  [ -f $RELEASE_ES/train.jsonl ] || { echo "spanish_trill: no $RELEASE_ES/train.jsonl; build it with the checkout be13efc" \
-    "(asr data synth --lang es --hours 10 --out $RELEASE_ES), which drops the trill" >&2; return 2; }
-  [ -f $RELEASE_ES-trill/train.jsonl ] || $ASR data synth --lang es --hours 10 --splits train --out $RELEASE_ES-trill
+  [ -f $RELEASE_ES-trill/train.jsonl ] || { echo "spanish_trill: no $RELEASE_ES-trill/train.jsonl; build it with the" \
+    "checkout d593f8e (asr data synth --lang es --hours 10 --splits train --out $RELEASE_ES-trill)" >&2; return 2; }
+  [ -f $RELEASE_ES/train.jsonl ] || $ASR data synth --lang es --hours 10 --out $RELEASE_ES
   train_splits_against es "$ES_STEPS" $RUNS/spanish_trill "recipe|$RELEASE_ES/train.jsonl" "trill|$RELEASE_ES-trill/train.jsonl"
 }
 

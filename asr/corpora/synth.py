@@ -101,8 +101,8 @@ _UNMARKED_VOWELS = {f"{vowel}/": vowel for vowel in "aeiou"}
 _ITALIAN_NAMES = {"tS": "ch", "dZ": "gh", "j": "J", "ss": "SS", "ts2": "TS", "U1": "U2"}
 _ITALIAN_UNMARKED = {"i/": "i", "ss": "s", "ts2": "ts"}
 MBROLA_PHONEMES = {
-    **{database: (f"mb-{database}-trill", {**_UNMARKED_VOWELS, "R2": "rr"}) for database in ("es1", "es2", "mx1", "mx2", "vz1")},
-    "es4": ("mb-es1-trill", {**_UNMARKED_VOWELS, "w": "u", "R2": "rr"}),
+    **{database: (f"mb-{database}", _UNMARKED_VOWELS) for database in ("es1", "es2", "mx1", "mx2", "vz1")},
+    "es4": ("mb-es1", {**_UNMARKED_VOWELS, "w": "u"}),
     "es3": ("mb-es3-trill", {**_UNMARKED_VOWELS, "T": "z", "x": "H", "R2": "R", "rr": "R", "L": "Y", "jj": "Y",
                               "J": "n", "tS": "t", "w": "u"}),
     "it1": ("mb-it1", {**_ITALIAN_NAMES, "O2": "O"}),
@@ -115,13 +115,10 @@ MBROLA_PHONEMES = {
 # espeak-ng voices of this project's own, in a copy of espeak-ng's data folder (`espeak_ng_path`): name -> (the
 # espeak-ng MBROLA voice it copies, the table it takes instead of that voice's, phonemes left out of the table so that
 # espeak-ng writes its own names for them). espeak-ng 1.51 writes the Spanish trill R2, which the tables of es1 and es2
-# (es_phtrans), mx1, mx2 and vz1 map to nothing: those voices (and es4, through es1's) dropped it, "perro" read "peo",
-# until 2026-12-07 (docs/RESULTS.md, the Spanish trill).
-_SPANISH_TABLES = {"es1": "es_phtrans", "es2": "es_phtrans", "mx1": "mx1_phtrans", "mx2": "mx2_phtrans", "vz1": "vz_phtrans"}
-ESPEAK_NG_VOICES = {
-    **{f"mb-{database}-trill": (f"mb-{database}", table, ("R2",)) for database, table in _SPANISH_TABLES.items()},
-    "mb-es3-trill": ("mb-es3", "es_phtrans", ("R2",)),
-}
+# (es_phtrans), mx1, mx2 and vz1 map to nothing, so those training voices (and es4, through es1's) drop it: "perro" is
+# read "peo". Spoken with the trill they trained a worse model at equal steps (+2.5 [+0.4, +4.5] points greedy:
+# docs/RESULTS.md, the Spanish trill), so only the test voice es3 speaks it.
+ESPEAK_NG_VOICES = {"mb-es3-trill": ("mb-es3", "es_phtrans", ("R2",))}
 # MBROLA databases speaking another language, with an accent: (language, database) -> (the espeak-ng voice whose
 # phonemes it speaks, renames to the database's names), as MBROLA_PHONEMES. Italian trains on one MBROLA voice (it1)
 # beside espeak-ng's variants, while four of its five test voices are diphone voices; Spanish's diphones speaking
