@@ -314,17 +314,17 @@ def espeak_ng_path() -> Path:
     folder) with ESPEAK_NG_VOICES beside the voices and tables. Built once into the temporary folder, and reused."""
     version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, check=True).stdout
     system = Path(version.split("Data at:")[1].strip())
-    digest = hashlib.sha1(f"{system}|{ESPEAK_NG_VOICES!r}".encode()).hexdigest()[:10]
+    digest = hashlib.sha1(f"{version}|{ESPEAK_NG_VOICES!r}".encode()).hexdigest()[:10]  # anew for another espeak-ng
     home = Path(tempfile.gettempdir()) / f"transfer-asr-espeak-ng-{os.getuid()}-{digest}"
     if home.is_dir():
         return home
     building = Path(tempfile.mkdtemp(prefix=f"{home.name}.", dir=home.parent))
     data = building / "espeak-ng-data"
-    for folder in (data, data / "voices", data / "voices" / "mb", data / "mbrola_ph"):
-        original = system / folder.relative_to(data)
+    added_to = (data / "voices", data / "voices" / "mb", data / "mbrola_ph")  # folders of links and files of our own
+    for folder in (data, *added_to):
         folder.mkdir()
-        for entry in original.iterdir():
-            if not (folder / entry.name).exists() and entry.name not in ("voices", "mb", "mbrola_ph"):
+        for entry in (system / folder.relative_to(data)).iterdir():
+            if folder / entry.name not in added_to:
                 (folder / entry.name).symlink_to(entry)
     for name, (copied, table, left_out) in ESPEAK_NG_VOICES.items():
         (data / "mbrola_ph" / f"{name}_phtrans").write_bytes(mbrola_table_without(system / "mbrola_ph" / table, left_out))
