@@ -280,9 +280,12 @@ def _add_data(commands) -> None:
                    help="synthesize only these splits, e.g. --splits dev,test to score a shipped model on its "
                    "held-out voices without building its train split: the same files as a whole build's (default: "
                    "train,dev,test)")  # fmt: skip
-    s.add_argument("--accented-voices", action="store_true",
-                   help="add to the train split other languages' MBROLA voices speaking this one with an accent "
-                   "(Italian: Spanish es1, es2, mx1, mx2): more diphone speakers to learn from")  # fmt: skip
+    s.add_argument("--accented-voices", nargs="?", const="mbrola", type=lambda text: tuple(text.split(",")), default=(),
+                   metavar="ENGINE,...",
+                   help="add to the train split other languages' voices of these engines speaking this one with an "
+                   "accent (Italian: MBROLA's Spanish es1, es2, mx1, mx2; Pico's French, through espeak-ng's phonemes): "
+                   "more speakers to learn from, e.g. --accented-voices mbrola,pico (alone: mbrola, as the release "
+                   "recipe builds Italian)")  # fmt: skip
     s.set_defaults(run=_run_synth)
 
     i = data.add_parser(
@@ -372,14 +375,18 @@ def _run_synth(args) -> int:
 
     from asr.corpora.synth import ACCENTED_VOICES, HELD_OUT_VARIATION, VOICES, build_corpus
 
-    if args.accented_voices and args.lang not in ACCENTED_VOICES:
-        raise ValueError(f"--accented-voices: no accented voices for {args.lang!r} (there are for "
-                         f"{', '.join(sorted(ACCENTED_VOICES))}); leave the flag out")
+    accented = [voice for voice in ACCENTED_VOICES.get(args.lang, []) if voice.engine in args.accented_voices]
+    missing = [engine for engine in args.accented_voices if not any(voice.engine == engine for voice in accented)]
+    if missing:
+        there = "; ".join(f"{lang}: {','.join(sorted({voice.engine for voice in voices}))}"
+                          for lang, voices in sorted(ACCENTED_VOICES.items()))
+        raise ValueError(f"--accented-voices: no accented {', '.join(missing)} voices for {args.lang!r} (there are "
+                         f"for {there}); leave the flag out or name those engines")
     train_variation = replace(HELD_OUT_VARIATION, pitch=args.train_pitch or HELD_OUT_VARIATION.pitch,
                               formant=args.train_formant or HELD_OUT_VARIATION.formant)
     voices = {split: VOICES[args.lang][split] for split in args.splits or VOICES[args.lang]}
-    if args.accented_voices and "train" in voices:
-        voices["train"] = voices["train"] + ACCENTED_VOICES[args.lang]
+    if accented and "train" in voices:
+        voices["train"] = voices["train"] + accented
     started = time.monotonic()
     manifests = build_corpus(
         args.lang, Path(args.out), args.utterances, seed=args.seed, jobs=_jobs(args), hours=args.hours,

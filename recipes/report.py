@@ -581,42 +581,56 @@ def settings_choices_section(runs: Path) -> list[str]:
         + CHOICES_INTRO)
 
 
-ITALIAN_VOICES = {
-    "recipe": "the Italian recipe (recipes/release/it.toml) on its corpus: espeak-ng's variants and one MBROLA voice (it1)",
-    "accented-voices": "the same hours with Spanish MBROLA voices (es1, es2, mx1, mx2) speaking Italian beside it1 "
-                       "(`asr data synth --accented-voices`): five diphone voices instead of one",
-}
-
-
-def italian_voices_section(runs: Path) -> list[str]:
-    return against_the_recipe_table(
-        runs / "italian_voices", ITALIAN_VOICES, "## Italian: more diphone voices, spoken with an accent",
+# Sections of two train splits trained at equal steps (recipes/run.sh's train_splits_against): the folder of their
+# runs -> (heading, introduction, run name -> what it changed), the recipe's own run first.
+TRAIN_SPLIT_SECTIONS = {
+    "italian_voices": (
+        "## Italian: more diphone voices, spoken with an accent",
         "Italian trains on one MBROLA voice (it1, half of its hours: engines take turns) beside espeak-ng's variants, "
         "while four of its five test voices are diphone voices. The Italian release recipe against itself on a corpus "
         "of the same hours whose MBROLA half is read by five voices, four of them Spanish diphones speaking Italian, "
-        "at equal steps (these two trained side by side, one thread each; recipes/run.sh trains one after the other); greedy WER on the first 300 utterances of "
-        "the Italian held-out-voice test set and of its telephone variant, Δ against the recipe's own model with a "
-        "paired bootstrap (negative: the change helps).", budget_in_steps=True)
-
-
-SPANISH_TRILL = {
-    "recipe": "the Spanish recipe (recipes/release/es.toml) on its corpus: its MBROLA voices (es1, es2, es4, mx1, mx2, "
-              "vz1) drop the trill",
-    "trill": "the same train split with the trill spoken (built by the checkout d593f8e): the same sentences, voices, "
-             "rates and pitches",
-}
-
-
-def spanish_trill_section(runs: Path) -> list[str]:
-    return against_the_recipe_table(
-        runs / "spanish_trill", SPANISH_TRILL, "## Spanish: the trill its diphone voices dropped",
+        "at equal steps (these two trained side by side, one thread each; recipes/run.sh trains one after the other); "
+        "greedy WER on the first 300 utterances of the Italian held-out-voice test set and of its telephone variant, "
+        "Δ against the recipe's own model with a paired bootstrap (negative: the change helps).",
+        {
+            "recipe": "the Italian recipe (recipes/release/it.toml) on its corpus: espeak-ng's variants and one MBROLA "
+                      "voice (it1)",
+            "accented-voices": "the same hours with Spanish MBROLA voices (es1, es2, mx1, mx2) speaking Italian beside "
+                               "it1 (`asr data synth --accented-voices`): five diphone voices instead of one",
+        },
+    ),
+    "spanish_trill": (
+        "## Spanish: the trill its diphone voices dropped",
         "espeak-ng 1.51 writes the Spanish trill as R2, which its tables for the Spanish MBROLA voices map to nothing: "
         "half of the Spanish train split (engines take turns) said \"peo\" for \"perro\". The Spanish release recipe "
         "against itself on the same train split with the trill spoken, at equal steps (these two trained side by side, "
         "one thread each; recipes/run.sh trains one after the other); greedy WER on the first 300 utterances of the "
         "Spanish held-out-voice test set (its MBROLA es3 speaking every r and trill since the same day) and of its "
         "telephone variant, Δ against the recipe's own model with a paired bootstrap (negative: the change helps).",
-        budget_in_steps=True)
+        {
+            "recipe": "the Spanish recipe (recipes/release/es.toml) on its corpus: its MBROLA voices (es1, es2, es4, "
+                      "mx1, mx2, vz1) drop the trill",
+            "trill": "the same train split with the trill spoken (built by the checkout d593f8e): the same sentences, "
+                     "voices, rates and pitches",
+        },
+    ),
+    "italian_pico": (
+        "## Italian: Pico in training",
+        "Pico reads a third of the Italian test split (its Italian voice, a test voice), festival's two diphone voices "
+        "another; no training voice is either engine. The Italian release recipe against itself on a train split of "
+        "the same hours in which Pico's French voice, a voice no corpus holds, speaks Italian through espeak-ng's "
+        "phonemes (pico2wave's X-SAMPA markup), at equal steps (these two trained side by side, one thread each; "
+        "recipes/run.sh trains one after the other); greedy WER on the first 300 utterances of the Italian "
+        "held-out-voice test set and of its telephone variant, Δ against the recipe's own model with a paired "
+        "bootstrap (negative: the change helps).",
+        {
+            "recipe": "the Italian recipe (recipes/release/it.toml) on its train split: espeak-ng's variants and five "
+                      "MBROLA voices (it1 and Spanish es1, es2, mx1, mx2 speaking Italian), each engine half of it",
+            "pico": "the same hours with SVOX Pico's French voice speaking espeak-ng's Italian phonemes as a third "
+                    "engine (`asr data synth --accented-voices mbrola,pico`): each engine a third",
+        },
+    ),
+}
 
 
 def against_the_recipe_table(root: Path, choices: dict[str, str], heading: str, intro: str, budget_in_steps: bool = False) -> list[str]:
@@ -677,15 +691,15 @@ def main() -> None:
              f"Machines: {'; '.join(machines)} (the frozen-layer tables name their own). Budgets are wall-clock seconds of training per model (dev evaluation not counted); "
              "where the machine was shared with other jobs a budget buys fewer steps, so each table gives the steps too.", "",
              "Reproduce: `bash recipes/run.sh [SECTION ...]` (sections: transfer, data_efficiency, augmentation, "
-             "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, settings_choices, italian_voices, spanish_trill); the budgets and data sizes used are in the tables, set "
+             "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, settings_choices, italian_voices, spanish_trill, italian_pico); the budgets and data sizes used are in the tables, set "
              "by BUDGET and SHORT (sections 1-3), PAPER_BUDGETS, PAPER_FRACTIONS, EN_HOURS and EN_BUDGETS (the two "
              "frozen-layer tables), CHOICE_BUDGET (the release recipe's choices, learning settings, speed perturbation, and its freezing and learning rate again) "
-             "and IT_STEPS and ES_STEPS (Italian's diphone voices, the Spanish trill).", ""]
+             "and IT_STEPS and ES_STEPS (Italian's diphone voices and Pico, the Spanish trill).", ""]
     lines += transfer_section(runs, out.parent) + data_efficiency_section(runs) + augmentation_section(runs)
     lines += paper_section(runs, out.parent) + whisper_layers_section(runs, out.parent) + release_choices_section(runs)
     lines += learning_choices_section(runs) + augment_choices_section(runs) + settings_choices_section(runs)
-    lines += italian_voices_section(runs)
-    lines += spanish_trill_section(runs)
+    for folder, (heading, intro, choices) in TRAIN_SPLIT_SECTIONS.items():
+        lines += against_the_recipe_table(runs / folder, choices, heading, intro, budget_in_steps=True)
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
 

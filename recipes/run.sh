@@ -5,7 +5,7 @@
 #
 #   BUDGET=480 SHORT=150 bash recipes/run.sh [transfer] [data_efficiency] [augmentation] [paper_source] [paper] [whisper_layers]
 #                                            [release_choices] [learning_choices] [augment_choices] [settings_choices]
-#                                            [italian_voices] [spanish_trill]
+#                                            [italian_voices] [spanish_trill] [italian_pico]
 #   (default: all but spanish_trill, which needs a corpus an earlier checkout builds; the paper's table and the whisper-base one
 #   take hours of training each on a CPU)
 set -euo pipefail
@@ -274,6 +274,18 @@ spanish_trill() {
   train_splits_against es "$ES_STEPS" $RUNS/spanish_trill "recipe|$RELEASE_ES/train.jsonl" "trill|$RELEASE_ES-trill/train.jsonl"
 }
 
+# 12. Pico in Italian's training (recipes/release/it.toml): the recipe's train split (espeak-ng's variants and five MBROLA
+#    voices, engines in equal shares) against one of the same hours where Pico's French voice, speaking espeak-ng's
+#    Italian phonemes, reads a third as a third engine (asr data synth --accented-voices mbrola,pico), IT_STEPS steps each.
+italian_pico() {
+  [ -f $RELEASE_IT/test.jsonl ] || $ASR data synth --lang it --hours 10 --splits dev,test --out $RELEASE_IT
+  [ -f $RELEASE_IT-accented/train.jsonl ] || $ASR data synth --lang it --hours 10 --splits train --accented-voices --out $RELEASE_IT-accented
+  [ -f $RELEASE_IT-pico/train.jsonl ] ||
+    $ASR data synth --lang it --hours 10 --splits train --accented-voices mbrola,pico --out $RELEASE_IT-pico
+  train_splits_against it "$IT_STEPS" $RUNS/italian_pico "recipe|$RELEASE_IT-accented/train.jsonl" \
+    "pico|$RELEASE_IT-pico/train.jsonl"
+}
+
 hours_of() {  # a run folder: the training hours its log's first start event records
   $PY -c 'import json, sys; print(next(r for r in map(json.loads, open(sys.argv[1])) if r.get("event") == "start")["train_hours"])' "$1/log.jsonl"
 }
@@ -302,7 +314,7 @@ learning_choices() { against_the_recipe $RUNS/learning_choices "${LEARNING_CHOIC
 augment_choices() { against_the_recipe $RUNS/augment_choices "${AUGMENT_CHOICES[@]}"; }
 settings_choices() { against_the_recipe $RUNS/settings_choices "${SETTINGS_CHOICES[@]}"; }
 
-for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices learning_choices augment_choices settings_choices italian_voices}"; do
+for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices learning_choices augment_choices settings_choices italian_voices italian_pico}"; do
   for name in $section; do "$name"; done
 done
 $PY recipes/report.py --runs $RUNS --out "$REPORT"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 
 import pytest
 import soundfile
@@ -11,6 +12,7 @@ import torch
 from asr.corpora.manifest import read_manifest
 from asr.corpora.synth import (
     ACCENTED_MBROLA,
+    ACCENTED_PICO,
     ACCENTED_VOICES,
     HELD_OUT_VARIATION,
     MAX_DURATION,
@@ -24,6 +26,7 @@ from asr.corpora.synth import (
     mbrola_language,
     mbrola_table_without,
     missing_diphones_per_sentence,
+    pico_phoneme_markup,
     plan_split,
     rename_phonemes,
     resampling_rate_for_pitch,
@@ -473,10 +476,14 @@ def test_dev_and_test_alone_are_the_whole_builds_splits(corpus, tmp_path):
 
 
 def test_accented_voices_are_training_voices_of_no_other_split():
+    held_out_anywhere = {voice.voice_id.removeprefix("mb-") for lang_voices in VOICES.values()
+                         for split in ("dev", "test") for voice in lang_voices[split]}
     for lang, voices in ACCENTED_VOICES.items():
         held_out = {voice.mbrola_database for lang_voices in VOICES.values() for split in ("dev", "test")
                     for voice in lang_voices[split] if voice.engine == "mbrola"}
         assert voices and not {voice.mbrola_database for voice in voices} & held_out
+        # Pico's German, Italian and Spanish voices are test voices: an accented Pico voice is none of any language's
+        assert not {voice.voice_id for voice in voices if voice.engine == "pico"} & held_out_anywhere
         assert {voice.name for voice in voices}.isdisjoint(voice.name for split in VOICES[lang].values() for voice in split)
     # Spanish's own es1 is synthesized as before; speaking Italian it reads renamed Italian phonemes.
     assert Voice("mbrola", "mb-es1", "es").synthesis_note == f"|pho {MBROLA_PHONEMES['es1']!r} volume {MBROLA_VOLUME_RATIO}"
@@ -484,7 +491,8 @@ def test_accented_voices_are_training_voices_of_no_other_split():
 
 
 @requires_espeak
-@pytest.mark.parametrize("voice", ACCENTED_VOICES["it"], ids=lambda voice: voice.name)
+@pytest.mark.parametrize("voice", [voice for voice in ACCENTED_VOICES["it"] if voice.engine == "mbrola"],
+                         ids=lambda voice: voice.name)
 def test_accented_voices_have_most_diphones_they_are_asked_for(voice):
     try:
         voice.check()
@@ -511,6 +519,56 @@ def test_accented_voices_join_the_train_split_where_a_language_has_them(tmp_path
     assert main(["data", "synth", "--lang", "it", "--utterances", "20", "--splits", "train", "--accented-voices",
                  "--out", str(tmp_path / "it")]) == 0
     card = json.loads((tmp_path / "it" / "dataset_card.json").read_text(encoding="utf-8"))
-    accented = {voice.name for voice in ACCENTED_VOICES["it"]}
-    assert accented <= {voice["name"] for voice in card["voices"]["train"]}
-    assert accented & speakers(read_manifest(tmp_path / "it" / "train.jsonl"))
+    # the flag alone adds the MBROLA voices (the release recipe's Italian corpus), not Pico
+    mbrola = {voice.name for voice in ACCENTED_VOICES["it"] if voice.engine == "mbrola"}
+    assert {voice["name"] for voice in card["voices"]["train"]} & {voice.name for voice in ACCENTED_VOICES["it"]} == mbrola
+    assert mbrola & speakers(read_manifest(tmp_path / "it" / "train.jsonl"))
+    assert main(["data", "synth", "--lang", "it", "--utterances", "9", "--splits", "train", "--accented-voices",
+                 "mbrola,pico", "--out", str(tmp_path / "it-pico")]) == 0
+    card = json.loads((tmp_path / "it-pico" / "dataset_card.json").read_text(encoding="utf-8"))
+    pico = next(voice for voice in card["voices"]["train"] if voice["name"] == "pico/fr-FR")
+    assert pico["unmapped_phonemes_per_sentence"] == 0
+    # engines take turns: Pico reads every third utterance
+    assert "pico/fr-FR" in speakers(read_manifest(tmp_path / "it-pico" / "train.jsonl"))
+    assert main(["data", "synth", "--lang", "it", "--utterances", "9", "--accented-voices", "pico,festival",
+                 "--out", str(tmp_path / "it-festival")]) == 2
+    assert not (tmp_path / "it-festival").exists()
+
+
+requires_pico = pytest.mark.skipif(
+    shutil.which("pico2wave") is None or shutil.which("espeak-ng") is None,
+    reason="pico2wave or espeak-ng is not on PATH; scripts/setup_system.sh installs them",
+)
+
+
+def _pico_speaks(tmp_path, language: str, markup: str) -> bytes:
+    path = tmp_path / "pico.wav"
+    subprocess.run(["pico2wave", "-l", language, "-w", str(path), markup], check=True, capture_output=True)
+    return path.read_bytes()
+
+
+@requires_pico
+@pytest.mark.parametrize("lang, pico_voice", list(ACCENTED_PICO))
+def test_accented_pico_voices_have_every_symbol_they_are_asked_for(tmp_path, lang, pico_voice):
+    # pico2wave reads a <phoneme> word holding a symbol its voice lacks as one and the same sound, whichever symbol
+    def between_vowels(symbol: str) -> bytes:
+        return _pico_speaks(tmp_path, pico_voice, f"<phoneme alphabet='xsampa' ph='\"a{symbol}a'/>")
+
+    lacked = between_vowels("Q")
+    assert lacked == between_vowels("T")  # neither is French
+    symbols = {symbol for xsampa in ACCENTED_PICO[(lang, pico_voice)].values() for symbol in xsampa if symbol not in '"%'}
+    assert symbols and all(between_vowels(symbol) != lacked for symbol in sorted(symbols))
+
+
+@requires_pico
+def test_pico_speaks_another_language_in_words_of_espeak_ng_phonemes(tmp_path):
+    renames = ACCENTED_PICO[("it", "fr-FR")]
+    markup, unmapped = pico_phoneme_markup("it", "Buongiorno a tutti, la famiglia di John Lennon è qui.", renames)
+    # a word a <phoneme> element, clauses apart by commas; length marks left out, gli's palatal l as l and the glide
+    assert unmapped == 0 and markup.count("<phoneme ") == 10 and markup.count(",") == 1 and markup.endswith(".")
+    assert "ph='buondZ\"ORno'" in markup and "ph='t\"uti'" in markup and "ph='fam\"ilja'" in markup
+    # espeak-ng reads "Lennon" by English rules, "(en)lˈɛnən(it)": its marks are gone, its phonemes renamed
+    assert "(" not in markup and "ph='l\"En@n'" in markup
+    assert pico_phoneme_markup("it", "Ciao!", {})[1] > 0  # symbols without a rename are counted
+    wave = Voice("pico", "fr-FR", "it").render("Buongiorno a tutti, la famiglia è qui.", 1.0, 0.0)
+    assert 1.5 < len(trim_silence(wave)) / 16000 < 5.0 and wave.abs().max() > 0.1

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import tempfile
@@ -134,6 +135,21 @@ _ITALIAN_IN_SPANISH = {
     "v": "b", "z": "s", "ts": "s", "ts2": "s", "dz": "s", "S": "s", "dZ": "tS", "j": "i", "nf": "m",
 }  # fmt: skip
 ACCENTED_MBROLA = {("it", database): ("mb-it3", _ITALIAN_IN_SPANISH) for database in ("es1", "es2", "mx1", "mx2")}
+# SVOX Pico voices speaking another language, with an accent: (language, Pico voice) -> renames of the IPA espeak-ng
+# writes for that language to the symbols of the voice's X-SAMPA (pico2wave's <phoneme> markup; a symbol renamed to ""
+# is left out). Pico reads a third of each test split, and its voices of German, Italian and Spanish are test voices,
+# so no training voice sounds like Pico; its French voice, which no corpus holds, speaks them through espeak-ng's
+# phonemes. Its X-SAMPA (probed one symbol at a time: pico2wave speaks a word with any other as silence) has French's
+# sounds alone: no h, x, ç, theta, tap or trill, length, or lax i and u; each folds into its nearest French sound.
+_IPA_IN_FRENCH = {
+    **{symbol: symbol for symbol in "aeiouybdfjklmnpstvwz"},
+    "ˈ": '"', "ˌ": "%", "ː": "", "\u032a": "", "ʔ": "", "h": "",
+    "ɑ": "a", "ɐ": "a", "ʌ": "a", "æ": "E", "ɛ": "E", "ə": "@", "ɜ": "@", "ɚ": "@", "ɪ": "i", "ɔ": "O", "ɒ": "O",
+    "ʊ": "u", "ʏ": "y", "ø": "2", "œ": "9",
+    "ɡ": "g", "g": "g", "ʃ": "S", "ʒ": "Z", "ɲ": "J", "ŋ": "N", "ɾ": "R", "r": "R", "ɹ": "R", "ʁ": "R", "x": "R",
+    "ç": "S", "θ": "s", "ð": "d", "β": "b", "ɣ": "g", "ʝ": "j", "ʎ": "lj", "ɫ": "l", "ʋ": "v",
+}  # fmt: skip
+ACCENTED_PICO = {("it", "fr-FR"): _IPA_IN_FRENCH}
 # The dataset card counts the diphones each MBROLA voice lacks over this many of the sentences it reads.
 DIPHONE_CHECK_SENTENCES = 50
 # mbrola's volume ratio that matches espeak-ng's level at ESPEAK_AMPLITUDE (it1 and de5: 1.187 times mbrola's own)
@@ -215,9 +231,17 @@ class Voice:
         return ACCENTED_MBROLA.get((self.lang, database)) or MBROLA_PHONEMES.get(database)
 
     @property
+    def pico_phonemes(self) -> dict[str, str] | None:
+        """Renames of espeak-ng's IPA to the X-SAMPA of a Pico voice speaking another language (ACCENTED_PICO), else
+        None: Pico reads the text itself."""
+        return ACCENTED_PICO.get((self.lang, self.voice_id)) if self.engine == "pico" else None
+
+    @property
     def synthesis_note(self) -> str:
         """How this voice is synthesized where it is not the engine's own way (so a WAV's digest changes with it)."""
-        return f"|pho {self.renamed_phonemes!r} volume {MBROLA_VOLUME_RATIO}" if self.renamed_phonemes else ""
+        if self.renamed_phonemes:
+            return f"|pho {self.renamed_phonemes!r} volume {MBROLA_VOLUME_RATIO}"
+        return f"|ipa {self.pico_phonemes!r}" if self.pico_phonemes else ""
 
     @property
     def pitch_method(self) -> str:
@@ -236,7 +260,8 @@ class Voice:
             ]
         if self.engine == "pico":
             language_data = PICO_LANGUAGES / f"{self.voice_id}_ta.bin"
-            return [("pico2wave", "libttspico-utils"), (language_data, "libttspico-data")]
+            espeak_ng = [("espeak-ng", "espeak-ng")] if self.pico_phonemes else []
+            return [("pico2wave", "libttspico-utils"), (language_data, "libttspico-data"), *espeak_ng]
         if self.engine == "festival":
             folder, package = FESTIVAL_PACKAGES.get(self.voice_id, ("unknown", f"festvox package of {self.voice_id}"))
             return [("text2wave", "festival"), (FESTIVAL_VOICES / folder / self.voice_id, package)]
@@ -265,6 +290,9 @@ class Voice:
             speak_mbrola_renamed(self, text, path, rate, pitch)
         elif self.engine in ("espeak-ng", "mbrola"):
             speak_espeak_ng(self.voice_id, text, path, rate, pitch)
+        elif self.pico_phonemes:
+            markup, _ = pico_phoneme_markup(self.lang, text, self.pico_phonemes)
+            speak_pico(self.voice_id, markup, path, rate, pitch)
         elif self.engine == "pico":
             speak_pico(self.voice_id, text, path, rate, pitch)
         elif self.engine == "rhvoice":
@@ -411,6 +439,30 @@ def speak_pico(language: str, text: str, path: Path, rate: float, pitch: float) 
     _run(["pico2wave", "-l", language, "-w", str(path), markup], path)
 
 
+def pico_phoneme_markup(lang: str, text: str, renames: dict[str, str]) -> tuple[str, int]:
+    """`text` as pico2wave markup that speaks the IPA espeak-ng writes for it in `lang`, renamed to a Pico voice's
+    X-SAMPA: a <phoneme> element a word, espeak-ng's clauses apart by commas. Also returns how many IPA symbols
+    `renames` lacks (left out)."""
+    result = subprocess.run(["espeak-ng", "-v", lang, "-q", "--ipa", "--stdin"], input=text.encode("utf-8"),
+                            capture_output=True)
+    if result.returncode != 0:
+        raise SynthesisError(f"espeak-ng -v {lang} --ipa failed (exit status {result.returncode}): "
+                             f"{result.stderr.decode('utf-8', errors='replace').strip()}")
+    # espeak-ng marks a word it reads in another language's rules, "(en)ˈhaʊs(it)"; its phonemes are renamed alike
+    ipa = re.sub(r"\([a-z-]+\)", "", result.stdout.decode("utf-8"))
+    unknown, clauses = 0, []
+    for line in ipa.splitlines():
+        words = []
+        for word in line.split():
+            unknown += sum(symbol not in renames for symbol in word)
+            xsampa = "".join(renames.get(symbol, "") for symbol in word)
+            if xsampa.strip('"%'):
+                words.append(f"<phoneme alphabet='xsampa' ph='{xsampa}'/>")
+        if words:
+            clauses.append(" ".join(words))
+    return ", ".join(clauses) + ".", unknown
+
+
 def speak_rhvoice(voice_id: str, text: str, path: Path, rate: float, pitch: float) -> None:
     # -r and -t are percentages of the voice's normal rate and pitch
     command = ["RHVoice-test", "-p", voice_id, "-r", str(round(100 * rate)), "-t", str(round(100 * 2 ** (pitch / 12)))]
@@ -546,10 +598,13 @@ def mbrola_language(database: str) -> str:
                 if voice.voice_id == f"mb-{database}")
 
 
-# language -> voices of other languages' MBROLA databases speaking it (ACCENTED_MBROLA), for the train split alone
-# where `asr data synth --accented-voices` asks for them.
-ACCENTED_VOICES = {lang: [Voice("mbrola", f"mb-{database}", lang) for (of, database) in ACCENTED_MBROLA if of == lang]
-                   for lang in {lang for lang, _ in ACCENTED_MBROLA}}
+# language -> voices of other languages speaking it (ACCENTED_MBROLA, ACCENTED_PICO), for the train split alone where
+# `asr data synth --accented-voices` asks for them.
+ACCENTED_VOICES = {
+    lang: [Voice("mbrola", f"mb-{database}", lang) for (of, database) in ACCENTED_MBROLA if of == lang]
+    + [Voice("pico", pico_voice, lang) for (of, pico_voice) in ACCENTED_PICO if of == lang]
+    for lang in {lang for lang, _ in [*ACCENTED_MBROLA, *ACCENTED_PICO]}
+}
 
 
 def turns(voices: list[Voice]) -> list[Voice]:
@@ -909,8 +964,8 @@ def with_splits_built_before(card: dict, out_dir: Path, words: set[str]) -> dict
 
 
 def voice_card(voice: Voice, sentences: list[str]) -> dict:
-    """What the dataset card says of a voice; of an MBROLA voice also the diphones it lacks in the first
-    DIPHONE_CHECK_SENTENCES of the `sentences` it reads."""
+    """What the dataset card says of a voice; of an MBROLA voice also the diphones it lacks, and of an accented Pico
+    voice the IPA symbols it has no rename for, in the first DIPHONE_CHECK_SENTENCES of the `sentences` it reads."""
     card = {
         "name": voice.name,
         "engine": voice.engine,
@@ -919,8 +974,12 @@ def voice_card(voice: Voice, sentences: list[str]) -> dict:
         "pitch_shift": voice.pitch_method,
         "debian_packages": sorted({package for _, package in voice.requirements()}),
     }
+    checked = sentences[:DIPHONE_CHECK_SENTENCES]
     if voice.engine == "mbrola":
-        card["missing_diphones_per_sentence"] = round(missing_diphones_per_sentence(voice, sentences[:DIPHONE_CHECK_SENTENCES]), 2)
+        card["missing_diphones_per_sentence"] = round(missing_diphones_per_sentence(voice, checked), 2)
+    if voice.pico_phonemes:
+        unmapped = sum(pico_phoneme_markup(voice.lang, text, voice.pico_phonemes)[1] for text in checked)
+        card["unmapped_phonemes_per_sentence"] = round(unmapped / max(1, len(checked)), 2)
     return card
 
 
