@@ -137,10 +137,11 @@ _ITALIAN_IN_SPANISH = {
 ACCENTED_MBROLA = {("it", database): ("mb-it3", _ITALIAN_IN_SPANISH) for database in ("es1", "es2", "mx1", "mx2")}
 # SVOX Pico voices speaking another language, with an accent: (language, Pico voice) -> renames of the IPA espeak-ng
 # writes for that language to the symbols of the voice's X-SAMPA (pico2wave's <phoneme> markup; a symbol renamed to ""
-# is left out). Pico reads a third of each test split, and its voices of German, Italian and Spanish are test voices,
-# so no training voice sounds like Pico; its French voice, which no corpus holds, speaks them through espeak-ng's
-# phonemes. Its X-SAMPA (probed one symbol at a time: pico2wave speaks a word with any other as silence) has French's
-# sounds alone: no h, x, ç, theta, tap or trill, length, or lax i and u; each folds into its nearest French sound.
+# is left out). Pico reads a third of the Italian test split and half of the German and Spanish ones, and its voices
+# of those languages are test voices, so no training voice sounds like Pico; its French voice, which no corpus holds,
+# speaks them through espeak-ng's phonemes. Its X-SAMPA (probed one symbol at a time: pico2wave reads a word holding
+# a symbol it lacks as one and the same sound, whichever the symbol) has French's sounds alone: no h, x, ç, theta,
+# tap or trill, length, or lax i and u; each folds into its nearest French sound.
 _IPA_IN_FRENCH = {
     **{symbol: symbol for symbol in "aeiouybdfjklmnpstvwz"},
     "ˈ": '"', "ˌ": "%", "ː": "", "\u032a": "", "ʔ": "", "h": "",
