@@ -25,8 +25,11 @@ RUN=runs/release/$L
 $PY -c "import json, sys; card = json.load(open(sys.argv[1]))
 sys.exit(card['size'].get('hours') != float(sys.argv[2]) or 'train' not in card['splits'])" \
   $DATA/dataset_card.json "$HOURS" 2>/dev/null || $ASR data synth --lang "$L" --hours "$HOURS" --out $DATA
-[ -z "$ACCENTED" ] || [ -f $DATA-accented/train.jsonl ] ||
-  $ASR data synth --lang "$L" --hours "$HOURS" --splits train --accented-voices --out $DATA-accented
+if [ -n "$ACCENTED" ]; then
+  TRAIN_SPLIT=$($PY -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["train_manifest"])' recipes/release/$L.toml)
+  [ -f "$TRAIN_SPLIT" ] ||
+    $ASR data synth --lang "$L" --hours "$HOURS" --splits train --accented-voices "$ACCENTED" --out "$(dirname "$TRAIN_SPLIT")"
+fi
 # A run trained on a lent GPU (recipes/gpu_release) arrives as best.safetensors with its log: nothing to train here.
 [ -f $RUN/trained_on.json ] || $ASR train --config recipes/release/$L.toml --out-dir $RUN ${BUDGET:+--time-budget "$BUDGET"}
 

@@ -17,8 +17,9 @@ case $L in de) EXPORT=${EXPORT:---bits 4} ;; *) EXPORT=${EXPORT:---rank 64} ;; e
 # with the LM against the model shipped before into a tie, most of all on SVOX Pico, and kept its greedy gain
 # (docs/results/release-de/wise-ft).
 FINE_TUNED_WEIGHTS=${FINE_TUNED_WEIGHTS:-1 0.95 0.9 0.85 0.8 0.7}
-# Languages whose train split is read by more diphone voices, other languages' MBROLA voices speaking it with an
-# accent (asr data synth --accented-voices): built beside the corpus as data/release-LANG-accented, whose train
-# manifest LANG.toml names; dev and test stay the corpus's. Italian, with one MBROLA voice of its own for training:
-# -4.5 [-6.4, -2.6] points greedy at 500 steps (docs/RESULTS.md, Italian's diphone voices).
-case $L in it) ACCENTED=1 ;; *) ACCENTED= ;; esac
+# Languages whose train split is also read by other languages' voices speaking them with an accent (asr data synth
+# --accented-voices ENGINES), built beside the corpus where LANG.toml's train_manifest says; dev and test stay the
+# corpus's. Italian, with one MBROLA voice of its own for training: Spanish MBROLA voices speaking it gained 4.5 [2.6,
+# 6.4] points greedy at 500 steps (docs/RESULTS.md, Italian's diphone voices), and Pico's French voice as a third
+# engine 3.9 [1.9, 6.0] more (docs/RESULTS.md, Italian: Pico in training; at full length docs/results/release-it/pico).
+case $L in it) ACCENTED=mbrola,pico ;; *) ACCENTED= ;; esac
