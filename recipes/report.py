@@ -624,8 +624,9 @@ TRAIN_SPLIT_SECTIONS = {
         "held-out-voice test set and of its telephone variant, Δ against the recipe's own model with a paired "
         "bootstrap (negative: the change helps).",
         {
-            "recipe": "the Italian recipe (recipes/release/it.toml) on its train split: espeak-ng's variants and five "
-                      "MBROLA voices (it1 and Spanish es1, es2, mx1, mx2 speaking Italian), each engine half of it",
+            "recipe": "the Italian recipe as it was (recipes/release/it.toml then) on its train split: espeak-ng's "
+                      "variants and five MBROLA voices (it1 and Spanish es1, es2, mx1, mx2 speaking Italian), each "
+                      "engine half of it",
             "pico": "the same hours with SVOX Pico's French voice speaking espeak-ng's Italian phonemes as a third "
                     "engine (`asr data synth --accented-voices mbrola,pico`): each engine a third",
         },

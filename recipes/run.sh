@@ -274,9 +274,10 @@ spanish_trill() {
   train_splits_against es "$ES_STEPS" $RUNS/spanish_trill "recipe|$RELEASE_ES/train.jsonl" "trill|$RELEASE_ES-trill/train.jsonl"
 }
 
-# 12. Pico in Italian's training (recipes/release/it.toml): the recipe's train split (espeak-ng's variants and five MBROLA
-#    voices, engines in equal shares) against one of the same hours where Pico's French voice, speaking espeak-ng's
-#    Italian phonemes, reads a third as a third engine (asr data synth --accented-voices mbrola,pico), IT_STEPS steps each.
+# 12. Pico in Italian's training (recipes/release/it.toml): the recipe's train split as it was (espeak-ng's variants and
+#    five MBROLA voices, engines in equal shares) against one of the same hours where Pico's French voice, speaking
+#    espeak-ng's Italian phonemes, reads a third as a third engine (asr data synth --accented-voices mbrola,pico), the
+#    recipe's since, IT_STEPS steps each.
 italian_pico() {
   [ -f $RELEASE_IT/test.jsonl ] || $ASR data synth --lang it --hours 10 --splits dev,test --out $RELEASE_IT
   [ -f $RELEASE_IT-accented/train.jsonl ] || $ASR data synth --lang it --hours 10 --splits train --accented-voices --out $RELEASE_IT-accented
