@@ -5,7 +5,7 @@
 #
 #   BUDGET=480 SHORT=150 bash recipes/run.sh [transfer] [data_efficiency] [augmentation] [paper_source] [paper] [whisper_layers]
 #                                            [release_choices] [learning_choices] [augment_choices] [settings_choices]
-#                                            [italian_voices] [spanish_trill] [italian_pico]
+#                                            [italian_voices] [spanish_trill] [italian_pico] [spanish_pico]
 #   (default: all but spanish_trill, which needs a corpus an earlier checkout builds; the paper's table and the whisper-base one
 #   take hours of training each on a CPU)
 set -euo pipefail
@@ -287,6 +287,16 @@ italian_pico() {
     "pico|$RELEASE_IT-pico/train.jsonl"
 }
 
+# 13. Pico in Spanish's training (recipes/release/es.toml): the recipe's train split as it was (espeak-ng's variants and
+#    six MBROLA voices) against one of the same hours where Pico's French voice, speaking espeak-ng's Spanish phonemes,
+#    reads a third (asr data synth --accented-voices pico), ES_STEPS steps each.
+spanish_pico() {
+  [ -f $RELEASE_ES/test.jsonl ] || $ASR data synth --lang es --hours 10 --out $RELEASE_ES
+  [ -f $RELEASE_ES-pico/train.jsonl ] ||
+    $ASR data synth --lang es --hours 10 --splits train --accented-voices pico --out $RELEASE_ES-pico
+  train_splits_against es "$ES_STEPS" $RUNS/spanish_pico "recipe|$RELEASE_ES/train.jsonl" "pico|$RELEASE_ES-pico/train.jsonl"
+}
+
 hours_of() {  # a run folder: the training hours its log's first start event records
   $PY -c 'import json, sys; print(next(r for r in map(json.loads, open(sys.argv[1])) if r.get("event") == "start")["train_hours"])' "$1/log.jsonl"
 }
@@ -315,7 +325,7 @@ learning_choices() { against_the_recipe $RUNS/learning_choices "${LEARNING_CHOIC
 augment_choices() { against_the_recipe $RUNS/augment_choices "${AUGMENT_CHOICES[@]}"; }
 settings_choices() { against_the_recipe $RUNS/settings_choices "${SETTINGS_CHOICES[@]}"; }
 
-for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices learning_choices augment_choices settings_choices italian_voices italian_pico}"; do
+for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices learning_choices augment_choices settings_choices italian_voices italian_pico spanish_pico}"; do
   for name in $section; do "$name"; done
 done
 $PY recipes/report.py --runs $RUNS --out "$REPORT"
