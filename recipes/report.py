@@ -635,8 +635,8 @@ TRAIN_SPLIT_SECTIONS = {
         "## Spanish: Pico in training",
         "Pico reads half of the Spanish test split (its Spanish voice, a test voice) and no training voice is Pico. "
         "The Spanish release recipe against itself on a train split of the same hours in which Pico's French voice "
-        "speaks Spanish through espeak-ng's phonemes, as Italian's has since Italian: Pico in training, at equal steps "
-        "(these two trained side by side, one thread each; recipes/run.sh trains one after the other); greedy WER on "
+        "speaks Spanish through espeak-ng's phonemes, as it speaks Italian in Italian's since the comparison above, "
+        "at equal steps (these two trained side by side, one thread each; recipes/run.sh trains one after the other); greedy WER on "
         "the first 300 utterances of the Spanish held-out-voice test set and of its telephone variant, Δ against the "
         "recipe's own model with a paired bootstrap (negative: the change helps).",
         {

@@ -289,7 +289,8 @@ italian_pico() {
 
 # 13. Pico in Spanish's training (recipes/release/es.toml): the recipe's train split as it was (espeak-ng's variants and
 #    six MBROLA voices) against one of the same hours where Pico's French voice, speaking espeak-ng's Spanish phonemes,
-#    reads a third (asr data synth --accented-voices pico), ES_STEPS steps each.
+#    reads a third (asr data synth --accented-voices pico), ES_STEPS steps each. Not adopted: -1.0 [-3.3, +1.2] points
+#    greedy, Pico's test voice gaining what MBROLA es3, whose engine's share fell from a half to a third, lost.
 spanish_pico() {
   [ -f $RELEASE_ES/test.jsonl ] || $ASR data synth --lang es --hours 10 --out $RELEASE_ES
   [ -f $RELEASE_ES-pico/train.jsonl ] ||
