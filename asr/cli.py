@@ -283,8 +283,8 @@ def _add_data(commands) -> None:
     s.add_argument("--accented-voices", nargs="?", const="mbrola", type=lambda text: tuple(text.split(",")), default=(),
                    metavar="ENGINE,...",
                    help="add to the train split other languages' voices of these engines speaking this one with an "
-                   "accent (Italian: MBROLA's Spanish es1, es2, mx1, mx2; Italian and Spanish: Pico's French, through "
-                   "espeak-ng's phonemes): "
+                   "accent (Italian: MBROLA's Spanish es1, es2, mx1, mx2; Italian, Spanish and German: Pico's French, "
+                   "through espeak-ng's phonemes): "
                    "more speakers to learn from, e.g. --accented-voices mbrola,pico (alone: mbrola, as the release "
                    "recipe builds Italian)")  # fmt: skip
     s.set_defaults(run=_run_synth)

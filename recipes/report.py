@@ -646,6 +646,23 @@ TRAIN_SPLIT_SECTIONS = {
                     "engine (`asr data synth --accented-voices pico`): each engine a third",
         },
     ),
+    "german_pico": (
+        "## German: Pico in training",
+        "Pico reads half of the German test split (its German voice, a test voice), where the shipped model's greedy "
+        "WER is 52.8 % against 19-23 % on the MBROLA test voices (docs/results/release-de/full-test), and no training "
+        "voice is Pico. The German release "
+        "recipe against itself on a train split of the same hours (its 20 h corpus) in which Pico's French voice "
+        "speaks German through espeak-ng's phonemes, at equal steps (these two trained side by side, one thread each; "
+        "recipes/run.sh trains one after the other); greedy WER on the first 300 utterances of the German "
+        "held-out-voice test set and of its telephone variant, Δ against the recipe's own model with a paired "
+        "bootstrap (negative: the change helps).",
+        {
+            "recipe": "the German recipe (recipes/release/de.toml) on its train split: espeak-ng's variants and five "
+                      "MBROLA voices, each engine half of it",
+            "pico": "the same hours with SVOX Pico's French voice speaking espeak-ng's German phonemes as a third "
+                    "engine (`asr data synth --accented-voices pico`): each engine a third",
+        },
+    ),
 }
 
 
