@@ -302,7 +302,8 @@ spanish_pico() {
 #    recipe's train split (espeak-ng's variants and five MBROLA voices) against one of the same hours where Pico's French
 #    voice, speaking espeak-ng's German phonemes, reads a third (asr data synth --accented-voices pico), DE_STEPS steps
 #    each. Pico reads half of German's test split, where the shipped model is at 52.8 % greedy against 19-23 % on the
-#    MBROLA test voices.
+#    MBROLA test voices. Not adopted: +2.3 [+0.7, +3.9] points greedy, Pico's test voice unmoved (60.8 against 61.2 %)
+#    and the MBROLA ones 5-6 points worse.
 DE_STEPS=${DE_STEPS:-500}
 german_pico() {
   [ -f $RELEASE_DE/test.jsonl ] || $ASR data synth --lang de --hours 20 --out $RELEASE_DE

@@ -22,6 +22,7 @@ FINE_TUNED_WEIGHTS=${FINE_TUNED_WEIGHTS:-1 0.95 0.9 0.85 0.8 0.7}
 # corpus's. Italian, with one MBROLA voice of its own for training: Spanish MBROLA voices speaking it gained 4.5 [2.6,
 # 6.4] points greedy at 500 steps (docs/RESULTS.md, Italian's diphone voices), and Pico's French voice as a third
 # engine 3.9 [1.9, 6.0] more (docs/RESULTS.md, Italian: Pico in training; at full length docs/results/release-it/pico).
-# Spanish, without: Pico's French voice as a third engine there tied, -1.0 [-3.3, +1.2] (docs/RESULTS.md, Spanish: Pico
-# in training), 5.8 points better on the Pico test voice and 3.9 worse on MBROLA es3.
+# Spanish and German, without: Pico's French voice as a third engine tied in Spanish, -1.0 [-3.3, +1.2], 5.8 points
+# better on the Pico test voice and 3.9 worse on MBROLA es3, and lost in German, +2.3 [+0.7, +3.9], Pico's test voice
+# unmoved (docs/RESULTS.md, Spanish: Pico in training; German: Pico in training).
 case $L in it) ACCENTED=mbrola,pico ;; *) ACCENTED= ;; esac
