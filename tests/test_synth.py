@@ -581,3 +581,10 @@ def test_pico_speaks_another_language_in_words_of_espeak_ng_phonemes(tmp_path):
     assert pico_phoneme_markup("it", "Ciao!", {})[1] > 0  # symbols without a rename are counted
     wave = Voice("pico", "fr-FR", "it").render("Buongiorno a tutti, la famiglia è qui.", 1.0, 0.0)
     assert 1.5 < len(trim_silence(wave)) / 16000 < 5.0 and wave.abs().max() > 0.1
+
+
+@requires_espeak
+def test_german_renames_say_the_diphthong_espeak_ng_cannot_name():
+    # espeak-ng writes German's UR (Schurken) as "??": Italian's renames would leave it out, German's say it as u
+    assert pico_phoneme_markup("de", "Schurken", ACCENTED_PICO[("it", "fr-FR")]) == ("<phoneme alphabet='xsampa' ph='S\"k@n'/>.", 2)
+    assert pico_phoneme_markup("de", "Schurken", ACCENTED_PICO[("de", "fr-FR")]) == ("<phoneme alphabet='xsampa' ph='S\"uuk@n'/>.", 0)
