@@ -583,6 +583,12 @@ def settings_choices_section(runs: Path) -> list[str]:
 
 # Sections of two train splits trained at equal steps (recipes/run.sh's train_splits_against): the folder of their
 # runs -> (heading, introduction, run name -> what it changed), the recipe's own run first.
+def pico_as_a_third_engine(language: str, flag: str) -> str:
+    """What the "pico" run of a Pico-in-training section changed."""
+    return (f"the same hours with SVOX Pico's French voice speaking espeak-ng's {language} phonemes as a third engine "
+            f"(`asr data synth --accented-voices {flag}`): each engine a third")
+
+
 TRAIN_SPLIT_SECTIONS = {
     "italian_voices": (
         "## Italian: more diphone voices, spoken with an accent",
@@ -627,8 +633,7 @@ TRAIN_SPLIT_SECTIONS = {
             "recipe": "the Italian recipe as it was (recipes/release/it.toml then) on its train split: espeak-ng's "
                       "variants and five MBROLA voices (it1 and Spanish es1, es2, mx1, mx2 speaking Italian), each "
                       "engine half of it",
-            "pico": "the same hours with SVOX Pico's French voice speaking espeak-ng's Italian phonemes as a third "
-                    "engine (`asr data synth --accented-voices mbrola,pico`): each engine a third",
+            "pico": pico_as_a_third_engine("Italian", "mbrola,pico"),
         },
     ),
     "spanish_pico": (
@@ -642,8 +647,7 @@ TRAIN_SPLIT_SECTIONS = {
         {
             "recipe": "the Spanish recipe as it was (recipes/release/es.toml then) on its train split: espeak-ng's "
                       "variants and six MBROLA voices, each engine half of it",
-            "pico": "the same hours with SVOX Pico's French voice speaking espeak-ng's Spanish phonemes as a third "
-                    "engine (`asr data synth --accented-voices pico`): each engine a third",
+            "pico": pico_as_a_third_engine("Spanish", "pico"),
         },
     ),
     "german_pico": (
@@ -659,8 +663,7 @@ TRAIN_SPLIT_SECTIONS = {
         {
             "recipe": "the German recipe (recipes/release/de.toml) on its train split: espeak-ng's variants and five "
                       "MBROLA voices, each engine half of it",
-            "pico": "the same hours with SVOX Pico's French voice speaking espeak-ng's German phonemes as a third "
-                    "engine (`asr data synth --accented-voices pico`): each engine a third",
+            "pico": pico_as_a_third_engine("German", "pico"),
         },
     ),
 }

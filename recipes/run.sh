@@ -287,16 +287,20 @@ italian_pico() {
     "pico|$RELEASE_IT-pico/train.jsonl"
 }
 
+# language, hours, steps, folder of runs: the release corpus's train split against one of the same hours where Pico's
+# French voice reads a third (the corpus as recipes/release.sh builds it, data/release-LANG, as train_splits_against's)
+pico_against_the_recipe() {
+  local lang=$1 hours=$2 data=data/release-$1
+  [ -f $data/test.jsonl ] || $ASR data synth --lang $lang --hours $hours --out $data
+  [ -f $data-pico/train.jsonl ] || $ASR data synth --lang $lang --hours $hours --splits train --accented-voices pico --out $data-pico
+  train_splits_against $lang "$3" "$4" "recipe|$data/train.jsonl" "pico|$data-pico/train.jsonl"
+}
+
 # 13. Pico in Spanish's training (recipes/release/es.toml): the recipe's train split as it was (espeak-ng's variants and
 #    six MBROLA voices) against one of the same hours where Pico's French voice, speaking espeak-ng's Spanish phonemes,
 #    reads a third (asr data synth --accented-voices pico), ES_STEPS steps each. Not adopted: -1.0 [-3.3, +1.2] points
 #    greedy, Pico's test voice gaining what MBROLA es3, whose engine's share fell from a half to a third, lost.
-spanish_pico() {
-  [ -f $RELEASE_ES/test.jsonl ] || $ASR data synth --lang es --hours 10 --out $RELEASE_ES
-  [ -f $RELEASE_ES-pico/train.jsonl ] ||
-    $ASR data synth --lang es --hours 10 --splits train --accented-voices pico --out $RELEASE_ES-pico
-  train_splits_against es "$ES_STEPS" $RUNS/spanish_pico "recipe|$RELEASE_ES/train.jsonl" "pico|$RELEASE_ES-pico/train.jsonl"
-}
+spanish_pico() { pico_against_the_recipe es 10 "$ES_STEPS" $RUNS/spanish_pico; }
 
 # 14. Pico in German's training (recipes/release/de.toml, its 20 h corpus as recipes/release.sh de builds it): the
 #    recipe's train split (espeak-ng's variants and five MBROLA voices) against one of the same hours where Pico's French
@@ -305,12 +309,7 @@ spanish_pico() {
 #    MBROLA test voices. Not adopted: +2.3 [+0.7, +3.9] points greedy, Pico's test voice unmoved (60.8 against 61.2 %)
 #    and the MBROLA ones 5-6 points worse.
 DE_STEPS=${DE_STEPS:-500}
-german_pico() {
-  [ -f $RELEASE_DE/test.jsonl ] || $ASR data synth --lang de --hours 20 --out $RELEASE_DE
-  [ -f $RELEASE_DE-pico/train.jsonl ] ||
-    $ASR data synth --lang de --hours 20 --splits train --accented-voices pico --out $RELEASE_DE-pico
-  train_splits_against de "$DE_STEPS" $RUNS/german_pico "recipe|$RELEASE_DE/train.jsonl" "pico|$RELEASE_DE-pico/train.jsonl"
-}
+german_pico() { pico_against_the_recipe de 20 "$DE_STEPS" $RUNS/german_pico; }
 
 hours_of() {  # a run folder: the training hours its log's first start event records
   $PY -c 'import json, sys; print(next(r for r in map(json.loads, open(sys.argv[1])) if r.get("event") == "start")["train_hours"])' "$1/log.jsonl"
