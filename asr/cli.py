@@ -554,9 +554,10 @@ def _add_export(commands) -> None:
     p.add_argument("--onnx", action="store_true", help="write an ONNX model instead (--out NAME.onnx), its MatMuls int8, "
                    "for `--backend onnx` / `--model NAME.onnx`: what `asr serve` runs on a CPU")
     p.add_argument("--no-int8", dest="int8", action="store_false", help="with --onnx: keep fp32 weights")
-    p.add_argument("--int8-weights", choices=("s8", "s7", "u8"), default=None,
-                   help="with --onnx: the int8 weights' type, for the CPU that will run it: s8 for one with VNNI (AVX512-VNNI, "
-                   "AVX-VNNI), s7 for one without (s8 saturates there), u8 runs anywhere, slower (default: this CPU's)")
+    p.add_argument("--int8-weights", choices=("s7", "s8", "u8"), default=None,
+                   help="with --onnx: the int8 weights' type. s7 (signed 7-bit, the default) runs on any CPU; s8 only on "
+                   "one with VNNI (AVX512-VNNI, AVX-VNNI: its sums saturate elsewhere), measured no closer to fp32 nor "
+                   "faster there; u8 runs anywhere, slower")
     p.set_defaults(run=_run_export)
 
 

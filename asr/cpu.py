@@ -1,10 +1,11 @@
-"""What this CPU computes natively, from /proc/cpuinfo: it decides bf16 autocast and the int8 weight type.
+"""What this CPU computes natively, from /proc/cpuinfo: it decides bf16 autocast, and whether an int8 export's
+8-bit weights run unsaturated.
 
 bf16 without AVX512-BF16 or AMX is emulated, tens of times slower than fp32.
-int8 matrix products with signed weights run on VNNI where the CPU has it;
+int8 matrix products with signed 8-bit weights run on VNNI where the CPU has it;
 without VNNI, ONNX Runtime multiplies unsigned activations by signed weights
-with an instruction that saturates its 16-bit sums, so a model exported for
-VNNI loses accuracy there (`asr.onnx_model`).
+with an instruction that saturates its 16-bit sums, so an export with 8-bit
+weights loses accuracy there (the default export's 7-bit weights do not: `asr.onnx_model`).
 """
 
 from __future__ import annotations

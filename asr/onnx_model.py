@@ -17,16 +17,16 @@ quantized with the linear layers: on an AMX Xeon the model ran at RTFx 117.9 aga
 operators (one thread, bench/results/onnx_quantization-de-amx-stem.json). Layer norms, softmax and the attention's
 activation products stay fp32: quantizing those products was slower on an AVX2 EPYC (bench/onnx_quantization.py) and
 on the AMX Xeon (106.7), and ONNX Runtime's ConvInteger slower still (93.0 against 140.7, the run before,
-bench/results/onnx_quantization-de-amx.json). Weights are signed 8-bit where
-the exporting CPU has VNNI and signed 7-bit where it has not: without VNNI, ONNX
-Runtime's unsigned-by-signed kernel saturates its 16-bit sums with 8-bit
-weights (on a tiny model, log-probabilities off by up to 0.47), and 7-bit
-weights ("reduce_range") keep the sums in range. Unsigned weights avoid the
-saturation too, through a slower kernel: on an AVX2-only EPYC, the Spanish
-model's greedy WER on its 1012 test utterances was +0.26 points against fp32
-with 7-bit weights at RTFx 98.5, +0.27 with unsigned ones at 86.0, and +1.08 with
-8-bit signed ones (bench/results/onnx_weights-es-avx2.md). An export made for
-VNNI warns when it is loaded on a CPU without it.
+bench/results/onnx_quantization-de-amx.json). Weights are signed 7-bit ("reduce_range") by default, on every CPU.
+Without VNNI, ONNX Runtime's unsigned-by-signed kernel saturates its 16-bit sums with 8-bit weights (on a tiny model,
+log-probabilities off by up to 0.47), and 7 bits keep the sums in range; with VNNI, 8-bit weights were no closer to
+fp32 and no faster. Greedy WER against the fp32 export on whole test sets (bench/onnx_weights.sh): on an AVX2-only
+EPYC, Spanish +0.26 points with 7-bit weights, +1.08 with 8-bit; on a Zen 4 EPYC with VNNI, Spanish +0.15 against
++0.58 (RTFx 198 against 193), German -0.09 against +0.01 (199 against 187), Italian +0.26 against +0.38 (203 against
+201; bench/results/onnx_weights-*-zen4.md).
+Unsigned weights avoid the saturation too, through a slower kernel (+0.27 points at RTFx 86.0 on the AVX2 EPYC,
+against 98.5 for 7-bit). `asr export --onnx --int8-weights s8` still makes 8-bit weights, and an export with them
+warns when it is loaded on a CPU without VNNI.
 The file is self-contained:
 the vocabulary, frontend and language travel in its metadata, as in a
 checkpoint's header. `OnnxModel` stands where a PyTorch model stands in
@@ -63,13 +63,9 @@ def _require():
     return onnx, onnxruntime
 
 
-WEIGHT_TYPES = {"s8": "signed 8-bit weights, for a CPU with VNNI", "s7": "signed 7-bit weights, for a CPU without VNNI",
+WEIGHT_TYPES = {"s7": "signed 7-bit weights", "s8": "signed 8-bit weights, for a CPU with VNNI only",
                 "u8": "unsigned 8-bit weights"}
-
-
-def int8_weights_for_this_cpu() -> str:
-    """"s8" (signed 8-bit weights) on a CPU with VNNI, "s7" (signed, 7 bits) on one without: see the module's docstring."""
-    return "s8" if cpu_has_vnni() else "s7"
+INT8_WEIGHTS = "s7"  # the default on every CPU: see the module's docstring
 
 
 def quantization_arguments(weights: str) -> dict:
@@ -83,9 +79,9 @@ def quantization_arguments(weights: str) -> dict:
 def export_onnx(bundle: ModelBundle, path: str | Path, int8: bool = True, weights: str | None = None) -> dict:
     """Write `bundle` as an ONNX model (int8 MatMuls unless `int8` is False); returns what was written.
 
-    `weights`: a key of WEIGHT_TYPES (None: the one for this CPU, `int8_weights_for_this_cpu`)."""
+    `weights`: a key of WEIGHT_TYPES (None: INT8_WEIGHTS)."""
     onnx, _ = _require()
-    weights = (weights or int8_weights_for_this_cpu()) if int8 else None
+    weights = (weights or INT8_WEIGHTS) if int8 else None
     if weights is not None and weights not in WEIGHT_TYPES:
         raise ValueError(f"int8 weights are one of {', '.join(WEIGHT_TYPES)}, not {weights!r}")
 
@@ -211,7 +207,8 @@ def load_onnx(path: str | Path) -> ModelBundle:
     if header["onnx"].get("weights", "s8" if header["onnx"]["int8"] else None) == "s8" and not cpu_has_vnni():
         # Exports from before the weight type was recorded are signed.
         warnings.warn(f"{path}: its int8 weights are signed 8-bit, made for a CPU with VNNI; this CPU has none, so ONNX Runtime's "
-                      f"sums saturate and accuracy suffers. Export it here again (asr export --onnx), or use --backend torch.",
+                      f"sums saturate and accuracy suffers. Export it again with the default 7-bit weights (asr export --onnx), "
+                      f"or use --backend torch.",
                       RuntimeWarning, stacklevel=2)
     bundle = bundle_from_header(header)
     bundle.model = OnnxModel(path, precision=onnx_precision(header))
@@ -223,7 +220,7 @@ def cached_onnx(checkpoint: str | Path, bundle: ModelBundle) -> Path:
     from asr.pretrained import cache_dir
 
     # The version at the end moves whenever the exported graph or its quantization changes, so old exports are remade.
-    key = hashlib.sha256(f"{sha256_file(checkpoint)} int8 {int8_weights_for_this_cpu()} v6".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{sha256_file(checkpoint)} int8 {INT8_WEIGHTS} v6".encode()).hexdigest()[:24]
     path = cache_dir() / "onnx" / f"{Path(checkpoint).stem}-{key}.int8.onnx"
     if not path.is_file():
         export_onnx(bundle, path, int8=True)

@@ -1,8 +1,8 @@
 """Which ONNX Runtime int8 quantization of the encoder runs fastest: the export's (MatMuls with constant weights)
 against quantizing more of the graph, side by side in one run, model alone, one thread.
 
-Variants, each from the same fp32 export (`asr export --onnx --no-int8`) with this CPU's weight type
-(asr.onnx_model.int8_weights_for_this_cpu):
+Variants, each from the same fp32 export (`asr export --onnx --no-int8`) with the export's weight type
+(asr.onnx_model.INT8_WEIGHTS):
 
   matmul              what `asr export --onnx` ships: MatMuls with constant weights (the linear layers, and the two
                       input convolutions, which the export writes as matrix products)
@@ -41,7 +41,7 @@ from asr.checkpoint import ModelBundle
 from asr.cpu import cpu_has_vnni, cpu_model
 from asr.corpora.manifest import read_manifest
 from asr.features import FRAME_MULTIPLE, LogMelFrontend
-from asr.onnx_model import OnnxModel, export_onnx, int8_weights_for_this_cpu, quantization_arguments
+from asr.onnx_model import INT8_WEIGHTS, OnnxModel, export_onnx, quantization_arguments
 from asr.registry import load_model
 
 VARIANTS = {  # name: (op types, quantize_dynamic extra_options, pre-process first, stem as matrix products)
@@ -117,7 +117,7 @@ def main() -> None:
     waves = [load_audio(u.audio_filepath, bundle.frontend.sample_rate) for u in utterances]
     audio_seconds = sum(len(w) for w in waves) / bundle.frontend.sample_rate
     features = [frontend(w)[None] for w in waves]
-    weights = int8_weights_for_this_cpu()
+    weights = INT8_WEIGHTS
     with tempfile.TemporaryDirectory() as scratch:
         paths = build_variants(bundle, Path(scratch), weights)
         models = {name: OnnxModel(path, threads=1) for name, path in paths.items()}

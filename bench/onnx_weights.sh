@@ -2,7 +2,7 @@
 # The int8 ONNX export's weight types side by side, in one `asr eval` run against the same model in PyTorch fp32:
 # greedy WER with the paired-bootstrap interval of each difference, and RTFx (audio loading, features and decoding
 # included, batches of 8). Weight types (asr export --onnx --int8-weights): s8, signed 8-bit, for a CPU with VNNI
-# (without it ONNX Runtime's kernel saturates its 16-bit sums); s7, signed 7-bit, for a CPU without VNNI; u8,
+# only (without it ONNX Runtime's kernel saturates its 16-bit sums); s7, signed 7-bit, the default on every CPU; u8,
 # unsigned, which runs anywhere through a slower kernel; and fp32, the export unquantized. Writes OUT.md, eval's
 # report, and OUT.json, its figures without the transcripts (eval's whole JSON is some 3 MB for an hour of audio).
 #   bash bench/onnx_weights.sh es data/release-es/test.jsonl bench/results/onnx_weights-es-avx2

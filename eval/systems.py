@@ -84,10 +84,10 @@ class CheckpointSystem:
         # fp32 fingerprints are those of results recorded before precision was a setting.
         precision = "" if self.precision == "fp32" else f"precision {self.precision}\n"
         if self.backend == "onnx" and not self.export:
-            from asr.onnx_model import int8_weights_for_this_cpu
+            from asr.onnx_model import INT8_WEIGHTS
 
-            # The export made for this CPU runs: its weight type decides the transcripts.
-            precision += f"weights {int8_weights_for_this_cpu()}\n"
+            # The cached export runs: its weight type decides the transcripts.
+            precision += f"weights {INT8_WEIGHTS}\n"
         if self.decoding.method == "greedy" and not precision:
             # Greedy decoding has no settings, so the file's content decides the output.
             return sha256_file(self.path)

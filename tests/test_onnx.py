@@ -90,27 +90,31 @@ def test_backend_selection_and_the_export_command(tmp_path, capsys, monkeypatch)
     assert "onnx fp32 on cpu" in capsys.readouterr().err
     system = CheckpointSystem(tmp_path / "f.onnx", device="cpu")
     assert (system.backend, system.precision) == ("onnx", "fp32")
-    # Cached transcripts of --backend onnx are those of the export for this CPU's weight type.
+    # Cached transcripts of --backend onnx are those of the export's weight type, the same on every CPU.
     prints = set()
     for vnni in (True, False):
         monkeypatch.setattr("asr.onnx_model.cpu_has_vnni", lambda: vnni)
         prints.add(CheckpointSystem(checkpoint, device="cpu", backend="onnx").fingerprint)
-    assert len(prints) == 2 and CheckpointSystem(checkpoint, device="cpu", precision="fp32").fingerprint not in prints
+    assert len(prints) == 1 and CheckpointSystem(checkpoint, device="cpu", precision="fp32").fingerprint not in prints
+    monkeypatch.setattr("asr.onnx_model.INT8_WEIGHTS", "s8")
+    assert CheckpointSystem(checkpoint, device="cpu", backend="onnx").fingerprint not in prints
     assert main(["export", "--model", str(checkpoint), "--onnx", "--int8-weights", "u8", "--out", str(tmp_path / "u.onnx")]) == 0
     assert "int8 MatMuls, unsigned 8-bit weights" in capsys.readouterr().err
 
 
-def test_int8_weights_are_8_bit_on_a_cpu_with_vnni_7_bit_without_and_an_8_bit_export_warns_there(tmp_path, monkeypatch):
+def test_int8_weights_are_7_bit_on_every_cpu_and_an_8_bit_export_warns_on_a_cpu_without_vnni(tmp_path, monkeypatch):
     bundle = tiny_bundle()
+    for vnni in (True, False):
+        monkeypatch.setattr("asr.onnx_model.cpu_has_vnni", lambda: vnni)
+        assert export_onnx(bundle, tmp_path / "s7.onnx")["weights"] == "s7"
     monkeypatch.setattr("asr.onnx_model.cpu_has_vnni", lambda: True)
-    assert export_onnx(bundle, tmp_path / "s8.onnx")["weights"] == "s8"
+    assert export_onnx(bundle, tmp_path / "s8.onnx", weights="s8")["weights"] == "s8"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        load_onnx(tmp_path / "s8.onnx")  # made for this CPU
+        load_onnx(tmp_path / "s8.onnx")  # a CPU with VNNI runs 8-bit weights
     monkeypatch.setattr("asr.onnx_model.cpu_has_vnni", lambda: False)
-    assert export_onnx(bundle, tmp_path / "s7.onnx")["weights"] == "s7"
     assert export_onnx(bundle, tmp_path / "u8.onnx", weights="u8")["weights"] == "u8"
-    with pytest.warns(RuntimeWarning, match="signed 8-bit, made for a CPU with VNNI.*asr export --onnx"):
+    with pytest.warns(RuntimeWarning, match="signed 8-bit, made for a CPU with VNNI.*default 7-bit weights.*asr export --onnx"):
         load_onnx(tmp_path / "s8.onnx")
     # 7-bit and unsigned weights agree with PyTorch on any CPU: no kernel saturates their sums.
     batch, lengths = features([300, 170])
@@ -123,7 +127,7 @@ def test_int8_weights_are_8_bit_on_a_cpu_with_vnni_7_bit_without_and_an_8_bit_ex
         got, frames = model(batch, lengths)
         for i, n in enumerate(frames.tolist()):
             torch.testing.assert_close(got[i, :n], reference[i, :n], atol=0.1, rtol=0)
-    with pytest.raises(ValueError, match="s8, s7, u8"):
+    with pytest.raises(ValueError, match="s7, s8, u8"):
         export_onnx(bundle, tmp_path / "x.onnx", weights="s4")
 
 
