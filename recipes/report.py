@@ -589,6 +589,26 @@ def pico_as_a_third_engine(language: str, flag: str) -> str:
             f"(`asr data synth --accented-voices {flag}`): each engine a third")
 
 
+def wider_ranges(language: str, code: str, women_test_voices: str) -> tuple[str, str, dict[str, str]]:
+    """The section of a language's comparison of wider pitch and formant ranges in its train split."""
+    return (
+        f"## {language}: wider pitch and formant ranges in training",
+        "Each utterance's pitch and formant (vocal-tract length) shifts are drawn per split; the release corpora draw "
+        f"the train split's from the held-out voices' ranges (-3 to +3 and -1.5 to +1.5 semitones), while "
+        f"{women_test_voices} and the diphone training voices are mostly men's. The {language} release recipe against "
+        "itself on a train split of the same hours, texts and voices with the shifts drawn from the English source "
+        "corpus's wider ranges (`asr data synth --train-pitch=-3,6 --train-formant=-1.5,3`), at equal steps (the "
+        "recipe's run is the one of its Pico comparison above, copied; recipes/run.sh trains one anew); greedy WER on "
+        f"the first 300 utterances of the {language} held-out-voice test set and of its telephone variant, Δ against "
+        "the recipe's own model with a paired bootstrap (negative: the change helps).",
+        {
+            "recipe": f"the {language} recipe (recipes/release/{code}.toml) on its train split: "
+                      "pitch -3 to +3, formants -1.5 to +1.5 semitones",
+            "wide": "the same hours, texts and voices, pitch -3 to +6, formants -1.5 to +3 semitones",
+        },
+    )
+
+
 TRAIN_SPLIT_SECTIONS = {
     "italian_voices": (
         "## Italian: more diphone voices, spoken with an accent",
@@ -666,6 +686,8 @@ TRAIN_SPLIT_SECTIONS = {
             "pico": pico_as_a_third_engine("German", "pico"),
         },
     ),
+    "german_variation": wider_ranges("German", "de", "two of German's three test voices are women's (MBROLA de5, Pico)"),
+    "spanish_variation": wider_ranges("Spanish", "es", "one of Spanish's two test voices is a woman's (Pico)"),
 }
 
 
@@ -727,10 +749,10 @@ def main() -> None:
              f"Machines: {'; '.join(machines)} (the frozen-layer tables name their own). Budgets are wall-clock seconds of training per model (dev evaluation not counted); "
              "where the machine was shared with other jobs a budget buys fewer steps, so each table gives the steps too.", "",
              "Reproduce: `bash recipes/run.sh [SECTION ...]` (sections: transfer, data_efficiency, augmentation, "
-             "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, settings_choices, italian_voices, spanish_trill, italian_pico); the budgets and data sizes used are in the tables, set "
+             "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, settings_choices, italian_voices, spanish_trill, italian_pico, spanish_pico, german_pico, german_variation); the budgets and data sizes used are in the tables, set "
              "by BUDGET and SHORT (sections 1-3), PAPER_BUDGETS, PAPER_FRACTIONS, EN_HOURS and EN_BUDGETS (the two "
              "frozen-layer tables), CHOICE_BUDGET (the release recipe's choices, learning settings, speed perturbation, and its freezing and learning rate again) "
-             "and IT_STEPS and ES_STEPS (Italian's diphone voices and Pico, the Spanish trill).", ""]
+             "and IT_STEPS, ES_STEPS and DE_STEPS (the train-split comparisons of Italian, Spanish and German).", ""]
     lines += transfer_section(runs, out.parent) + data_efficiency_section(runs) + augmentation_section(runs)
     lines += paper_section(runs, out.parent) + whisper_layers_section(runs, out.parent) + release_choices_section(runs)
     lines += learning_choices_section(runs) + augment_choices_section(runs) + settings_choices_section(runs)
