@@ -37,6 +37,8 @@ from train_throughput import random_whisper_base
 
 FRAMES_PER_SECOND = 100  # log-mel frames: 10 ms hop
 MATMUL_SHAPES = [(512, 512), (512, 2048), (2048, 512)]  # (in, out): the attention's projections, the MLP's two layers
+MATMUL_FRAMES = 8 * 10 * FRAMES_PER_SECOND // 2  # 8 clips of 10 s: the encoder runs at 50 frames a second
+MATMUL_FLOP = sum(2 * MATMUL_FRAMES * k * n for k, n in MATMUL_SHAPES)
 
 
 def best_seconds(run, repeats: int) -> float:
@@ -51,11 +53,9 @@ def best_seconds(run, repeats: int) -> float:
 
 def matmul_gflops(dtype: torch.dtype, repeats: int) -> float:
     """Sustained GFLOP/s over the encoder's projection and MLP shapes for a batch of 8 x 10 s."""
-    frames = 8 * 10 * FRAMES_PER_SECOND // 2  # the encoder runs at 50 frames a second
-    operands = [(torch.randn(frames, k, dtype=dtype), torch.randn(k, n, dtype=dtype)) for k, n in MATMUL_SHAPES]
-    flops = sum(2 * frames * k * n for k, n in MATMUL_SHAPES)
+    operands = [(torch.randn(MATMUL_FRAMES, k, dtype=dtype), torch.randn(k, n, dtype=dtype)) for k, n in MATMUL_SHAPES]
     seconds = best_seconds(lambda: [a @ b for a, b in operands], repeats)
-    return flops / seconds / 1e9
+    return MATMUL_FLOP / seconds / 1e9
 
 
 def int8_matmul_gflops(threads: int, repeats: int) -> float:
@@ -67,7 +67,7 @@ def int8_matmul_gflops(threads: int, repeats: int) -> float:
 
     from asr.onnx_model import INT8_WEIGHTS, quantization_arguments
 
-    frames = 8 * 10 * FRAMES_PER_SECOND // 2
+    frames = MATMUL_FRAMES
     rng = np.random.default_rng(0)
     inputs = {k: onnx.helper.make_tensor_value_info(f"x{k}", onnx.TensorProto.FLOAT, [frames, k]) for k in (512, 2048)}
     weights = [onnx.numpy_helper.from_array(rng.standard_normal((k, n), dtype=np.float32) / k**0.5, f"w{k}x{n}") for k, n in MATMUL_SHAPES]
@@ -83,7 +83,7 @@ def int8_matmul_gflops(threads: int, repeats: int) -> float:
         session = onnxruntime.InferenceSession(str(quantized), options, providers=["CPUExecutionProvider"])
     feed = {f"x{k}": rng.standard_normal((frames, k), dtype=np.float32) for k in (512, 2048)}
     seconds = best_seconds(lambda: session.run(None, feed), repeats)
-    return sum(2 * frames * k * n for k, n in MATMUL_SHAPES) / seconds / 1e9
+    return MATMUL_FLOP / seconds / 1e9
 
 
 def main() -> None:
