@@ -317,8 +317,9 @@ german_pico() { split_against_the_recipe de 20 "$DE_STEPS" $RUNS/german_pico pic
 #    split against one of the same hours, texts and voices whose per-utterance pitch and formant shifts are drawn from
 #    the English source corpus's ranges (EN_VARIATION: pitch -3..+6, formants -1.5..+3 semitones; the recipe's -3..+3
 #    and -1.5..+1.5, the held-out voices' own), STEPS steps each. Two of German's three test voices are women's (MBROLA
-#    de5, Pico), as is Spanish's Pico; their diphone training voices are mostly men's. German: -1.0 [-2.5, +0.5] points
-#    greedy, each test voice about a point better, telephone +0.2 [-1.4, +1.7]: a tie, not adopted.
+#    de5, Pico), as is Spanish's Pico; their diphone training voices are mostly men's. Not adopted: German -1.0 [-2.5,
+#    +0.5] points greedy (each test voice about a point better, telephone +0.2 [-1.4, +1.7]), a tie; Spanish +2.3 [+0.2,
+#    +4.3] (both test voices worse, Pico's by 2.8), a loss.
 german_variation() { split_against_the_recipe de 20 "$DE_STEPS" $RUNS/german_variation wide "$EN_VARIATION"; }
 spanish_variation() { split_against_the_recipe es 10 "$ES_STEPS" $RUNS/spanish_variation wide "$EN_VARIATION"; }
 
