@@ -67,13 +67,12 @@ def int8_matmul_gflops(threads: int, repeats: int) -> float:
 
     from asr.onnx_model import INT8_WEIGHTS, quantization_arguments
 
-    frames = MATMUL_FRAMES
     rng = np.random.default_rng(0)
-    inputs = {k: onnx.helper.make_tensor_value_info(f"x{k}", onnx.TensorProto.FLOAT, [frames, k]) for k in (512, 2048)}
+    inputs = [onnx.helper.make_tensor_value_info(f"x{k}", onnx.TensorProto.FLOAT, [MATMUL_FRAMES, k]) for k in (512, 2048)]
     weights = [onnx.numpy_helper.from_array(rng.standard_normal((k, n), dtype=np.float32) / k**0.5, f"w{k}x{n}") for k, n in MATMUL_SHAPES]
     products = [onnx.helper.make_node("MatMul", [f"x{k}", f"w{k}x{n}"], [f"y{k}x{n}"]) for k, n in MATMUL_SHAPES]
-    outputs = [onnx.helper.make_tensor_value_info(f"y{k}x{n}", onnx.TensorProto.FLOAT, [frames, n]) for k, n in MATMUL_SHAPES]
-    graph = onnx.helper.make_graph(products, "encoder_products", list(inputs.values()), outputs, weights)
+    outputs = [onnx.helper.make_tensor_value_info(f"y{k}x{n}", onnx.TensorProto.FLOAT, [MATMUL_FRAMES, n]) for k, n in MATMUL_SHAPES]
+    graph = onnx.helper.make_graph(products, "encoder_products", inputs, outputs, weights)
     with tempfile.TemporaryDirectory() as scratch:
         plain, quantized = Path(scratch) / "fp32.onnx", Path(scratch) / "int8.onnx"
         onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), str(plain))
@@ -81,7 +80,7 @@ def int8_matmul_gflops(threads: int, repeats: int) -> float:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         session = onnxruntime.InferenceSession(str(quantized), options, providers=["CPUExecutionProvider"])
-    feed = {f"x{k}": rng.standard_normal((frames, k), dtype=np.float32) for k in (512, 2048)}
+    feed = {f"x{k}": rng.standard_normal((MATMUL_FRAMES, k), dtype=np.float32) for k in (512, 2048)}
     seconds = best_seconds(lambda: session.run(None, feed), repeats)
     return MATMUL_FLOP / seconds / 1e9
 

@@ -581,8 +581,6 @@ def settings_choices_section(runs: Path) -> list[str]:
         + CHOICES_INTRO)
 
 
-# Sections of two train splits trained at equal steps (recipes/run.sh's train_splits_against): the folder of their
-# runs -> (heading, introduction, run name -> what it changed), the recipe's own run first.
 def pico_as_a_third_engine(language: str, flag: str) -> str:
     """What the "pico" run of a Pico-in-training section changed."""
     return (f"the same hours with SVOX Pico's French voice speaking espeak-ng's {language} phonemes as a third engine "
@@ -609,6 +607,8 @@ def wider_ranges(language: str, code: str, women_test_voices: str) -> tuple[str,
     )
 
 
+# Sections of two train splits trained at equal steps (recipes/run.sh's train_splits_against): the folder of their
+# runs -> (heading, introduction, run name -> what it changed), the recipe's own run first.
 TRAIN_SPLIT_SECTIONS = {
     "italian_voices": (
         "## Italian: more diphone voices, spoken with an accent",
@@ -749,7 +749,7 @@ def main() -> None:
              f"Machines: {'; '.join(machines)} (the frozen-layer tables name their own). Budgets are wall-clock seconds of training per model (dev evaluation not counted); "
              "where the machine was shared with other jobs a budget buys fewer steps, so each table gives the steps too.", "",
              "Reproduce: `bash recipes/run.sh [SECTION ...]` (sections: transfer, data_efficiency, augmentation, "
-             "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, settings_choices, italian_voices, spanish_trill, italian_pico, spanish_pico, german_pico, german_variation); the budgets and data sizes used are in the tables, set "
+             "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, settings_choices, italian_voices, spanish_trill, italian_pico, spanish_pico, german_pico, german_variation, spanish_variation); the budgets and data sizes used are in the tables, set "
              "by BUDGET and SHORT (sections 1-3), PAPER_BUDGETS, PAPER_FRACTIONS, EN_HOURS and EN_BUDGETS (the two "
              "frozen-layer tables), CHOICE_BUDGET (the release recipe's choices, learning settings, speed perturbation, and its freezing and learning rate again) "
              "and IT_STEPS, ES_STEPS and DE_STEPS (the train-split comparisons of Italian, Spanish and German).", ""]

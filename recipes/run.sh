@@ -6,6 +6,7 @@
 #   BUDGET=480 SHORT=150 bash recipes/run.sh [transfer] [data_efficiency] [augmentation] [paper_source] [paper] [whisper_layers]
 #                                            [release_choices] [learning_choices] [augment_choices] [settings_choices]
 #                                            [italian_voices] [spanish_trill] [italian_pico] [spanish_pico] [german_pico]
+#                                            [german_variation] [spanish_variation]
 #   (default: all but spanish_trill, which needs a corpus an earlier checkout builds; the paper's table and the whisper-base one
 #   take hours of training each on a CPU)
 set -euo pipefail
