@@ -82,6 +82,12 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
     return scores.softmax(-1) @ v  # the softmax kernel exponentiates and sums bf16 scores in fp32
 
 
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Dropout where training asks for it; with p 0 nothing at all runs (torch would still draw a mask and advance
+    the random generator)."""
+    return F.dropout(x, p, training) if p and training else x
+
+
 class ResidualAttentionBlock(nn.Module):
     def __init__(self, n_state: int, n_head: int):
         super().__init__()
@@ -89,10 +95,11 @@ class ResidualAttentionBlock(nn.Module):
         self.attn_ln = nn.LayerNorm(n_state)
         self.mlp = nn.Sequential(nn.Linear(n_state, 4 * n_state), nn.GELU(), nn.Linear(4 * n_state, n_state))
         self.mlp_ln = nn.LayerNorm(n_state)
+        self.dropout = 0.0  # on each residual branch's output in training (Whisper trained without): set_dropout
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        x = x + self.attn(self.attn_ln(x), mask)
-        return x + self.mlp(self.mlp_ln(x))
+        x = x + dropout(self.attn(self.attn_ln(x), mask), self.dropout, self.training)
+        return x + dropout(self.mlp(self.mlp_ln(x)), self.dropout, self.training)
 
 
 class WhisperEncoder(nn.Module):
@@ -169,6 +176,7 @@ class WhisperCTC(nn.Module):
         self.config = config
         self.encoder = WhisperEncoder(config.encoder)
         self.head = nn.Linear(config.encoder.n_state, config.vocab_size)
+        self.dropout = 0.0  # on the head's input in training: set_dropout
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -190,10 +198,16 @@ class WhisperCTC(nn.Module):
         top = [self.encoder.ln_post]  # frozen only with every layer below it
         _freeze(self.layers, stem, top, num_layers)
 
+    def set_dropout(self, p: float) -> None:
+        """Dropout of probability `p` in training on every layer's residual branches and on the head's input, as
+        wav2vec 2.0's fine-tuning has it; a training setting, not part of the model's config or checkpoint."""
+        for module in [*self.layers, self]:
+            module.dropout = p
+
     def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probabilities (batch, frames, vocab) and the valid frames of each."""
         states, lengths = self.encoder(features, feature_lengths)
-        return self.head(states).float().log_softmax(dim=-1), lengths
+        return self.head(dropout(states, self.dropout, self.training)).float().log_softmax(dim=-1), lengths
 
     @staticmethod
     def seconds_per_output_frame(seconds_per_feature_frame: float) -> float:

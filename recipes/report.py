@@ -607,9 +607,9 @@ def wider_ranges(language: str, code: str, women_test_voices: str) -> tuple[str,
     )
 
 
-# Sections of two train splits trained at equal steps (recipes/run.sh's train_splits_against): the folder of their
-# runs -> (heading, introduction, run name -> what it changed), the recipe's own run first.
-TRAIN_SPLIT_SECTIONS = {
+# Sections of train splits or training options trained at equal steps (recipes/run.sh's at_equal_steps): the folder of
+# their runs -> (heading, introduction, run name -> what it changed), the recipe's own run first.
+EQUAL_STEPS_SECTIONS = {
     "italian_voices": (
         "## Italian: more diphone voices, spoken with an accent",
         "Italian trains on one MBROLA voice (it1, half of its hours: engines take turns) beside espeak-ng's variants, "
@@ -688,6 +688,23 @@ TRAIN_SPLIT_SECTIONS = {
     ),
     "german_variation": wider_ranges("German", "de", "two of German's three test voices are women's (MBROLA de5, Pico)"),
     "spanish_variation": wider_ranges("Spanish", "es", "one of Spanish's two test voices is a woman's (Pico)"),
+    "german_training_options": (
+        "## German: the schedule, the augmentation's strength and dropout",
+        "The German release recipe (cosine schedule, the on-the-fly augmentation's probabilities as below, no dropout) "
+        "against itself with one training option changed, on its train split (the 20 h corpus), at equal steps (the "
+        "recipe's run is the one of German's Pico comparison above, copied; recipes/run.sh trains one anew); greedy "
+        "WER on the first 300 utterances of the German held-out-voice test set and of its telephone variant, Δ "
+        "against the recipe's own model with a paired bootstrap (negative: the change helps).",
+        {
+            "recipe": "the German recipe (recipes/release/de.toml): cosine schedule after 200 warmup steps; noise 0.3, "
+                      "gain 0.3, reverberation 0.1, telephone channel 0.25; no dropout",
+            "tri-stage": "the tri-stage schedule: held at the peak for 40 % of the steps after warmup, then down to 5 % "
+                         "(`--schedule tri-stage`)",
+            "augment-2x": "twice the augmentation's probabilities: noise 0.6, gain 0.6, reverberation 0.2, telephone "
+                          "channel 0.5",
+            "dropout-0.1": "dropout 0.1 on every layer's residual branches and on the head's input (`--dropout 0.1`)",
+        },
+    ),
 }
 
 
@@ -749,14 +766,15 @@ def main() -> None:
              f"Machines: {'; '.join(machines)} (the frozen-layer tables name their own). Budgets are wall-clock seconds of training per model (dev evaluation not counted); "
              "where the machine was shared with other jobs a budget buys fewer steps, so each table gives the steps too.", "",
              "Reproduce: `bash recipes/run.sh [SECTION ...]` (sections: transfer, data_efficiency, augmentation, "
-             "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, settings_choices, italian_voices, spanish_trill, italian_pico, spanish_pico, german_pico, german_variation, spanish_variation); the budgets and data sizes used are in the tables, set "
+             "paper_source, paper, whisper_layers, release_choices, learning_choices, augment_choices, settings_choices, italian_voices, spanish_trill, italian_pico, spanish_pico, german_pico, german_variation, spanish_variation, german_training_options); the budgets and data sizes used are in the tables, set "
              "by BUDGET and SHORT (sections 1-3), PAPER_BUDGETS, PAPER_FRACTIONS, EN_HOURS and EN_BUDGETS (the two "
              "frozen-layer tables), CHOICE_BUDGET (the release recipe's choices, learning settings, speed perturbation, and its freezing and learning rate again) "
-             "and IT_STEPS, ES_STEPS and DE_STEPS (the train-split comparisons of Italian, Spanish and German).", ""]
+             "and IT_STEPS, ES_STEPS and DE_STEPS (the train-split comparisons of Italian, Spanish and German, and German's "
+             "training options).", ""]
     lines += transfer_section(runs, out.parent) + data_efficiency_section(runs) + augmentation_section(runs)
     lines += paper_section(runs, out.parent) + whisper_layers_section(runs, out.parent) + release_choices_section(runs)
     lines += learning_choices_section(runs) + augment_choices_section(runs) + settings_choices_section(runs)
-    for folder, (heading, intro, choices) in TRAIN_SPLIT_SECTIONS.items():
+    for folder, (heading, intro, choices) in EQUAL_STEPS_SECTIONS.items():
         lines += against_the_recipe_table(runs / folder, choices, heading, intro, budget_in_steps=True)
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")

@@ -6,7 +6,7 @@
 #   BUDGET=480 SHORT=150 bash recipes/run.sh [transfer] [data_efficiency] [augmentation] [paper_source] [paper] [whisper_layers]
 #                                            [release_choices] [learning_choices] [augment_choices] [settings_choices]
 #                                            [italian_voices] [spanish_trill] [italian_pico] [spanish_pico] [german_pico]
-#                                            [german_variation] [spanish_variation]
+#                                            [german_variation] [spanish_variation] [german_training_options]
 #   (default: all but spanish_trill, which needs a corpus an earlier checkout builds; the paper's table and the whisper-base one
 #   take hours of training each on a CPU)
 set -euo pipefail
@@ -230,19 +230,23 @@ SETTINGS_CHOICES=(
   "lr-encoder-3e-5|--freeze-layers 4 --lr-encoder 3e-5"
   "freeze-3|--freeze-layers 3"
 )
-# Train splits against the recipe's: recipes/release/LANG.toml trained STEPS steps on each (equal compute), scored as
-# section 6 on the release corpus's first 300 test utterances and their telephone variant (as recipes/release.sh).
-train_splits_against() {  # language, steps, folder of runs, then "name|train manifest" for each, the recipe's first
+# Train splits or training options against the recipe's: recipes/release/LANG.toml trained STEPS steps on each (equal
+# compute), scored as section 6 on the release corpus's first 300 test utterances and their telephone variant (as
+# recipes/release.sh).
+at_equal_steps() {  # language, steps, folder of runs, then "name|train manifest[|asr train options]" for each, the recipe's first
   local lang=$1 steps=$2 root=$3 data=data/release-$1
   shift 3
   [ -f $data-telephone/test.jsonl ] || $ASR data augment $data/test.jsonl --telephone --out $data-telephone
   head -n 300 $data/test.jsonl > $data/test-300.jsonl
   head -n 300 $data-telephone/test.jsonl > $data-telephone/test-300.jsonl
   for choice in "$@"; do
-    local run=$root/${choice%%|*}
+    local name manifest options
+    IFS='|' read -r name manifest options <<< "$choice"
+    local run=$root/$name
     if [ ! -f $run/at-$steps.safetensors ]; then
-      $ASR train --config recipes/release/$lang.toml --out-dir $run --train-manifest "${choice#*|}" --max-steps "$steps" \
-        --time-budget 1000000 --eval-every 0
+      # shellcheck disable=SC2086  # the options are words
+      $ASR train --config recipes/release/$lang.toml --out-dir $run --train-manifest "$manifest" --max-steps "$steps" \
+        --time-budget 1000000 --eval-every 0 $options
       cp $run/last.safetensors $run/at-$steps.safetensors
     fi
   done
@@ -258,7 +262,7 @@ RELEASE_IT=${RELEASE_IT:-data/release-it}
 italian_voices() {
   [ -f $RELEASE_IT/train.jsonl ] || $ASR data synth --lang it --hours 10 --out $RELEASE_IT
   [ -f $RELEASE_IT-accented/train.jsonl ] || $ASR data synth --lang it --hours 10 --splits train --accented-voices --out $RELEASE_IT-accented
-  train_splits_against it "$IT_STEPS" $RUNS/italian_voices "recipe|$RELEASE_IT/train.jsonl" \
+  at_equal_steps it "$IT_STEPS" $RUNS/italian_voices "recipe|$RELEASE_IT/train.jsonl" \
     "accented-voices|$RELEASE_IT-accented/train.jsonl"
 }
 
@@ -272,7 +276,7 @@ spanish_trill() {
   [ -f $RELEASE_ES-trill/train.jsonl ] || { echo "spanish_trill: no $RELEASE_ES-trill/train.jsonl; build it with the" \
     "checkout d593f8e (asr data synth --lang es --hours 10 --splits train --out $RELEASE_ES-trill)" >&2; return 2; }
   [ -f $RELEASE_ES/train.jsonl ] || $ASR data synth --lang es --hours 10 --out $RELEASE_ES
-  train_splits_against es "$ES_STEPS" $RUNS/spanish_trill "recipe|$RELEASE_ES/train.jsonl" "trill|$RELEASE_ES-trill/train.jsonl"
+  at_equal_steps es "$ES_STEPS" $RUNS/spanish_trill "recipe|$RELEASE_ES/train.jsonl" "trill|$RELEASE_ES-trill/train.jsonl"
 }
 
 # 12. Pico in Italian's training (recipes/release/it.toml): the recipe's train split as it was (espeak-ng's variants and
@@ -284,7 +288,7 @@ italian_pico() {
   [ -f $RELEASE_IT-accented/train.jsonl ] || $ASR data synth --lang it --hours 10 --splits train --accented-voices --out $RELEASE_IT-accented
   [ -f $RELEASE_IT-pico/train.jsonl ] ||
     $ASR data synth --lang it --hours 10 --splits train --accented-voices mbrola,pico --out $RELEASE_IT-pico
-  train_splits_against it "$IT_STEPS" $RUNS/italian_pico "recipe|$RELEASE_IT-accented/train.jsonl" \
+  at_equal_steps it "$IT_STEPS" $RUNS/italian_pico "recipe|$RELEASE_IT-accented/train.jsonl" \
     "pico|$RELEASE_IT-pico/train.jsonl"
 }
 
@@ -296,7 +300,7 @@ split_against_the_recipe() {
   [ -f $data/test.jsonl ] || $ASR data synth --lang $lang --hours $hours --out $data
   # shellcheck disable=SC2086  # the options are words
   [ -f $data-$name/train.jsonl ] || $ASR data synth --lang $lang --hours $hours --splits train $6 --out $data-$name
-  train_splits_against $lang "$3" "$4" "recipe|$data/train.jsonl" "$name|$data-$name/train.jsonl"
+  at_equal_steps $lang "$3" "$4" "recipe|$data/train.jsonl" "$name|$data-$name/train.jsonl"
 }
 
 # 13. Pico in Spanish's training (recipes/release/es.toml): the recipe's train split as it was (espeak-ng's variants and
@@ -323,6 +327,20 @@ german_pico() { split_against_the_recipe de 20 "$DE_STEPS" $RUNS/german_pico pic
 #    +4.3] (both test voices worse, Pico's by 2.8), a loss.
 german_variation() { split_against_the_recipe de 20 "$DE_STEPS" $RUNS/german_variation wide "$EN_VARIATION"; }
 spanish_variation() { split_against_the_recipe es 10 "$ES_STEPS" $RUNS/spanish_variation wide "$EN_VARIATION"; }
+
+# 16. The German recipe's schedule and regularisation (recipes/release/de.toml on its train split, the 20 h corpus as
+#    recipes/release.sh de builds it): the recipe against itself with the tri-stage schedule (held at the peak for 40 %
+#    of the steps after warmup, then down to 5 %) instead of cosine, with twice its on-the-fly augmentation's
+#    probabilities, and with dropout 0.1 on every layer's residual branches and the head's input, DE_STEPS steps
+#    each.
+german_training_options() {
+  local data=data/release-de
+  [ -f $data/test.jsonl ] || $ASR data synth --lang de --hours 20 --out $data
+  at_equal_steps de "$DE_STEPS" $RUNS/german_training_options "recipe|$data/train.jsonl" \
+    "tri-stage|$data/train.jsonl|--schedule tri-stage" \
+    "augment-2x|$data/train.jsonl|--augment noise_prob=0.6,gain_prob=0.6,reverb_prob=0.2,telephone_prob=0.5" \
+    "dropout-0.1|$data/train.jsonl|--dropout 0.1"
+}
 
 hours_of() {  # a run folder: the training hours its log's first start event records
   $PY -c 'import json, sys; print(next(r for r in map(json.loads, open(sys.argv[1])) if r.get("event") == "start")["train_hours"])' "$1/log.jsonl"
@@ -352,7 +370,7 @@ learning_choices() { against_the_recipe $RUNS/learning_choices "${LEARNING_CHOIC
 augment_choices() { against_the_recipe $RUNS/augment_choices "${AUGMENT_CHOICES[@]}"; }
 settings_choices() { against_the_recipe $RUNS/settings_choices "${SETTINGS_CHOICES[@]}"; }
 
-for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices learning_choices augment_choices settings_choices italian_voices italian_pico spanish_pico german_pico german_variation spanish_variation}"; do
+for section in "${@:-transfer data_efficiency augmentation paper whisper_layers release_choices learning_choices augment_choices settings_choices italian_voices italian_pico spanish_pico german_pico german_variation spanish_variation german_training_options}"; do
   for name in $section; do "$name"; done
 done
 $PY recipes/report.py --runs $RUNS --out "$REPORT"

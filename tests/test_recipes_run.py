@@ -87,3 +87,20 @@ def test_choices_are_trained_against_their_own_run_of_the_recipe(tmp_path, secti
     for name in list(choices)[1:]:  # clean and telephone, each against the recipe's own run
         assert sum(c.startswith(f"eval --model {root}/{name}/at-900.safetensors --baseline {root}/recipe/at-900.safetensors")
                    for c in calls) == 2
+
+
+def test_training_options_are_trained_at_equal_steps_on_the_recipes_train_split(tmp_path):
+    calls = run_recipe(tmp_path, "german_training_options")
+    root = tmp_path / "runs" / "german_training_options"
+    train = (f"train --config recipes/release/de.toml --out-dir {root}/{{}} --train-manifest data/release-de/train.jsonl "
+             "--max-steps 500 --time-budget 1000000 --eval-every 0")
+    assert [c for c in calls if c.startswith("train")] == [
+        train.format("recipe"), train.format("tri-stage") + " --schedule tri-stage",
+        train.format("augment-2x") + " --augment noise_prob=0.6,gain_prob=0.6,reverb_prob=0.2,telephone_prob=0.5",
+        train.format("dropout-0.1") + " --dropout 0.1",
+    ]
+    for name in ("tri-stage", "augment-2x", "dropout-0.1"):  # clean and telephone, each against the recipe's run
+        assert sum(c.startswith(f"eval --model {root}/{name}/at-500.safetensors --baseline {root}/recipe/at-500.safetensors")
+                   for c in calls) == 2
+    rerun = run_recipe(tmp_path, "german_training_options")
+    assert not [c for c in rerun if c.startswith(("train", "eval"))]

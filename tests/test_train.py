@@ -15,7 +15,7 @@ from asr.text import Vocabulary
 from training.config import TrainConfig, augment_config, load_config
 from training.data import MicroBatches
 from training.train import check_resumable, frozen_at, initial_model, length_bucketed_batches, lr_factor, train, training_subset
-from tests.tiny import tiny_openai_pt, tone
+from tests.tiny import tiny_bundle, tiny_openai_pt, tone
 
 
 def make_corpus(folder, copies=3):
@@ -125,6 +125,28 @@ def test_wav2letter_from_scratch(tmp_path, corpus):
     bundle = load_checkpoint(train(config(tmp_path, corpus, init="none", architecture="wav2letter",
                                           model_size="channels=16,wide_channels=32,n_layer=5", max_steps=3)))
     assert bundle.architecture == "wav2letter" and bundle.model.num_layers == 5
+
+
+def test_dropout_acts_in_training_only_and_changes_what_training_learns(tmp_path, corpus):
+    model = tiny_bundle().model
+    features, lengths = torch.randn(2, 80, 40), torch.tensor([40, 30])
+    plain = model.eval()(features, lengths)[0]
+    model.set_dropout(0.5)
+    assert torch.equal(model(features, lengths)[0], plain)  # eval mode: no dropout, the exported model's output
+    model.train()
+    assert not torch.allclose(model(features, lengths)[0], model(features, lengths)[0])
+
+    without = load_checkpoint(train(config(tmp_path, corpus, max_steps=5))).model.state_dict()
+    with_dropout = load_checkpoint(train(config(tmp_path, corpus, max_steps=5, dropout=0.3, out_dir=str(tmp_path / "dropout")))).model.state_dict()
+    assert not torch.equal(without["head.weight"], with_dropout["head.weight"])
+
+
+def test_dropout_is_refused_for_an_architecture_without_it(tmp_path, corpus):
+    with pytest.raises(ValueError, match="the wav2letter architecture has no dropout"):
+        train(config(tmp_path, corpus, init="none", architecture="wav2letter", model_size="channels=16,wide_channels=32,n_layer=5",
+                     dropout=0.1, max_steps=1))
+    with pytest.raises(ValueError, match=r"dropout must be a probability in \[0, 1\), not 1.0"):
+        config(tmp_path, corpus, dropout=1.0)
 
 
 @pytest.mark.parametrize("model_size, message", [

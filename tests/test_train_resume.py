@@ -1,5 +1,5 @@
 """A run killed at any moment resumes and ends exactly where an uninterrupted run ends, whatever the
-number of input-pipeline workers (augmentation and SpecAugment on)."""
+number of input-pipeline workers (augmentation, SpecAugment and dropout on)."""
 
 import os
 import signal
@@ -18,7 +18,7 @@ from tests.tiny import tiny_openai_pt
 def command(corpus, pretrained, out_dir, workers: int = 0):
     return [sys.executable, "-m", "asr", "train", "--train-manifest", str(corpus), "--out-dir", str(out_dir),
             "--init", str(pretrained), "--max-steps", "30", "--save-every", "5", "--warmup-steps", "5",
-            "--batch-seconds", "1.3", "--grad-accum", "2", "--spec-augment", "--augment", "noise_prob=0.5,gain_prob=0.5",
+            "--batch-seconds", "1.3", "--grad-accum", "2", "--spec-augment", "--augment", "noise_prob=0.5,gain_prob=0.5", "--dropout", "0.1",
             "--lr-head", "3e-3", "--lr-encoder", "3e-3", "--device", "cpu", "--seed", "3", "--data-workers", str(workers)]
 
 

@@ -56,6 +56,8 @@ class TrainConfig:
     lr_adapters: float = _option(1e-3, "peak learning rate of the low-rank adapters (--lora-rank): higher than --lr-encoder, "
                                  "as LoRA usually needs (1e-3 is its common rate for Whisper)")
     weight_decay: float = _option(0.01, "AdamW weight decay")
+    dropout: float = _option(0.0, "dropout probability on every layer's residual branches and on the head's input "
+                             "(whisper-encoder-ctc models: Whisper's encoder; 0: none, as Whisper was trained)")
     schedule: str = _option("cosine", "learning-rate schedule after warmup: cosine, tri-stage or constant")
     warmup_steps: int = _option(50, "steps of linear warmup")
     hold_fraction: float = _option(0.4, "tri-stage: fraction of steps held at the peak after warmup")
@@ -98,6 +100,8 @@ class TrainConfig:
             raise ValueError(f"train_fraction must be in (0, 1], not {self.train_fraction}")
         if self.train_voices < 0:
             raise ValueError(f"train_voices must be 0 (all) or a number of speakers, not {self.train_voices}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be a probability in [0, 1), not {self.dropout}")
         if self.pieces < 0:
             raise ValueError(f"pieces must be 0 (characters only) or a number of BPE symbols, not {self.pieces}")
         if self.lora_rank < 0:

@@ -44,13 +44,18 @@ from asr.files import atomic_path, write_atomically
 from asr.features import FrontendConfig
 from asr.progress import progress as progress_bar
 from asr.corpora.manifest import Utterance, read_manifest
-from training.data import MicroBatches, SpecAugment, micro_batch_loader, resolve_workers
+from training.data import MicroBatches, SpecAugment, micro_batch_loader, micro_batch_seed, resolve_workers
 from training.lora import add_adapters, adapter_parameters, freeze_adapted_weights, merged_state_dict
 from asr.models import ARCHITECTURES, build_model
 from asr.pretrained import new_ctc_model
 from asr.text import Vocabulary, normalize_transcript
 from asr.transcribe import Transcriber, resolve_device, resolve_precision
 from training.config import RESUMABLE_CHANGES, TrainConfig, augment_config, parse_key_values
+
+
+# Dropout's masks are drawn from torch's generator seeded apart from the micro-batch's own seed, from which the input
+# pipeline draws SpecAugment's masks.
+DROPOUT_SEED_OFFSET = 2**32
 
 
 def train(config: TrainConfig) -> Path:
@@ -80,6 +85,11 @@ def train(config: TrainConfig) -> Path:
     torch.manual_seed(config.seed)
     bundle = initial_model(config, vocabulary, report=main_process)
     model = bundle.model.to(device).train()
+    if config.dropout:
+        if not hasattr(model, "set_dropout"):
+            raise ValueError(f"--dropout {config.dropout}: the {bundle.architecture} architecture has no dropout; "
+                             "train Whisper's encoder (--init whisper-base) or leave --dropout at 0")
+        model.set_dropout(config.dropout)
     adapted = add_adapters(model.layers, config.freeze_layers, config.lora_rank) if config.lora_rank else 0
     augment_options = augment_config(config.augment)
     head, adapters = list(model.head.parameters()), adapter_parameters(model)
@@ -182,6 +192,8 @@ def train(config: TrainConfig) -> Path:
             features = batch["features"].to(device, non_blocking=True)
             feature_lengths = batch["feature_lengths"].to(device, non_blocking=True)
             sync = micro == config.grad_accum - 1 or world_size == 1
+            if config.dropout:  # masks of their step and micro-batch, whatever ran before: a resumed run draws the same
+                torch.manual_seed(DROPOUT_SEED_OFFSET + micro_batch_seed(config.seed, step, rank, config.grad_accum, micro))
             with (contextlib.nullcontext() if sync else ddp_model.no_sync()):
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                     log_probs, frame_lengths = ddp_model(features, feature_lengths)
