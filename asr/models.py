@@ -95,7 +95,7 @@ class ResidualAttentionBlock(nn.Module):
         self.attn_ln = nn.LayerNorm(n_state)
         self.mlp = nn.Sequential(nn.Linear(n_state, 4 * n_state), nn.GELU(), nn.Linear(4 * n_state, n_state))
         self.mlp_ln = nn.LayerNorm(n_state)
-        self.dropout = 0.0  # on each residual branch's output in training (Whisper trained without): set_dropout
+        self.dropout = 0.0  # on each residual branch's output in training (Whisper trained without): WhisperCTC.set_dropout
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         x = x + dropout(self.attn(self.attn_ln(x), mask), self.dropout, self.training)
@@ -198,11 +198,13 @@ class WhisperCTC(nn.Module):
         top = [self.encoder.ln_post]  # frozen only with every layer below it
         _freeze(self.layers, stem, top, num_layers)
 
-    def set_dropout(self, p: float) -> None:
-        """Dropout of probability `p` in training on every layer's residual branches and on the head's input, as
-        wav2vec 2.0's fine-tuning has it; a training setting, not part of the model's config or checkpoint."""
-        for module in [*self.layers, self]:
-            module.dropout = p
+    def set_dropout(self, p: float, first_layer: int = 0) -> None:
+        """Dropout of probability `p` in training on the residual branches of the layers from `first_layer` up (the
+        trained ones: frozen layers run as pretrained, as wav2vec 2.0's fine-tuning leaves its frozen feature encoder)
+        and on the head's input; a training setting, not part of the model's config or checkpoint."""
+        for index, layer in enumerate(self.layers):
+            layer.dropout = p if index >= first_layer else 0.0
+        self.dropout = p
 
     def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probabilities (batch, frames, vocab) and the valid frames of each."""

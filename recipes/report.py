@@ -702,7 +702,12 @@ EQUAL_STEPS_SECTIONS = {
                          "(`--schedule tri-stage`)",
             "augment-2x": "twice the augmentation's probabilities: noise 0.6, gain 0.6, reverberation 0.2, telephone "
                           "channel 0.5",
-            "dropout-0.1": "dropout 0.1 on every layer's residual branches and on the head's input (`--dropout 0.1`)",
+            "augment-half": "half the augmentation's probabilities: noise 0.15, gain 0.15, reverberation 0.05, "
+                            "telephone channel 0.125",
+            "dropout-0.1-every-layer": "dropout 0.1 on every layer's residual branches, the 3 frozen layers' too, and on "
+                                       "the head's input (`--dropout 0.1` as the checkout 6a552b8 trained it)",
+            "dropout-0.1": "dropout 0.1 on the trained layers' residual branches and on the head's input "
+                           "(`--dropout 0.1`)",
         },
     ),
 }

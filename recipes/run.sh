@@ -330,15 +330,17 @@ spanish_variation() { split_against_the_recipe es 10 "$ES_STEPS" $RUNS/spanish_v
 
 # 16. The German recipe's schedule and regularisation (recipes/release/de.toml on its train split, the 20 h corpus as
 #    recipes/release.sh de builds it): the recipe against itself with the tri-stage schedule (held at the peak for 40 %
-#    of the steps after warmup, then down to 5 %) instead of cosine, with twice its on-the-fly augmentation's
-#    probabilities, and with dropout 0.1 on every layer's residual branches and the head's input, DE_STEPS steps
-#    each.
+#    of the steps after warmup, then down to 5 %) instead of cosine, with twice and with half its on-the-fly
+#    augmentation's probabilities, and with dropout 0.1 on the trained layers' residual branches and the head's input,
+#    DE_STEPS steps each. docs/RESULTS.md's row of dropout on every layer, the frozen ones' too, is the checkout
+#    6a552b8's --dropout 0.1.
 german_training_options() {
   local data=data/release-de
   [ -f $data/test.jsonl ] || $ASR data synth --lang de --hours 20 --out $data
   at_equal_steps de "$DE_STEPS" $RUNS/german_training_options "recipe|$data/train.jsonl" \
     "tri-stage|$data/train.jsonl|--schedule tri-stage" \
     "augment-2x|$data/train.jsonl|--augment noise_prob=0.6,gain_prob=0.6,reverb_prob=0.2,telephone_prob=0.5" \
+    "augment-half|$data/train.jsonl|--augment noise_prob=0.15,gain_prob=0.15,reverb_prob=0.05,telephone_prob=0.125" \
     "dropout-0.1|$data/train.jsonl|--dropout 0.1"
 }
 

@@ -127,14 +127,17 @@ def test_wav2letter_from_scratch(tmp_path, corpus):
     assert bundle.architecture == "wav2letter" and bundle.model.num_layers == 5
 
 
-def test_dropout_acts_in_training_only_and_changes_what_training_learns(tmp_path, corpus):
+def test_dropout_acts_in_training_above_the_frozen_layers_only_and_changes_what_training_learns(tmp_path, corpus):
     model = tiny_bundle().model
     features, lengths = torch.randn(2, 80, 40), torch.tensor([40, 30])
     plain = model.eval()(features, lengths)[0]
-    model.set_dropout(0.5)
+    model.set_dropout(0.5, first_layer=1)
     assert torch.equal(model(features, lengths)[0], plain)  # eval mode: no dropout, the exported model's output
     model.train()
+    frozen_outputs = []
+    model.layers[0].register_forward_hook(lambda module, inputs, output: frozen_outputs.append(output))
     assert not torch.allclose(model(features, lengths)[0], model(features, lengths)[0])
+    assert torch.equal(*frozen_outputs)  # the frozen layer below first_layer runs as pretrained
 
     without = load_checkpoint(train(config(tmp_path, corpus, max_steps=5))).model.state_dict()
     with_dropout = load_checkpoint(train(config(tmp_path, corpus, max_steps=5, dropout=0.3, out_dir=str(tmp_path / "dropout")))).model.state_dict()

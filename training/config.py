@@ -56,7 +56,7 @@ class TrainConfig:
     lr_adapters: float = _option(1e-3, "peak learning rate of the low-rank adapters (--lora-rank): higher than --lr-encoder, "
                                  "as LoRA usually needs (1e-3 is its common rate for Whisper)")
     weight_decay: float = _option(0.01, "AdamW weight decay")
-    dropout: float = _option(0.0, "dropout probability on every layer's residual branches and on the head's input "
+    dropout: float = _option(0.0, "dropout probability on the trained layers' residual branches and on the head's input "
                              "(whisper-encoder-ctc models: Whisper's encoder; 0: none, as Whisper was trained)")
     schedule: str = _option("cosine", "learning-rate schedule after warmup: cosine, tri-stage or constant")
     warmup_steps: int = _option(50, "steps of linear warmup")

@@ -85,11 +85,9 @@ def train(config: TrainConfig) -> Path:
     torch.manual_seed(config.seed)
     bundle = initial_model(config, vocabulary, report=main_process)
     model = bundle.model.to(device).train()
-    if config.dropout:
-        if not hasattr(model, "set_dropout"):
-            raise ValueError(f"--dropout {config.dropout}: the {bundle.architecture} architecture has no dropout; "
-                             "train Whisper's encoder (--init whisper-base) or leave --dropout at 0")
-        model.set_dropout(config.dropout)
+    if config.dropout and not hasattr(model, "set_dropout"):
+        raise ValueError(f"--dropout {config.dropout}: the {bundle.architecture} architecture has no dropout; "
+                         "train Whisper's encoder (--init whisper-base) or leave --dropout at 0")
     adapted = add_adapters(model.layers, config.freeze_layers, config.lora_rank) if config.lora_rank else 0
     augment_options = augment_config(config.augment)
     head, adapters = list(model.head.parameters()), adapter_parameters(model)
@@ -111,6 +109,8 @@ def train(config: TrainConfig) -> Path:
     def set_trainable(step: int) -> None:
         model.freeze_lower(frozen_layers(step))
         freeze_adapted_weights(model)  # freeze_lower sets a trainable layer's every parameter trainable
+        if config.dropout:
+            model.set_dropout(config.dropout, first_layer=frozen_layers(step))
 
     state_path = latest_state(out_dir)
     if state_path is not None:
