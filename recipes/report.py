@@ -692,7 +692,8 @@ EQUAL_STEPS_SECTIONS = {
         "## German: the schedule, the augmentation's strength and dropout",
         "The German release recipe (cosine schedule, the on-the-fly augmentation's probabilities as below, no dropout) "
         "against itself with one training option changed, on its train split (the 20 h corpus), at equal steps (the "
-        "recipe's run is the one of German's Pico comparison above, copied; recipes/run.sh trains one anew); greedy "
+        "recipe's run is the one of German's Pico comparison above, copied, the others trained two side by side, one "
+        "thread each; recipes/run.sh trains one after the other); greedy "
         "WER on the first 300 utterances of the German held-out-voice test set and of its telephone variant, Δ "
         "against the recipe's own model with a paired bootstrap (negative: the change helps).",
         {

@@ -333,7 +333,9 @@ spanish_variation() { split_against_the_recipe es 10 "$ES_STEPS" $RUNS/spanish_v
 #    of the steps after warmup, then down to 5 %) instead of cosine, with twice and with half its on-the-fly
 #    augmentation's probabilities, and with dropout 0.1 on the trained layers' residual branches and the head's input,
 #    DE_STEPS steps each. docs/RESULTS.md's row of dropout on every layer, the frozen ones' too, is the checkout
-#    6a552b8's --dropout 0.1.
+#    6a552b8's --dropout 0.1. Nothing adopted: greedy on test-300 tri-stage -0.2 [-1.0, +0.6] points (through the
+#    telephone channel -0.9 [-1.6, -0.2]), half the augmentation -0.5 [-1.9, +0.9]: ties; twice the augmentation +2.1
+#    [+0.7, +3.5], dropout +2.5 [+1.0, +4.0] on the trained layers and +25.9 on every layer: losses.
 german_training_options() {
   local data=data/release-de
   [ -f $data/test.jsonl ] || $ASR data synth --lang de --hours 20 --out $data
