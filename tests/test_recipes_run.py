@@ -98,10 +98,20 @@ def test_training_options_are_trained_at_equal_steps_on_the_recipes_train_split(
         train.format("recipe"), train.format("tri-stage") + " --schedule tri-stage",
         train.format("augment-2x") + " --augment noise_prob=0.6,gain_prob=0.6,reverb_prob=0.2,telephone_prob=0.5",
         train.format("augment-half") + " --augment noise_prob=0.15,gain_prob=0.15,reverb_prob=0.05,telephone_prob=0.125",
-        train.format("dropout-0.1") + " --dropout 0.1",
+        train.format("dropout-0.1") + " --dropout 0.1", train.format("freeze-2") + " --freeze-layers 2",
     ]
-    for name in ("tri-stage", "augment-2x", "augment-half", "dropout-0.1"):  # clean and telephone, each against the recipe's run
+    for name in ("tri-stage", "augment-2x", "augment-half", "dropout-0.1", "freeze-2"):  # clean and telephone, each against the recipe's run
         assert sum(c.startswith(f"eval --model {root}/{name}/at-500.safetensors --baseline {root}/recipe/at-500.safetensors")
                    for c in calls) == 2
     rerun = run_recipe(tmp_path, "german_training_options")
     assert not [c for c in rerun if c.startswith(("train", "eval"))]
+
+
+def test_freezing_is_measured_again_at_more_steps(tmp_path):
+    calls = run_recipe(tmp_path, "german_freezing_longer")
+    root = tmp_path / "runs" / "german_freezing_longer"
+    train = (f"train --config recipes/release/de.toml --out-dir {root}/{{}} --train-manifest data/release-de/train.jsonl "
+             "--max-steps 1500 --time-budget 1000000 --eval-every 0")
+    assert [c for c in calls if c.startswith("train")] == [train.format("recipe"), train.format("freeze-2") + " --freeze-layers 2"]
+    assert sum(c.startswith(f"eval --model {root}/freeze-2/at-1500.safetensors --baseline {root}/recipe/at-1500.safetensors")
+               for c in calls) == 2
