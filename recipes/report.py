@@ -716,7 +716,7 @@ EQUAL_STEPS_SECTIONS = {
     "german_freezing_longer": (
         "## German: 2 frozen layers at more steps",
         "The one option of the table above that gained at 500 steps, 2 of the encoder's 6 layers frozen instead of the "
-        "recipe's 3, against the recipe at three times the steps (these two trained side by side, one thread each; "
+        "recipe's 3, against the recipe at twice the steps (these two trained side by side, one thread each; "
         "recipes/run.sh trains one after the other), on the German release corpus's train split; greedy WER on the "
         "first 300 utterances of the German held-out-voice test set and of its telephone variant, Δ against the "
         "recipe's own model with a paired bootstrap (negative: the change helps).",

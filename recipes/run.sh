@@ -352,7 +352,7 @@ german_training_options() {
 
 # 17. 2 frozen layers against the recipe's 3 at DE_LONG_STEPS steps (recipes/release/de.toml on its train split), the
 #    one option of section 16 that gained at 500.
-DE_LONG_STEPS=${DE_LONG_STEPS:-1500}
+DE_LONG_STEPS=${DE_LONG_STEPS:-1000}
 german_freezing_longer() {
   local data=data/release-de
   [ -f $data/test.jsonl ] || $ASR data synth --lang de --hours 20 --out $data

@@ -111,7 +111,7 @@ def test_freezing_is_measured_again_at_more_steps(tmp_path):
     calls = run_recipe(tmp_path, "german_freezing_longer")
     root = tmp_path / "runs" / "german_freezing_longer"
     train = (f"train --config recipes/release/de.toml --out-dir {root}/{{}} --train-manifest data/release-de/train.jsonl "
-             "--max-steps 1500 --time-budget 1000000 --eval-every 0")
+             "--max-steps 1000 --time-budget 1000000 --eval-every 0")
     assert [c for c in calls if c.startswith("train")] == [train.format("recipe"), train.format("freeze-2") + " --freeze-layers 2"]
-    assert sum(c.startswith(f"eval --model {root}/freeze-2/at-1500.safetensors --baseline {root}/recipe/at-1500.safetensors")
+    assert sum(c.startswith(f"eval --model {root}/freeze-2/at-1000.safetensors --baseline {root}/recipe/at-1000.safetensors")
                for c in calls) == 2
