@@ -83,7 +83,8 @@ EN_AUGMENTED_BUDGETS=${EN_AUGMENTED_BUDGETS:-2400}  # stage 2, from stage 1's la
 # The budgets both recorded frozen-layer tables ran at (bf16, a 2-core CPU); set them higher on a GPU.
 PAPER_BUDGETS=${PAPER_BUDGETS:-"180 360"}
 PAPER_FRACTIONS=${PAPER_FRACTIONS:-"0.125 1.0"}   # 1 h and all 8 h of data/release-de
-RELEASE_DE=${RELEASE_DE:-data/release-de}
+RELEASES=${RELEASES:-data}  # the release corpora, RELEASES/release-LANG, of the train-split and training-option comparisons
+RELEASE_DE=${RELEASE_DE:-$RELEASES/release-de}
 DE_HOURS=${DE_HOURS:-10}
 EN=${EN:-data/recipes/release-en}
 GERMAN="--train-manifest $RELEASE_DE/train.jsonl --dev-manifest $RELEASE_DE/dev.jsonl"
@@ -235,7 +236,7 @@ SETTINGS_CHOICES=(
 # compute), scored as section 6 on the release corpus's first 300 test utterances and their telephone variant (as
 # recipes/release.sh).
 at_equal_steps() {  # language, steps, folder of runs, then "name|train manifest[|asr train options]" for each, the recipe's first
-  local lang=$1 steps=$2 root=$3 data=data/release-$1
+  local lang=$1 steps=$2 root=$3 data=$RELEASES/release-$1
   shift 3
   [ -f $data-telephone/test.jsonl ] || $ASR data augment $data/test.jsonl --telephone --out $data-telephone
   head -n 300 $data/test.jsonl > $data/test-300.jsonl
@@ -259,7 +260,7 @@ at_equal_steps() {  # language, steps, folder of runs, then "name|train manifest
 #    it): the recipe against itself on a corpus of the same hours with Spanish MBROLA voices speaking Italian in its
 #    train split (asr data synth --accented-voices), IT_STEPS steps each.
 IT_STEPS=${IT_STEPS:-500}
-RELEASE_IT=${RELEASE_IT:-data/release-it}
+RELEASE_IT=${RELEASE_IT:-$RELEASES/release-it}
 italian_voices() {
   [ -f $RELEASE_IT/train.jsonl ] || $ASR data synth --lang it --hours 10 --out $RELEASE_IT
   [ -f $RELEASE_IT-accented/train.jsonl ] || $ASR data synth --lang it --hours 10 --splits train --accented-voices --out $RELEASE_IT-accented
@@ -272,7 +273,7 @@ italian_voices() {
 #    voices, rates and pitches), ES_STEPS steps each. The trill lost, so the corpus builder went back to dropping it:
 #    data/release-es-trill is built by the checkout d593f8e (asr data synth --lang es --hours 10 --splits train).
 ES_STEPS=${ES_STEPS:-500}
-RELEASE_ES=${RELEASE_ES:-data/release-es}
+RELEASE_ES=${RELEASE_ES:-$RELEASES/release-es}
 spanish_trill() {
   [ -f $RELEASE_ES-trill/train.jsonl ] || { echo "spanish_trill: no $RELEASE_ES-trill/train.jsonl; build it with the" \
     "checkout d593f8e (asr data synth --lang es --hours 10 --splits train --out $RELEASE_ES-trill)" >&2; return 2; }
@@ -293,12 +294,16 @@ italian_pico() {
     "pico|$RELEASE_IT-pico/train.jsonl"
 }
 
+release_corpus() {  # language, hours: RELEASES/release-LANG as recipes/release.sh builds it, kept once built
+  [ -f $RELEASES/release-$1/test.jsonl ] || $ASR data synth --lang $1 --hours $2 --out $RELEASES/release-$1
+}
+
 # language, hours, steps, folder of runs, the other split's name and its asr data synth options: the release corpus's
 # train split (data/release-LANG as recipes/release.sh builds it) against a train split of the same hours built with
 # those options beside it (data/release-LANG-NAME), each trained STEPS steps with the recipe and scored
 split_against_the_recipe() {
-  local lang=$1 hours=$2 name=$5 data=data/release-$1
-  [ -f $data/test.jsonl ] || $ASR data synth --lang $lang --hours $hours --out $data
+  local lang=$1 hours=$2 name=$5 data=$RELEASES/release-$1
+  release_corpus $lang $hours
   # shellcheck disable=SC2086  # the options are words
   [ -f $data-$name/train.jsonl ] || $ASR data synth --lang $lang --hours $hours --splits train $6 --out $data-$name
   at_equal_steps $lang "$3" "$4" "recipe|$data/train.jsonl" "$name|$data-$name/train.jsonl"
@@ -340,8 +345,8 @@ spanish_variation() { split_against_the_recipe es 10 "$ES_STEPS" $RUNS/spanish_v
 #    +2.5 [+1.0, +4.0] on the trained layers (+25.9 on every layer), losses: none adopted. 2 frozen -1.8 [-3.6, -0.1]:
 #    measured again at more steps (section 17).
 german_training_options() {
-  local data=data/release-de
-  [ -f $data/test.jsonl ] || $ASR data synth --lang de --hours 20 --out $data
+  local data=$RELEASES/release-de
+  release_corpus de 20
   at_equal_steps de "$DE_STEPS" $RUNS/german_training_options "recipe|$data/train.jsonl" \
     "tri-stage|$data/train.jsonl|--schedule tri-stage" \
     "augment-2x|$data/train.jsonl|--augment noise_prob=0.6,gain_prob=0.6,reverb_prob=0.2,telephone_prob=0.5" \
@@ -354,8 +359,8 @@ german_training_options() {
 #    one option of section 16 that gained at 500.
 DE_LONG_STEPS=${DE_LONG_STEPS:-1000}
 german_freezing_longer() {
-  local data=data/release-de
-  [ -f $data/test.jsonl ] || $ASR data synth --lang de --hours 20 --out $data
+  local data=$RELEASES/release-de
+  release_corpus de 20
   at_equal_steps de "$DE_LONG_STEPS" $RUNS/german_freezing_longer "recipe|$data/train.jsonl" \
     "freeze-2|$data/train.jsonl|--freeze-layers 2"
 }

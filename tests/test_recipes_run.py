@@ -31,7 +31,7 @@ def run_recipe(tmp_path: Path, *sections: str) -> list[str]:
     calls = tmp_path / "calls"
     calls.write_text("")
     env = {**os.environ, "ASR": str(fake), "PY": "true", "CALLS": str(calls), "RUNS": str(tmp_path / "runs"),
-           "RELEASE_DE": str(tmp_path / "release-de"), "EN": str(tmp_path / "release-en"),
+           "RELEASE_DE": str(tmp_path / "release-de"), "RELEASES": str(tmp_path / "data"), "EN": str(tmp_path / "release-en"),
            "EN_BUDGETS": "100 200", "EN_AUGMENTED_BUDGETS": "50 150", "PAPER_BUDGETS": "900 3600", "PAPER_FRACTIONS": "0.125 1.0"}
     subprocess.run(["bash", str(ROOT / "recipes" / "run.sh"), *sections], cwd=tmp_path, env=env, check=True,
                    capture_output=True)
@@ -92,7 +92,7 @@ def test_choices_are_trained_against_their_own_run_of_the_recipe(tmp_path, secti
 def test_training_options_are_trained_at_equal_steps_on_the_recipes_train_split(tmp_path):
     calls = run_recipe(tmp_path, "german_training_options")
     root = tmp_path / "runs" / "german_training_options"
-    train = (f"train --config recipes/release/de.toml --out-dir {root}/{{}} --train-manifest data/release-de/train.jsonl "
+    train = (f"train --config recipes/release/de.toml --out-dir {root}/{{}} --train-manifest {tmp_path}/data/release-de/train.jsonl "
              "--max-steps 500 --time-budget 1000000 --eval-every 0")
     assert [c for c in calls if c.startswith("train")] == [
         train.format("recipe"), train.format("tri-stage") + " --schedule tri-stage",
@@ -110,7 +110,7 @@ def test_training_options_are_trained_at_equal_steps_on_the_recipes_train_split(
 def test_freezing_is_measured_again_at_more_steps(tmp_path):
     calls = run_recipe(tmp_path, "german_freezing_longer")
     root = tmp_path / "runs" / "german_freezing_longer"
-    train = (f"train --config recipes/release/de.toml --out-dir {root}/{{}} --train-manifest data/release-de/train.jsonl "
+    train = (f"train --config recipes/release/de.toml --out-dir {root}/{{}} --train-manifest {tmp_path}/data/release-de/train.jsonl "
              "--max-steps 1000 --time-budget 1000000 --eval-every 0")
     assert [c for c in calls if c.startswith("train")] == [train.format("recipe"), train.format("freeze-2") + " --freeze-layers 2"]
     assert sum(c.startswith(f"eval --model {root}/freeze-2/at-1000.safetensors --baseline {root}/recipe/at-1000.safetensors")
