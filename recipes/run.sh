@@ -343,7 +343,7 @@ spanish_variation() { split_against_the_recipe es 10 "$ES_STEPS" $RUNS/spanish_v
 #    --dropout 0.1. Greedy on test-300: tri-stage -0.2 [-1.0, +0.6] points (through the telephone channel -0.9 [-1.6,
 #    -0.2]) and half the augmentation -0.5 [-1.9, +0.9], ties; twice the augmentation +2.1 [+0.7, +3.5] and dropout
 #    +2.5 [+1.0, +4.0] on the trained layers (+25.9 on every layer), losses: none adopted. 2 frozen -1.8 [-3.6, -0.1]:
-#    measured again at more steps (section 17).
+#    measured again at more steps (section 17), where it tied.
 german_training_options() {
   local data=$RELEASES/release-de
   release_corpus de 20
@@ -356,7 +356,9 @@ german_training_options() {
 }
 
 # 17. 2 frozen layers against the recipe's 3 at DE_LONG_STEPS steps (recipes/release/de.toml on its train split), the
-#    one option of section 16 that gained at 500.
+#    one option of section 16 that gained at 500. At 1000: -0.8 [-2.6, +1.1] points greedy on test-300, a tie, the
+#    MBROLA test voices 4-8 points better and SVOX Pico 4.3 worse (dev -3.5), as 3 frozen against 4 did at full
+#    length: not adopted.
 DE_LONG_STEPS=${DE_LONG_STEPS:-1000}
 german_freezing_longer() {
   local data=$RELEASES/release-de
