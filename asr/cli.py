@@ -287,6 +287,10 @@ def _add_data(commands) -> None:
                    "through espeak-ng's phonemes): "
                    "more speakers to learn from, e.g. --accented-voices mbrola,pico (alone: mbrola, as the release "
                    "recipe builds Italian)")  # fmt: skip
+    s.add_argument("--vocalised-r", action="store_true",
+                   help="German: the train split's MBROLA voices say an r that ends a syllable as standard German and "
+                   "SVOX Pico do (klar, der, wird: a vowel, [ɐ]) where espeak-ng says a consonant; the Bavarian de8 "
+                   "and espeak-ng's own variants keep the consonant, so the model hears both")  # fmt: skip
     s.set_defaults(run=_run_synth)
 
     i = data.add_parser(
@@ -374,7 +378,7 @@ def _splits(text: str) -> list[str]:
 def _run_synth(args) -> int:
     from dataclasses import replace
 
-    from asr.corpora.synth import ACCENTED_VOICES, HELD_OUT_VARIATION, VOICES, build_corpus
+    from asr.corpora.synth import ACCENTED_VOICES, HELD_OUT_VARIATION, VOCALISED_R_DATABASES, VOICES, build_corpus
 
     accented = [voice for voice in ACCENTED_VOICES.get(args.lang, []) if voice.engine in args.accented_voices]
     missing = [engine for engine in args.accented_voices if not any(voice.engine == engine for voice in accented)]
@@ -388,6 +392,12 @@ def _run_synth(args) -> int:
     voices = {split: VOICES[args.lang][split] for split in args.splits or VOICES[args.lang]}
     if accented and "train" in voices:
         voices["train"] = voices["train"] + accented
+    if args.vocalised_r and args.lang != "de":
+        raise ValueError(f"--vocalised-r: German's alone (its MBROLA voices {', '.join(VOCALISED_R_DATABASES)}), not "
+                         f"{args.lang!r}; leave the flag out")
+    if args.vocalised_r and "train" in voices:
+        voices["train"] = [replace(voice, vocalised_r=True) if voice.mbrola_database in VOCALISED_R_DATABASES else voice
+                           for voice in voices["train"]]
     started = time.monotonic()
     manifests = build_corpus(
         args.lang, Path(args.out), args.utterances, seed=args.seed, jobs=_jobs(args), hours=args.hours,

@@ -115,3 +115,15 @@ def test_freezing_is_measured_again_at_more_steps(tmp_path):
     assert [c for c in calls if c.startswith("train")] == [train.format("recipe"), train.format("freeze-2") + " --freeze-layers 2"]
     assert sum(c.startswith(f"eval --model {root}/freeze-2/at-1000.safetensors --baseline {root}/recipe/at-1000.safetensors")
                for c in calls) == 2
+
+
+def test_vocalised_r_is_trained_at_equal_steps_against_the_recipes_train_split(tmp_path):
+    calls = run_recipe(tmp_path, "german_vocalised_r")
+    data, root = tmp_path / "data", tmp_path / "runs" / "german_vocalised_r"
+    assert f"data synth --lang de --hours 20 --splits train --vocalised-r --out {data}/release-de-vocalised-r" in calls
+    train = (f"train --config recipes/release/de.toml --out-dir {root}/{{}} --train-manifest {{}}/train.jsonl "
+             "--max-steps 500 --time-budget 1000000 --eval-every 0")
+    assert [c for c in calls if c.startswith("train")] == [
+        train.format("recipe", data / "release-de"), train.format("vocalised-r", data / "release-de-vocalised-r")]
+    assert sum(c.startswith(f"eval --model {root}/vocalised-r/at-500.safetensors --baseline {root}/recipe/at-500.safetensors")
+               for c in calls) == 2

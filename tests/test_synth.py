@@ -18,6 +18,7 @@ from asr.corpora.synth import (
     MAX_DURATION,
     MBROLA_PHONEMES,
     MBROLA_VOLUME_RATIO,
+    VOCALISED_R_DATABASES,
     VOICES,
     SynthesizerMissing,
     Variation,
@@ -33,6 +34,7 @@ from asr.corpora.synth import (
     run_mbrola,
     trim_silence,
     turns,
+    vocalise_r,
     write_mbrola_phonemes,
 )
 from asr.corpora.texts import SPLITS, Sentence, read_fortunes, rejection_reason, split_sentences, split_sizes
@@ -588,3 +590,48 @@ def test_german_renames_say_the_diphthong_espeak_ng_cannot_name():
     # espeak-ng writes German's UR (Schurken) as "??": Italian's renames would leave it out, German's say it as u
     assert pico_phoneme_markup("de", "Schurken", ACCENTED_PICO[("it", "fr-FR")]) == ("<phoneme alphabet='xsampa' ph='S\"k@n'/>.", 2)
     assert pico_phoneme_markup("de", "Schurken", ACCENTED_PICO[("de", "fr-FR")]) == ("<phoneme alphabet='xsampa' ph='S\"uuk@n'/>.", 0)
+
+
+def test_vocalised_r_is_an_r_that_ends_a_syllable_after_a_vowel():
+    # "klar Ohren wird" as espeak-ng writes it for the German MBROLA voices
+    pho = "_\t50\nk\t130\nl\t65\na:\t141\t 0 119\nR\t65\n?\t40\no:\t95\nR\t65\n@\t40\nn\t60\nv\t65\nI\t66\nR\t65\nt\t101\nR\t30\n"
+    assert [line.split("\t")[0] for line in vocalise_r(pho).splitlines()] == [
+        "_", "k", "l", "a:", "6", "?", "o:", "R", "@", "n", "v", "I", "6", "t", "R"]
+    # durations and pitch points stay as espeak-ng wrote them
+    assert vocalise_r(pho).splitlines()[4] == "6\t65"
+    assert vocalise_r("d\t65\nE\t54\nR\t65") == "d\t65\nE\t54\n6\t65\n"
+
+
+def test_vocalised_r_is_german_mbrola_voices_alone_and_changes_their_digest(tmp_path):
+    for voice in ("mb-de8", "mb-es1"):
+        with pytest.raises(ValueError, match="vocalised r"):
+            Voice("mbrola", voice, "de", vocalised_r=True)
+    with pytest.raises(ValueError):
+        Voice("espeak-ng", "de", "de", vocalised_r=True)
+    sentence = Sentence("klar", "klar")
+    plain, vocalised = (plan_split("train", [sentence], [Voice("mbrola", "mb-de1", "de", vocalised_r=flag)], 0, tmp_path)[0]
+                        for flag in (False, True))
+    assert plain.path != vocalised.path and plain.voice.name == vocalised.voice.name == "mbrola/mb-de1"
+    assert set(VOCALISED_R_DATABASES) <= {voice.mbrola_database for split in VOICES["de"].values() for voice in split}
+
+
+@requires_espeak
+def test_vocalised_r_says_the_train_split_s_r_as_a_vowel_with_the_diphones_it_needs(tmp_path):
+    from asr.cli import main
+
+    voice = Voice("mbrola", "mb-de1", "de", vocalised_r=True)
+    try:
+        voice.check()
+    except SynthesizerMissing as missing:
+        pytest.skip(str(missing))
+    text = "der Lehrer wird vorher klar sagen, wo die Uhr ist"
+    write_mbrola_phonemes(voice, text, tmp_path / "in.pho", 1.0, 0.0)
+    phonemes = [line.split("\t")[0] for line in (tmp_path / "in.pho").read_text().splitlines()]
+    assert phonemes.count("6") >= 6 and run_mbrola("de1", tmp_path / "in.pho", tmp_path / "out.wav") == 0
+    assert main(["data", "synth", "--lang", "de", "--utterances", "20", "--splits", "train", "--vocalised-r",
+                 "--out", str(tmp_path / "de")]) == 0
+    card = json.loads((tmp_path / "de" / "dataset_card.json").read_text(encoding="utf-8"))
+    vocalised = {voice["name"] for voice in card["voices"]["train"] if voice.get("vocalised_r")}
+    assert vocalised == {f"mbrola/mb-{db}" for db in ("de1", "de2", "de3", "de7")}
+    assert main(["data", "synth", "--lang", "it", "--utterances", "9", "--vocalised-r", "--out", str(tmp_path / "it")]) == 2
+    assert not (tmp_path / "it").exists()

@@ -156,6 +156,17 @@ _IPA_IN_FRENCH = {
 ACCENTED_PICO = {
     ("it", "fr-FR"): _IPA_IN_FRENCH, ("es", "fr-FR"): _IPA_IN_FRENCH, ("de", "fr-FR"): {**_IPA_IN_FRENCH, "?": "u"},
 }
+# Standard German vocalises an r that ends a syllable after a vowel ("klar", "der", "wird", "vorher": [ɐ̯]), as the
+# pronouncing dictionaries (Duden, Siebs) and SVOX Pico's German say it; espeak-ng 1.51 does so only in an unstressed
+# "-er" and in its diphthong UR, and says a consonant R everywhere else, so every German training voice (espeak-ng's
+# variants and the MBROLA voices it drives) says "der" as Pico's test voice never does, and a model trained on them
+# hears Pico's "der" as "de" and "klar" as "kla". `asr data synth --vocalised-r` has the train split's MBROLA voices
+# that have the diphones for it say such an r as the vowel 6 (SAMPA's ɐ): in their .pho files, an R after a vowel
+# and before no vowel. The Bavarian de8 lacks them (2.9 missing diphones a sentence, against 0.2 for de1-de3 and 0 for
+# de7, on 40 dev sentences) and keeps its consonant.
+GERMAN_VOWELS = {"a", "a:", "e:", "E", "E:", "I", "i", "i:", "O", "o:", "U", "u:", "Y", "y:", "2:", "9", "aI", "aU",
+                 "OY", "@", "6"}  # fmt: skip
+VOCALISED_R_DATABASES = ("de1", "de2", "de3", "de4", "de5", "de6", "de7")
 # The dataset card counts the diphones each MBROLA voice lacks over this many of the sentences it reads.
 DIPHONE_CHECK_SENTENCES = 50
 # mbrola's volume ratio that matches espeak-ng's level at ESPEAK_AMPLITUDE (it1 and de5: 1.187 times mbrola's own)
@@ -212,6 +223,13 @@ class Voice:
     lang: str
     # The recorded person, where another voice has the same one; such voices share a split.
     person: str | None = None
+    # An MBROLA voice of VOCALISED_R_DATABASES saying standard German's vocalised r (`vocalise_r`).
+    vocalised_r: bool = False
+
+    def __post_init__(self) -> None:
+        if self.vocalised_r and self.mbrola_database not in VOCALISED_R_DATABASES:
+            raise ValueError(f"{self.name}: only the German MBROLA voices {', '.join(VOCALISED_R_DATABASES)} have the "
+                             "diphones to say a vocalised r")
 
     @property
     def name(self) -> str:
@@ -245,6 +263,8 @@ class Voice:
     @property
     def synthesis_note(self) -> str:
         """How this voice is synthesized where it is not the engine's own way (so a WAV's digest changes with it)."""
+        if self.vocalised_r:
+            return f"|pho {self.renamed_phonemes!r} volume {MBROLA_VOLUME_RATIO} vocalised r"
         if self.renamed_phonemes:
             return f"|pho {self.renamed_phonemes!r} volume {MBROLA_VOLUME_RATIO}"
         return f"|ipa {self.pico_phonemes!r}" if self.pico_phonemes else ""
@@ -292,7 +312,7 @@ class Voice:
 
         festival and flite take no pitch here (it must be 0); `render` shifts theirs.
         """
-        if self.renamed_phonemes:
+        if self.renamed_phonemes or self.vocalised_r:
             speak_mbrola_renamed(self, text, path, rate, pitch)
         elif self.engine in ("espeak-ng", "mbrola"):
             speak_espeak_ng(self.voice_id, text, path, rate, pitch)
@@ -402,20 +422,34 @@ def rename_phonemes(pho: str, renames: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def vocalise_r(pho: str) -> str:
+    """A German MBROLA .pho text with each R after a vowel and before no vowel (a syllable's last sound) said as the
+    vowel 6, as standard German says it."""
+    lines = pho.splitlines()
+    phonemes = [line.partition("\t")[0] for line in lines]
+    for i, phoneme in enumerate(phonemes):
+        after = phonemes[i + 1] if i + 1 < len(phonemes) else "_"
+        if phoneme == "R" and i and phonemes[i - 1] in GERMAN_VOWELS and after not in GERMAN_VOWELS:
+            lines[i] = "6" + lines[i][len("R"):]
+    return "\n".join(lines) + "\n"
+
+
 def speak_mbrola_renamed(voice: Voice, text: str, path: Path, rate: float, pitch: float) -> None:
-    """`speak_espeak_ng` for an MBROLA voice with `renamed_phonemes`: espeak-ng's phonemes, renamed, read by mbrola."""
+    """`speak_espeak_ng` for an MBROLA voice with `renamed_phonemes` or a `vocalised_r`: espeak-ng's phonemes, renamed
+    or vocalised, read by mbrola."""
     pho = path.with_suffix(".pho")
     write_mbrola_phonemes(voice, text, pho, rate, pitch)
     run_mbrola(voice.mbrola_database, pho, path)
 
 
 def write_mbrola_phonemes(voice: Voice, text: str, pho: Path, rate: float, pitch: float, repaired: bool = True) -> None:
-    """The .pho file espeak-ng gives MBROLA `voice` for `text`, renamed as its `renamed_phonemes` say (`repaired`), or
-    as espeak-ng's own voice for the database writes it."""
+    """The .pho file espeak-ng gives MBROLA `voice` for `text`, renamed as its `renamed_phonemes` say and with its
+    `vocalised_r` (`repaired`), or as espeak-ng's own voice for the database writes it."""
     own = (voice.voice_id, {})
     espeak_voice, renames = (voice.renamed_phonemes or own) if repaired else own
     _run(_espeak_ng_command(espeak_voice, rate, pitch) + ["-q", "--pho", "--phonout", str(pho)], pho, stdin=text)
-    pho.write_text(rename_phonemes(pho.read_text(), renames))
+    renamed = rename_phonemes(pho.read_text(), renames)
+    pho.write_text(vocalise_r(renamed) if repaired and voice.vocalised_r else renamed)
 
 
 def run_mbrola(database: str, pho: Path, path: Path) -> int:
@@ -981,6 +1015,8 @@ def voice_card(voice: Voice, sentences: list[str]) -> dict:
         "debian_packages": sorted({package for _, package in voice.requirements()}),
     }
     checked = sentences[:DIPHONE_CHECK_SENTENCES]
+    if voice.vocalised_r:
+        card["vocalised_r"] = True
     if voice.engine == "mbrola":
         card["missing_diphones_per_sentence"] = round(missing_diphones_per_sentence(voice, checked), 2)
     if voice.pico_phonemes:
