@@ -393,8 +393,8 @@ def _run_synth(args) -> int:
     if accented and "train" in voices:
         voices["train"] = voices["train"] + accented
     if args.vocalised_r and args.lang != "de":
-        raise ValueError(f"--vocalised-r: German's alone (its MBROLA voices {', '.join(VOCALISED_R_DATABASES)}), not "
-                         f"{args.lang!r}; leave the flag out")
+        raise ValueError(f"--vocalised-r: German's alone (its MBROLA training voices "
+                         f"{', '.join(VOCALISED_R_DATABASES)}), not {args.lang!r}; leave the flag out")
     if args.vocalised_r and "train" in voices:
         voices["train"] = [replace(voice, vocalised_r=True) if voice.mbrola_database in VOCALISED_R_DATABASES else voice
                            for voice in voices["train"]]
