@@ -727,7 +727,7 @@ EQUAL_STEPS_SECTIONS = {
     ),
     "german_vocalised_r": (
         "## German: standard German's vocalised r in training",
-        "Standard German, and SVOX Pico reading a third of the German test split, say an r that ends a syllable as a "
+        "Standard German, and SVOX Pico reading half of the German test split, say an r that ends a syllable as a "
         "vowel (\"klar\", \"der\", \"wird\": [ɐ]); espeak-ng, which drives every German training voice, says a consonant "
         "there, and the recipe's model hears Pico's \"der\" as \"de\" and \"klar\" as \"kla\". The German release recipe "
         "against itself on a train split of the same sentences, voices, rates and pitches whose MBROLA voices (all but "

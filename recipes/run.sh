@@ -370,7 +370,7 @@ german_freezing_longer() {
 # 18. Standard German's vocalised r in training (recipes/release/de.toml, its 20 h corpus as recipes/release.sh de
 #    builds it): the recipe's train split against one of the same sentences, voices, rates and pitches whose MBROLA
 #    voices (all but the Bavarian de8) say an r that ends a syllable as a vowel, as standard German and SVOX Pico do,
-#    where espeak-ng says a consonant (asr data synth --vocalised-r), DE_STEPS steps each. Pico reads a third of
+#    where espeak-ng says a consonant (asr data synth --vocalised-r), DE_STEPS steps each. Pico reads half of
 #    German's test split, where the shipped model is at 52.8 % greedy against 19-23 % on the MBROLA test voices, and
 #    its errors drop the r that Pico vocalises ("kla" for "klar", "de" for "der"). Not adopted: -0.5 [-2.2, +1.2]
 #    points greedy on test-300, a tie (Pico 59.4 against 61.2 %, the MBROLA test voices a point worse), +0.5 [-1.1,
