@@ -295,7 +295,8 @@ italian_pico() {
 }
 
 release_corpus() {  # language, hours: RELEASES/release-LANG as recipes/release.sh builds it, kept once built
-  [ -f $RELEASES/release-$1/test.jsonl ] || $ASR data synth --lang $1 --hours $2 --out $RELEASES/release-$1
+  # finished once its dataset card is written, as release_de and recipes/release.sh take it; else the build resumes
+  [ -f $RELEASES/release-$1/dataset_card.json ] || $ASR data synth --lang $1 --hours $2 --out $RELEASES/release-$1
 }
 
 # language, hours, steps, folder of runs, the other split's name and its asr data synth options: the release corpus's
