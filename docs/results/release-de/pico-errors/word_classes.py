@@ -27,7 +27,8 @@ def word_class(word: str) -> str:
 def main(eval_json: str, manifest: str, model: str | None = None) -> None:
     runs = json.loads(Path(eval_json).read_text())["results"]
     run = next(r for r in runs if model in (None, r["model"]))
-    speakers = {json.loads(line)["audio_filepath"]: json.loads(line)["speaker"] for line in open(manifest)}
+    rows = [json.loads(line) for line in open(manifest)]
+    speakers = {row["audio_filepath"]: row["speaker"] for row in rows}
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for utterance in run["utterances"]:
         reference = utterance["reference"].split()
