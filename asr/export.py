@@ -117,7 +117,11 @@ def quantize(matrix: torch.Tensor, bits: int, group: int = GROUP) -> tuple[torch
     rows, cols = matrix.shape
     groups = matrix.reshape(rows, cols // group, group)
     top = 2 ** (bits - 1) - 1
-    scale = (groups.abs().amax(-1, keepdim=True) / top).half()
+    amax = groups.abs().amax(-1, keepdim=True)
+    scale = (amax / top).half()
+    # An fp16 scale rounded below amax / top would clamp the largest value by `top` times the rounding: more than half
+    # a step where the scale is subnormal in fp16 (int8: amax under 0.008), whose rounding is coarse. The next fp16 up.
+    scale = torch.where(scale.float() * top < amax, torch.nextafter(scale, torch.full_like(scale, float("inf"))), scale)
     divisor = scale.float().masked_fill(scale == 0, 1)  # a group of zeros stays zeros
     levels = (groups / divisor).round().clamp(-top, top).reshape(rows, cols)
     if bits == 8:
