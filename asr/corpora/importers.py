@@ -20,7 +20,6 @@ included): training normalises them with asr.text.normalize_transcript.
 from __future__ import annotations
 
 import csv
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -309,7 +308,3 @@ def _init_worker() -> None:
 
 def _progress(iterable, total: int, name: str, enabled: bool):
     return progress(iterable, total=total, desc=f"importing {name}", unit="file", disable=not enabled)
-
-
-def default_jobs() -> int:
-    return os.cpu_count() or 1

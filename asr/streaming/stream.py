@@ -210,10 +210,6 @@ class Stream:
         return torch.cat([self._lookahead_frames, self._early_frames])
 
     @property
-    def received_seconds(self) -> float:
-        return self.received / self.sample_rate
-
-    @property
     def done(self) -> bool:
         """Closed, and every window decoded."""
         # A last piece shorter than half a frame yields no frame, hence the flag.
