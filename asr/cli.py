@@ -268,7 +268,8 @@ def _add_data(commands) -> None:
         help="hours of audio in all splits together (80/10/10): each split is synthesized until it has its share",
     )  # fmt: skip
     s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--seed", type=int, default=0, help="seed for texts, voices, rate and pitch (default: 0)")
+    s.add_argument("--seed", type=int, default=0, help="seed for texts, voices, rate and pitch (default: 0, whose dev and "
+                   "test sentences are the recorded ones every machine holds out; another seed cuts the texts anew)")
     s.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     s.add_argument("--train-pitch", type=_semitone_range, default=None, metavar="LOW,HIGH",
                    help="the train split's pitch range in semitones, wider than dev and test's for more distinct "

@@ -78,6 +78,38 @@ def test_a_second_source_leaves_the_first_ones_splits_alone(tmp_path, monkeypatc
     assert [card["usable"] for card in cards] == [12, 20]
 
 
+def test_the_held_out_list_holds_out_its_sentences_on_any_machine_and_trains_on_the_rest(tmp_path, monkeypatch):
+    # A source that another machine has more of (another package's manual pages in the same folder): a cut by
+    # position would reshuffle its splits; the list keeps every recorded dev and test sentence where it was.
+    words = "eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf dreizehn vierzehn fünfzehn sechzehn".split()
+    here = [f"Das ist der Satz Nummer {word} im Text." for word in words]
+    there = here + [f"Dort steht noch der Satz {word} im Text." for word in words]
+    source = _source("pages", tmp_path / "pages", here)
+    monkeypatch.setitem(texts.TEXT_SOURCES, "de", (source,))
+    cut, _ = sentence_pools("de", seed=1)  # another seed: cut by position, as the list was recorded
+    recorded = {texts.sentence_key(s.text): split for split in ("dev", "test") for s in cut[split]}
+    assert recorded  # 16 sentences: one dev, one test
+    monkeypatch.setattr(texts, "HELD_OUT_SEED", 1)
+    monkeypatch.setattr(texts, "held_out_list", lambda: {"texts-pages": recorded})
+
+    same, cards = sentence_pools("de", seed=1)
+    assert {split: [s.text for s in same[split]] for split in SPLITS} == {split: [s.text for s in cut[split]] for split in SPLITS}
+    assert cards[0]["held_out"] == "held_out.tsv.xz (2 recorded)"
+    (tmp_path / "pages" / "text").write_text("\n%\n".join(there) + "\n", encoding="utf-8")
+    more, _ = sentence_pools("de", seed=1)
+    for split in ("dev", "test"):
+        assert {s.text for s in more[split]} == {s.text for s in cut[split]}, split
+    assert {s.text for s in more["train"]} == {s.text for s in cut["train"]} | {normalize_transcript(t, "de") for t in there[16:]}
+
+
+def test_the_held_out_list_records_every_text_source():
+    recorded = texts.held_out_list()
+    for lang, sources in texts.TEXT_SOURCES.items():
+        for source in sources:
+            splits = list(recorded.get(source.package, {}).values())
+            assert splits.count("dev") > 100 and splits.count("test") > 100, (lang, source.package)
+
+
 def test_a_missing_text_package_is_named(tmp_path):
     source = TextSource("manual pages", "manpages-xx", tmp_path / "nothing", "man[1-8]/*", read_manual_page)
     with pytest.raises(texts.TextMissing, match=r"manpages-xx.*scripts/setup_system\.sh"):

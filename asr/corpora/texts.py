@@ -17,11 +17,23 @@ text on its own, so adding a source never moves another's sentences between
 splits; a sentence an earlier source has is a duplicate. A split's pool is its
 sentences of every source, shuffled together, the same whatever the size of
 the corpus built from it.
+
+The dev and test sentences of seed 0's cut are a recorded list (`held_out.tsv.xz`),
+not a property of the machine: which packages put manual pages in a language's
+folder differs from one machine to the next (apt, dpkg, procps, vim and others
+ship German pages of their own), and a cut by position then moves sentences
+between splits, so that a test sentence on one machine is a train sentence that
+the shipped models and their LMs learnt on another. With the list, a sentence is
+held out where the list says so and trains otherwise: a machine with more text
+trains on more, one with less holds out less.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
+import hashlib
+import lzma
 import random
 import re
 from collections import Counter
@@ -33,6 +45,10 @@ from asr.text import language_alphabet, normalize_transcript, uncovered_characte
 
 SPLITS = ("train", "dev", "test")
 SPLIT_FRACTIONS = {"train": 0.8, "dev": 0.1, "test": 0.1}
+# Each line: a source's package, "dev" or "test", a sentence's key (`sentence_key`); seed 0's cut as the release
+# corpora were built (scripts/record_held_out.py made it). Another seed cuts anew, by position.
+HELD_OUT_LIST = Path(__file__).with_name("held_out.tsv.xz")
+HELD_OUT_SEED = 0
 MIN_WORDS, MAX_WORDS = 3, 20
 
 FORTUNES = Path("/usr/share/games/fortunes")
@@ -286,14 +302,37 @@ def split_sizes(total: int) -> dict[str, int]:
     return {"train": train, **held_out}
 
 
-def split_sentences_by_text(sentences: list[Sentence], seed: int) -> dict[str, list[Sentence]]:
-    """Shuffle and cut the sentences 80/10/10; a sentence lands in exactly one split.
+def sentence_key(text: str) -> str:
+    """A normalised sentence's key in the held-out list: 48 bits of its SHA-256, unique among a language's sentences."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
-    The cut does not depend on the number of utterances asked for, so a bigger
+
+@functools.cache
+def held_out_list() -> dict[str, dict[str, str]]:
+    """Source package -> {sentence key: "dev" or "test"}, as recorded in HELD_OUT_LIST."""
+    recorded: dict[str, dict[str, str]] = {}
+    with lzma.open(HELD_OUT_LIST, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            package, split, key = line.split()
+            recorded.setdefault(package, {})[key] = split
+    return recorded
+
+
+def split_sentences_by_text(sentences: list[Sentence], seed: int, held_out: dict[str, str] | None = None
+                            ) -> dict[str, list[Sentence]]:
+    """Shuffle the sentences and split them: by `held_out` (sentence key -> "dev" or "test"; every other sentence
+    trains) where given, else cut 80/10/10. A sentence lands in exactly one split.
+
+    The split does not depend on the number of utterances asked for, so a bigger
     build with the same seed extends a smaller one instead of reshuffling it.
     """
     shuffled = sorted(sentences, key=lambda s: s.text)  # independent of file reading order
     random.Random(seed).shuffle(shuffled)
+    if held_out is not None:
+        split: dict[str, list[Sentence]] = {"dev": [], "test": [], "train": []}
+        for sentence in shuffled:
+            split[held_out.get(sentence_key(sentence.text), "train")].append(sentence)
+        return split
     n_dev = n_test = int(len(shuffled) * SPLIT_FRACTIONS["dev"])
     return {
         "dev": shuffled[:n_dev],
@@ -304,7 +343,9 @@ def split_sentences_by_text(sentences: list[Sentence], seed: int) -> dict[str, l
 
 def sentence_pools(lang: str, seed: int = 0) -> tuple[dict[str, list[Sentence]], list[dict]]:
     """Split name -> its sentences of every source, shuffled together; and per source its package, files,
-    usable sentences per split and the dropped by reason (for the dataset card)."""
+    usable sentences per split, how they were split and the dropped by reason (for the dataset card).
+
+    With HELD_OUT_SEED, a source in the held-out list is split by it; any other source, or seed, is cut by position."""
     if lang not in TEXT_SOURCES:
         raise ValueError(f"no texts for language {lang!r}; choose one of {', '.join(sorted(TEXT_SOURCES))}")
     pools: dict[str, list[Sentence]] = {split: [] for split in SPLITS}
@@ -313,11 +354,13 @@ def sentence_pools(lang: str, seed: int = 0) -> tuple[dict[str, list[Sentence]],
     for source in TEXT_SOURCES[lang]:
         files = source.files()
         sentences, dropped = collect_sentences(lang, source, files, seen)
-        split = split_sentences_by_text(sentences, seed)
+        held_out = held_out_list().get(source.package) if seed == HELD_OUT_SEED else None
+        split = split_sentences_by_text(sentences, seed, held_out)
         for name in SPLITS:
             pools[name] += split[name]
         cards.append({"name": source.name, "package": source.package, "folder": str(source.folder), "files": len(files),
                       "usable": len(sentences), "per_split": {name: len(split[name]) for name in SPLITS},
+                      "held_out": f"{HELD_OUT_LIST.name} ({len(held_out)} recorded)" if held_out else "cut by position",
                       "dropped": dict(sorted(dropped.items()))})  # fmt: skip
     for name in SPLITS:
         random.Random(f"{seed}/{name}").shuffle(pools[name])
