@@ -24,6 +24,7 @@ from asr.corpora.synth import (
     Variation,
     Voice,
     build_corpus,
+    held_out_note,
     mbrola_language,
     mbrola_table_without,
     missing_diphones_per_sentence,
@@ -247,6 +248,15 @@ def test_dataset_card_matches_the_manifests(corpus):
         assert ("missing_diphones_per_sentence" in voice) == (voice["engine"] == "mbrola"), voice["name"]
     assert card["voices"]["test"][0]["name"] == "mbrola/mb-de5" and card["voices"]["test"][0]["missing_diphones_per_sentence"] < 0.5
     assert "MBROLA diphones missing" in (out_dir / "README.md").read_text()
+    assert "every machine holds out" not in (out_dir / "README.md").read_text()  # seed 3: cut by position
+
+
+def test_a_corpus_readme_says_which_sources_hold_out_the_recorded_sentences():
+    listed = {"package": "fortunes-de", "held_out": "held_out.tsv.xz (4314 recorded)"}
+    cut = {"package": "texts-mine", "held_out": "cut by position"}
+    assert held_out_note([listed, cut]) == (", and the dev and test sentences of fortunes-de are the ones every machine "
+                                            "holds out (asr/corpora/held_out.tsv.xz)")
+    assert held_out_note([cut]) == ""
 
 
 @requires_espeak

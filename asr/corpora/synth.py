@@ -43,7 +43,7 @@ from asr.files import write_atomically
 from asr.audio import SAMPLE_RATE, load_audio, write_audio
 from asr.progress import progress as progress_bar
 from asr.corpora.manifest import Utterance, read_manifest, write_manifest
-from asr.corpora.texts import SETUP_HINT, SPLIT_FRACTIONS, SPLITS, Sentence, sentence_pools, split_sizes
+from asr.corpora.texts import HELD_OUT_LIST, SETUP_HINT, SPLIT_FRACTIONS, SPLITS, Sentence, sentence_pools, split_sizes
 
 MAX_DURATION = 20.0  # seconds; longer synthesized utterances are left out of the manifests
 
@@ -1026,6 +1026,15 @@ def voice_card(voice: Voice, sentences: list[str]) -> dict:
     return card
 
 
+def held_out_note(text_sources: list[dict]) -> str:
+    """How the card's text sources chose their dev and test sentences, for the corpus README."""
+    listed = [source["package"] for source in text_sources if source.get("held_out", "").startswith(HELD_OUT_LIST.name)]
+    if not listed:
+        return ""
+    return (f", and the dev and test sentences of {', '.join(listed)} are the ones every machine holds out "
+            f"(asr/corpora/{HELD_OUT_LIST.name})")
+
+
 def corpus_readme(card: dict) -> str:
     size = card["size"]
     asked = f"{size['utterances']} utterances" if "utterances" in size else f"{size['hours']:g} hours ({size['how']})"
@@ -1034,8 +1043,9 @@ def corpus_readme(card: dict) -> str:
         "",
         f"Built by `asr.corpora.synth.build_corpus` with seed {card['seed']}, asked for {asked}: sentences from the "
         f"Debian packages {', '.join(source['package'] for source in card['text_sources'])}, read by speech synthesizers, "
-        f"{card['sample_rate']} Hz mono 16-bit WAV. No sentence is in two splits; the test voices "
-        "are heard only in test and the dev voices only in dev. Details in dataset_card.json.",
+        f"{card['sample_rate']} Hz mono 16-bit WAV. No sentence is in two splits"
+        f"{held_out_note(card['text_sources'])}; the test voices are heard only in test and the dev voices only in dev. "
+        "Details in dataset_card.json.",
         "",
         "| split | utterances | hours | voices |",
         "|---|---|---|---|",
