@@ -732,9 +732,9 @@ EQUAL_STEPS_SECTIONS = {
         "there, and the recipe's model hears Pico's \"der\" as \"de\" and \"klar\" as \"kla\". The German release recipe "
         "against itself on a train split of the same sentences, voices, rates and pitches whose MBROLA voices (all but "
         "the Bavarian de8: 4 of the 5, about 40 % of the hours) say that r as a vowel, at equal steps (the recipe's run "
-        "is section 16's, the other trained with two threads, a test run beside it for its first minutes); greedy WER on the first 300 utterances of the German "
-        "held-out-voice test set and of its telephone variant, Δ against the recipe's own model with a paired "
-        "bootstrap (negative: the change helps).",
+        "is section 16's, the other trained with two threads, a test run beside it for its first minutes); greedy WER "
+        "on the first 300 utterances of the German held-out-voice test set and of its telephone variant, Δ against the "
+        "recipe's own model with a paired bootstrap (negative: the change helps).",
         {
             "recipe": "the German recipe (recipes/release/de.toml) on its train split: every voice says a consonant r",
             "vocalised-r": "the same train split with the MBROLA voices de1, de2, de3 and de7 saying a syllable's "

@@ -33,7 +33,7 @@ def main(eval_json: str, manifest: str, model: str | None = None) -> None:
     for utterance in run["utterances"]:
         reference = utterance["reference"].split()
         right = [False] * len(reference)
-        for chunk in jiwer.process_words(utterance["reference"], utterance["hypothesis"] or "<empty>").alignments[0]:
+        for chunk in jiwer.process_words(utterance["reference"], utterance["hypothesis"]).alignments[0]:
             if chunk.type == "equal":
                 right[chunk.ref_start_idx : chunk.ref_end_idx] = [True] * (chunk.ref_end_idx - chunk.ref_start_idx)
         for word, ok in zip(reference, right):
@@ -55,14 +55,20 @@ def main(eval_json: str, manifest: str, model: str | None = None) -> None:
           f"(now {100 * _wrong(everyone, None):.1f} %).")
 
 
-def _wrong(c: collections.Counter, name: str | None) -> float:
-    """The share of a class's words (None: all words) that are wrong."""
+def _tally(c: collections.Counter, name: str | None) -> tuple[int, int]:
+    """(wrong, all) of a class's words (None: of all words)."""
     wrong = sum(n for (k, ok), n in c.items() if not ok and name in (None, k))
-    return wrong / sum(n for (k, _), n in c.items() if name in (None, k))
+    return wrong, sum(n for (k, _), n in c.items() if name in (None, k))
+
+
+def _wrong(c: collections.Counter, name: str | None) -> float:
+    wrong, total = _tally(c, name)
+    return wrong / total
 
 
 def _cell(c: collections.Counter, name: str | None) -> str:
-    return f"{100 * _wrong(c, name):.1f} ({sum(n for (k, _), n in c.items() if name in (None, k))})"
+    wrong, total = _tally(c, name)
+    return f"{100 * wrong / total:.1f} ({total})"
 
 
 if __name__ == "__main__":
